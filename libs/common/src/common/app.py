@@ -1,0 +1,80 @@
+"""The app factory every service uses: one shape for errors, logging, health, CORS and OpenAPI."""
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from common import health
+from common.errors import install_error_handlers
+from common.logs import configure_logging
+from common.openapi import document_routes, problem_openapi
+from common.request_context import RequestContextMiddleware
+from common.settings import Environment, ServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    name: str,
+    settings: ServiceSettings,
+    *,
+    routers: Sequence[APIRouter] = (),
+    lifespan: Lifespan | None = None,
+    version: str = "0.1.0",
+    description: str = "",
+    configure_logs: bool = True,
+) -> FastAPI:
+    """A FastAPI app served under `/{name}` behind the gateway.
+
+    `lifespan` owns the service's engines and clients; it stores them on `app.state` and adds
+    `/ready` checks with `common.health.register_ready_check`.
+    """
+    if configure_logs:
+        configure_logging(name, settings.log_level, json_format=settings.log_json)
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            yield
+            return
+        async with lifespan(app):
+            yield
+
+    docs_enabled = True
+    app = FastAPI(
+        title=f"{name} service",
+        version=version,
+        description=description,
+        root_path=f"/{name}",
+        lifespan=run,
+        docs_url="/docs" if docs_enabled else None,
+        redoc_url=None,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.service_name = name
+    app.state.settings = settings
+    app.state.ready_checks = {}
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-Id", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+    for router in (health.router, *routers):
+        document_routes(router, name)
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        return problem_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.state.is_local = settings.environment is Environment.LOCAL
+    return app

@@ -1,0 +1,245 @@
+"""RFC 9457 problem details: domain exceptions and the one shape every service answers with.
+
+Services raise `DomainError` subclasses; only the HTTP layer (`install_error_handlers`) turns them
+into `application/problem+json`.
+"""
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "tag:async-fastapi-multidb,2026:problem:"
+
+logger = logging.getLogger("common.errors")
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem; `code` is the stable machine-readable string."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str
+    errors: list[ValidationIssue] | None = None
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        errors: list[ValidationIssue] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.instance_code = code or self.code
+        self.headers = dict(headers or {})
+        self.errors = errors
+        super().__init__(self.detail)
+
+
+class InvalidInputError(DomainError):
+    status = 422
+    code = "validation_failed"
+    title = "Invalid input"
+
+    def __init__(self, field: str, message: str, *, code: str | None = None) -> None:
+        super().__init__(
+            f"{field}: {message}",
+            code=code,
+            errors=[
+                ValidationIssue(
+                    loc=["body", *field.split(".")], msg=message, type=code or "value_error"
+                )
+            ],
+        )
+
+
+class UnauthorizedError(DomainError):
+    status = 401
+    code = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(detail, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class ForbiddenError(DomainError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFoundError(DomainError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class ConflictError(DomainError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class TooManyRequestsError(DomainError):
+    status = 429
+    code = "too_many_requests"
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after)})
+
+
+class ServiceUnavailableError(DomainError):
+    status = 503
+    code = "service_unavailable"
+    title = "Service unavailable"
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    errors: list[ValidationIssue] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    if instance is None:
+        instance = request_instance(request) if request is not None else ""
+    problem = Problem(
+        type=PROBLEM_TYPE_PREFIX + code,
+        title=title or _status_title(status),
+        status=status,
+        detail=detail,
+        instance=instance,
+        code=code,
+        errors=errors,
+    )
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def request_instance(request: Request) -> str:
+    """The path the client asked for (Starlette's path already carries the root path)."""
+    return request.url.path
+
+
+def _status_title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+_HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, DomainError):  # registered for this type only
+        raise exc
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.instance_code,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        errors=exc.errors,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # registered for this type only
+        raise exc
+    # Only location, message and type: the offending input may be a password or a token.
+    issues = [
+        ValidationIssue(
+            loc=[p for p in err.get("loc", ()) if isinstance(p, str | int)],
+            msg=str(err.get("msg", "invalid")),
+            type=str(err.get("type", "value_error")),
+        )
+        for err in exc.errors()
+    ]
+    fields = ", ".join(".".join(str(p) for p in i.loc) for i in issues[:5])
+    return problem_response(
+        request,
+        status=422,
+        code="validation_failed",
+        title="Invalid input",
+        detail=f"Invalid input at {fields}" if fields else "Invalid input",
+        errors=issues,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):  # registered for this type only
+        raise exc
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    detail = exc.detail if isinstance(exc.detail, str) else _status_title(exc.status_code)
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        detail=detail,
+        headers=exc.headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map domain errors, validation errors and HTTP errors to problem+json.
+
+    Unexpected exceptions are handled by the request-context middleware, which knows the
+    request id to log them under.
+    """
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+def error_responses(*errors: type[DomainError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the domain errors a route raises on purpose."""
+    return {e.status: {"model": Problem, "description": f"{e.title} (`{e.code}`)"} for e in errors}

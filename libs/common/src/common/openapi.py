@@ -1,0 +1,74 @@
+"""Document every route's error responses and access level without per-route boilerplate."""
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from common.access import ACCESS_KEY, PERMISSION_KEY, Access, permission_code, route_access
+from common.errors import PROBLEM_MEDIA_TYPE, Problem
+
+_BY_ACCESS: dict[Access, dict[int, str]] = {
+    Access.PUBLIC: {},
+    Access.AUTHENTICATED: {401: "Missing, invalid, expired or revoked token"},
+    Access.PERMISSION: {
+        401: "Missing, invalid, expired or revoked token",
+        403: "The caller lacks this route's permission",
+    },
+}
+
+
+def document_routes(router: APIRouter, service: str) -> None:
+    """Mark each route's access level and permission code and add its standard error responses.
+
+    Runs on a router before it is included (FastAPI includes routers lazily).
+    """
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        level = route_access(route)
+        extra = dict(route.openapi_extra or {})
+        extra[ACCESS_KEY] = level.value
+        method = sorted(route.methods or {"GET"})[0]
+        extra[PERMISSION_KEY] = permission_code(service, method, route.path_format)
+        route.openapi_extra = extra
+        standard = dict(_BY_ACCESS[level])
+        standard[500] = "Unexpected error (logged under the request id)"
+        if route.dependant.query_params or route.dependant.path_params or route.body_field:
+            route.responses.setdefault(422, {"model": Problem, "description": "Invalid input"})
+        for status, description in standard.items():
+            route.responses.setdefault(status, {"model": Problem, "description": description})
+
+
+def problem_openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI whose error responses are served as application/problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        openapi_version=app.openapi_version,
+        routes=app.routes,
+        tags=app.openapi_tags,
+        servers=app.servers,
+    )
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    # FastAPI's default validation schemas are not used by any route any more.
+    schemas = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if not _referenced(schema, unused):
+            schemas.pop(unused, None)
+    app.openapi_schema = schema
+    return schema
+
+
+def _referenced(schema: dict[str, Any], name: str) -> bool:
+    return f'"#/components/schemas/{name}"' in json.dumps(schema.get("paths", {}))

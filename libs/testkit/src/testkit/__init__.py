@@ -1,0 +1,1 @@
+"""Pytest fixtures with real embedded servers for every test suite."""

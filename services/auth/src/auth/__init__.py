@@ -1,0 +1,1 @@
+"""Auth service: RSA-protected login, rotating refresh tokens, sessions, users."""

@@ -1,0 +1,1 @@
+"""RBAC service: route registry, roles, permission cache and the gateway decision."""

@@ -1,0 +1,1 @@
+"""Scheduler service: periodic Celery tasks in SQL and the DatabaseScheduler for beat."""

@@ -1,0 +1,1 @@
+"""Storage service: presigned uploads and downloads, multipart, file metadata."""

@@ -1,0 +1,1 @@
+"""Celery worker with native async def tasks and a typed task API."""

@@ -1,0 +1,1 @@
+"""The local mesh: embedded servers, services and the gateway without Docker."""
