@@ -12,6 +12,7 @@ from common.errors import install_error_handlers
 from common.logs import configure_logging
 from common.openapi import document_routes, problem_openapi
 from common.request_context import RequestContextMiddleware
+from common.route_manifest import publish_app_routes
 from common.settings import Environment, ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -26,11 +27,13 @@ def create_app(
     version: str = "0.1.0",
     description: str = "",
     configure_logs: bool = True,
+    publish_routes: bool = True,
 ) -> FastAPI:
     """A FastAPI app served under `/{name}` behind the gateway.
 
     `lifespan` owns the service's engines and clients; it stores them on `app.state` and adds
-    `/ready` checks with `common.health.register_ready_check`.
+    `/ready` checks with `common.health.register_ready_check`. When the lifespan leaves a Redis
+    client on `app.state.redis`, the app's routes are published to the rbac registry at start-up.
     """
     if configure_logs:
         configure_logging(name, settings.log_level, json_format=settings.log_json)
@@ -41,6 +44,10 @@ def create_app(
             yield
             return
         async with lifespan(app):
+            # Convention: a service keeps its Redis client on `app.state.redis`.
+            redis = getattr(app.state, "redis", None)
+            if redis is not None and publish_routes:
+                await publish_app_routes(app, redis)
             yield
 
     docs_enabled = True
