@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import health
 from common.errors import install_error_handlers
@@ -14,6 +15,24 @@ from common.openapi import document_routes, problem_openapi
 from common.request_context import RequestContextMiddleware
 from common.route_manifest import publish_app_routes
 from common.settings import Environment, ServiceSettings
+
+
+class RootPathMiddleware:
+    """Serve under `/{service}` behind the gateway's StripPrefix.
+
+    Requests arrive with or without the prefix (gateway or direct); the root path makes docs,
+    `openapi.json` servers and problem `instance` fields show the public path.
+    """
+
+    def __init__(self, app: ASGIApp, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not scope.get("root_path"):
+            scope = dict(scope, root_path=self.root_path)
+        await self.app(scope, receive, send)
+
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -55,7 +74,6 @@ def create_app(
         title=f"{name} service",
         version=version,
         description=description,
-        root_path=f"/{name}",
         lifespan=run,
         docs_url="/docs" if docs_enabled else None,
         redoc_url=None,
@@ -75,6 +93,7 @@ def create_app(
             expose_headers=["X-Request-Id", "Retry-After"],
         )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RootPathMiddleware, root_path=f"/{name}")
     for router in (health.router, *routers):
         document_routes(router, name)
         app.include_router(router)

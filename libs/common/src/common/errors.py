@@ -152,8 +152,10 @@ def problem_response(
 
 
 def request_instance(request: Request) -> str:
-    """The path the client asked for (Starlette's path already carries the root path)."""
-    return request.url.path
+    """The path the client asked for, with the gateway prefix the service runs under."""
+    root_path = str(request.scope.get("root_path", ""))
+    path = str(request.scope.get("path", ""))
+    return path if path.startswith(root_path) else root_path + path
 
 
 def _status_title(status: int) -> str:

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
@@ -36,7 +37,7 @@ def document_routes(router: APIRouter, service: str) -> None:
         route.openapi_extra = extra
         standard = dict(_BY_ACCESS[level])
         standard[500] = "Unexpected error (logged under the request id)"
-        if route.dependant.query_params or route.dependant.path_params or route.body_field:
+        if get_flat_params(route.dependant) or route.body_field:
             route.responses.setdefault(422, {"model": Problem, "description": "Invalid input"})
         for status, description in standard.items():
             route.responses.setdefault(status, {"model": Problem, "description": description})
