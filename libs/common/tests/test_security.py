@@ -1,0 +1,116 @@
+"""CurrentUser / AdminUser in a service: verified token, revocation checked, fail closed."""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import APIRouter
+
+from common.access import Access, access
+from common.app import create_app
+from common.redis_client import create_redis
+from common.revocation import revoke_session, revoke_user_tokens
+from common.security import AdminUser, CurrentUser, install_token_verification
+from common.settings import ServiceSettings
+from testkit.tokens import TokenSigner
+
+
+@asynccontextmanager
+async def build_client(signer: TokenSigner, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    router = APIRouter()
+
+    @router.get("/me", openapi_extra=access(Access.AUTHENTICATED))
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"sub": user.sub}
+
+    @router.get("/admin-only")
+    async def admin_only(user: AdminUser) -> dict[str, str]:
+        return {"sub": user.sub}
+
+    settings = ServiceSettings(jwt_issuer=signer.issuer, jwt_audience=signer.audience)
+    app = create_app("demo", settings, routers=[router], configure_logs=False)
+    redis = create_redis(redis_url)
+    install_token_verification(app, settings, redis=redis, keys=signer.keys())
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://demo/demo") as http:
+            yield http
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def client(signer: TokenSigner, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with build_client(signer, redis_url) as http:
+        yield http
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_valid_token_identifies_the_caller(
+    client: httpx.AsyncClient, signer: TokenSigner
+) -> None:
+    response = await client.get("/me", headers=bearer(signer.token(sub="user-1")))
+    assert response.status_code == 200
+    assert response.json() == {"sub": "user-1"}
+
+
+async def test_no_token_or_a_bad_one_is_401_with_a_bearer_challenge(
+    client: httpx.AsyncClient, signer: TokenSigner, other_signer: TokenSigner
+) -> None:
+    missing = await client.get("/me")
+    assert (missing.status_code, missing.json()["code"]) == (401, "missing_token")
+    assert missing.headers["www-authenticate"] == "Bearer"
+    forged = await client.get("/me", headers=bearer(other_signer.token()))
+    assert (forged.status_code, forged.json()["code"]) == (401, "invalid_token")
+    basic = await client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert basic.status_code == 401
+
+
+async def test_a_revoked_session_is_refused_at_once(
+    client: httpx.AsyncClient, signer: TokenSigner, redis_url: str
+) -> None:
+    token = signer.token(sid="session-to-revoke")
+    assert (await client.get("/me", headers=bearer(token))).status_code == 200
+    redis = create_redis(redis_url)
+    await revoke_session(redis, "session-to-revoke", ttl_seconds=60)
+    await redis.aclose()
+    refused = await client.get("/me", headers=bearer(token))
+    assert (refused.status_code, refused.json()["code"]) == (401, "token_revoked")
+
+
+async def test_revoking_a_user_kills_older_tokens_only(
+    client: httpx.AsyncClient, signer: TokenSigner, redis_url: str
+) -> None:
+    now = int(time.time())
+    old = signer.token(sub="user-7", iat=now - 30)
+    redis = create_redis(redis_url)
+    await revoke_user_tokens(redis, "user-7", issued_before=now - 1, ttl=60)
+    await redis.aclose()
+    fresh = signer.token(sub="user-7", iat=now)
+    assert (await client.get("/me", headers=bearer(old))).status_code == 401
+    assert (await client.get("/me", headers=bearer(fresh))).status_code == 200
+
+
+async def test_admin_routes_refuse_other_users(
+    client: httpx.AsyncClient, signer: TokenSigner
+) -> None:
+    denied = await client.get("/admin-only", headers=bearer(signer.token(adm=False)))
+    assert (denied.status_code, denied.json()["code"]) == (403, "admin_required")
+    allowed = await client.get("/admin-only", headers=bearer(signer.token(adm=True)))
+    assert allowed.status_code == 200
+
+
+async def test_an_unreachable_redis_denies_instead_of_skipping_the_revocation_check(
+    signer: TokenSigner,
+) -> None:
+    from testkit.ports import free_port
+
+    async with build_client(signer, f"redis://127.0.0.1:{free_port()}/0") as http:
+        response = await http.get("/me", headers=bearer(signer.token()))
+    assert response.status_code == 503
+    assert response.json()["code"] == "revocation_unavailable"
