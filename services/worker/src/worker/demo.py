@@ -1,0 +1,21 @@
+"""Example tasks, also used by the tests: one plain, one `async def`."""
+
+import asyncio
+
+from worker.tasks_api import task
+
+
+@task("demo.add")
+def add(x: float, y: float) -> float:
+    """Add two numbers."""
+    return x + y
+
+
+@task("demo.sleep")
+async def sleep(seconds: float) -> float:
+    """Sleep asynchronously for `seconds` (at most 60) and return how long it slept."""
+    seconds = min(max(seconds, 0.0), 60.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.sleep(seconds)
+    return round(loop.time() - started, 3)

@@ -1,0 +1,95 @@
+"""Celery signal handlers that record every run in MongoDB.
+
+They run in the process executing the task and write through its long-lived loop. A run history
+outage must not fail tasks: a failed write is logged and writes pause for a while instead of
+making every task wait on an unreachable server.
+"""
+
+import logging
+import os
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from celery.signals import task_postrun, task_prerun
+from pymongo import AsyncMongoClient
+
+from common.mongo import init_mongo
+from worker.event_loop import process_loop
+from worker.run_history import record_finished, record_started
+from worker.runs import TaskRun
+from worker.settings import WorkerSettings
+
+logger = logging.getLogger("worker.run_history")
+PAUSE_AFTER_FAILURE_SECONDS = 30.0
+WRITE_TIMEOUT_SECONDS = 10.0
+
+
+class RunRecorder:
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self._client: AsyncMongoClient[dict[str, object]] | None = None
+        self._client_pid: int | None = None
+        self._paused_until = 0.0
+        self._started: dict[str, float] = {}
+
+    async def _connected(self) -> None:
+        if self._client is None or self._client_pid != os.getpid():
+            self._client = await init_mongo(
+                self.settings.mongo_url, self.settings.mongo_database, [TaskRun]
+            )
+            self._client_pid = os.getpid()
+
+    def _write(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        if not self.settings.record_runs or time.monotonic() < self._paused_until:
+            return
+
+        async def write() -> None:
+            await self._connected()
+            await make()
+
+        try:
+            process_loop.run(write(), timeout=WRITE_TIMEOUT_SECONDS)
+        except Exception as exc:
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
+            logger.warning("run history write failed: %s", type(exc).__name__)
+
+    def on_prerun(self, task_id: str, task: Any, args: Any, kwargs: Any, **_: Any) -> None:
+        self._started[task_id] = time.perf_counter()
+        periodic_task_id = getattr(task.request, "periodic_task_id", None)
+        self._write(
+            lambda: record_started(
+                task_id,
+                str(task.name),
+                periodic_task_id=str(periodic_task_id) if periodic_task_id else None,
+                args=list(args or ()),
+                kwargs=dict(kwargs or {}),
+                started_at=datetime.now(UTC),
+            )
+        )
+
+    def on_postrun(
+        self, task_id: str, task: Any, retval: Any = None, state: str | None = None, **_: Any
+    ) -> None:
+        started = self._started.pop(task_id, None)
+        runtime_ms = None if started is None else (time.perf_counter() - started) * 1000
+        failed = isinstance(retval, BaseException)
+        self._write(
+            lambda: record_finished(
+                task_id,
+                str(task.name),
+                state=state or ("FAILURE" if failed else "SUCCESS"),
+                result=None if failed else retval,
+                error=f"{type(retval).__name__}: {retval}" if failed else None,
+                finished_at=datetime.now(UTC),
+                runtime_ms=None if runtime_ms is None else round(runtime_ms, 3),
+            )
+        )
+
+
+def connect_run_recording(settings: WorkerSettings) -> RunRecorder:
+    recorder = RunRecorder(settings)
+    task_prerun.connect(recorder.on_prerun, weak=False)
+    task_postrun.connect(recorder.on_postrun, weak=False)
+    return recorder

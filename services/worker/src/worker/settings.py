@@ -1,0 +1,27 @@
+"""Worker settings: the broker, the result backend and where run history goes."""
+
+from pydantic import Field
+
+from common.settings import ServiceSettings, service_config
+
+
+class WorkerSettings(ServiceSettings):
+    model_config = service_config("WORKER_")
+
+    celery_broker_url: str | None = Field(None, validation_alias="CELERY_BROKER_URL")
+    celery_result_backend: str | None = Field(None, validation_alias="CELERY_RESULT_BACKEND")
+    mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
+    mongo_database: str = "scheduler"
+    record_runs: bool = True
+    result_expires_seconds: int = 86_400
+    # Redis redelivers an unacknowledged (acks_late) message after this long.
+    visibility_timeout_seconds: int = 3_600
+    catalog_ttl_seconds: int = 60
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def result_backend(self) -> str:
+        return self.celery_result_backend or self.redis_url
