@@ -1,0 +1,153 @@
+"""The storage routes: presigned uploads, multipart, files and buckets."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from common.errors import error_responses
+from common.pagination import Page, PageQuery
+from common.security import AdminUser, CurrentUser
+from storage.deps import FileServiceDep
+from storage.errors import (
+    AlreadyCompleted,
+    FileNotFound,
+    FileNotReady,
+    InvalidParts,
+    InvalidUploadRequest,
+    ObjectMissing,
+    SizeMismatch,
+    StorageUnavailable,
+    WrongUploadKind,
+)
+from storage.schemas import (
+    BucketOut,
+    CompleteMultipartRequest,
+    DownloadLink,
+    FileOut,
+    MultipartRequest,
+    MultipartTicket,
+    UploadRequest,
+    UploadTicket,
+)
+
+router = APIRouter()
+
+_COMPLETE_ERRORS = error_responses(FileNotFound, AlreadyCompleted, InvalidParts, StorageUnavailable)
+
+
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a single upload: a presigned PUT pinned to the content type",
+    tags=["uploads"],
+    responses=error_responses(InvalidUploadRequest, StorageUnavailable),
+)
+async def start_upload(
+    body: UploadRequest, user: CurrentUser, files: FileServiceDep
+) -> UploadTicket:
+    return await files.start_upload(user, body)
+
+
+@router.post(
+    "/uploads/{file_id}/complete",
+    summary="Check the uploaded object and mark the file ready",
+    tags=["uploads"],
+    responses={**_COMPLETE_ERRORS, **error_responses(ObjectMissing, WrongUploadKind)},
+)
+async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileOut:
+    return await files.complete_upload(user, file_id)
+
+
+@router.post(
+    "/multipart",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a multipart upload: a presigned PUT per part",
+    tags=["uploads"],
+    responses=error_responses(InvalidUploadRequest, StorageUnavailable),
+)
+async def start_multipart(
+    body: MultipartRequest, user: CurrentUser, files: FileServiceDep
+) -> MultipartTicket:
+    return await files.start_multipart(user, body)
+
+
+@router.post(
+    "/multipart/{file_id}/complete",
+    summary="Assemble the uploaded parts and mark the file ready",
+    tags=["uploads"],
+    responses={**_COMPLETE_ERRORS, **error_responses(SizeMismatch, WrongUploadKind)},
+)
+async def complete_multipart(
+    file_id: UUID, body: CompleteMultipartRequest, user: CurrentUser, files: FileServiceDep
+) -> FileOut:
+    return await files.complete_multipart(user, file_id, body.parts)
+
+
+@router.delete(
+    "/multipart/{file_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Abort a multipart upload",
+    tags=["uploads"],
+    responses=error_responses(FileNotFound, AlreadyCompleted, WrongUploadKind, StorageUnavailable),
+)
+async def abort_multipart(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> None:
+    await files.abort_multipart(user, file_id)
+
+
+@router.get("/files", summary="List files (your own; every file for admins)", tags=["files"])
+async def list_files(user: CurrentUser, page: PageQuery, files: FileServiceDep) -> Page[FileOut]:
+    return await files.list_files(user, page)
+
+
+@router.get(
+    "/files/{file_id}",
+    summary="One file's metadata",
+    tags=["files"],
+    responses=error_responses(FileNotFound),
+)
+async def get_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileOut:
+    return await files.get_file(user, file_id)
+
+
+@router.get(
+    "/files/{file_id}/download",
+    summary="A presigned download URL",
+    tags=["files"],
+    responses=error_responses(FileNotFound, FileNotReady, InvalidUploadRequest),
+)
+async def download_file(
+    file_id: UUID,
+    user: CurrentUser,
+    files: FileServiceDep,
+    expires_in: Annotated[
+        int | None, Query(description="URL lifetime in seconds (at most 7 days)")
+    ] = None,
+) -> DownloadLink:
+    return await files.download(user, file_id, expires_in)
+
+
+@router.delete(
+    "/files/{file_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a file: its object and its metadata",
+    tags=["files"],
+    responses=error_responses(FileNotFound, StorageUnavailable),
+)
+async def delete_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> None:
+    await files.delete_file(user, file_id)
+
+
+@router.get(
+    "/buckets",
+    summary="Buckets with object count and total size (admins)",
+    tags=["buckets"],
+    responses=error_responses(StorageUnavailable),
+)
+async def list_buckets(
+    _admin: AdminUser, page: PageQuery, files: FileServiceDep
+) -> Page[BucketOut]:
+    buckets = await files.buckets()
+    return Page[BucketOut](
+        items=buckets[page.offset : page.offset + page.limit], total=len(buckets)
+    )

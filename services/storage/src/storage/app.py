@@ -1,0 +1,69 @@
+"""`uvicorn --factory storage.app:create_app`: the storage service."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from common import app as common_app
+from common.health import register_ready_check
+from common.mongo import init_mongo, ping_mongo
+from common.redis_client import create_redis
+from common.s3 import create_s3
+from common.security import install_token_verification
+from common.settings import load_settings
+from common.tokens import JwksClient, KeySource
+from storage.api import router
+from storage.models import FileRecord
+from storage.object_store import ObjectStore
+from storage.presigner import Credentials, Presigner
+from storage.repository import FileRepository
+from storage.service import FileService
+from storage.settings import StorageSettings
+
+SERVICE_NAME = "storage"
+
+
+def build_object_store(settings: StorageSettings) -> ObjectStore:
+    """The internal S3 client plus a presigner for the public endpoint."""
+    secret = settings.s3_secret_key.get_secret_value()
+    client = create_s3(settings.s3_endpoint, settings.s3_access_key, secret, settings.s3_region)
+    presigner = Presigner(
+        settings.public_endpoint, Credentials(settings.s3_access_key, secret, settings.s3_region)
+    )
+    return ObjectStore(client, presigner, settings.bucket)
+
+
+def create_app(
+    settings: StorageSettings | None = None, *, keys: KeySource | None = None
+) -> FastAPI:
+    """The storage app; settings from the environment unless given, keys from auth's JWKS."""
+    settings = settings or load_settings(StorageSettings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = create_redis(settings.redis_url)
+        app.state.redis = redis
+        verifier = install_token_verification(app, settings, redis=redis, keys=keys)
+        mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [FileRecord])
+        store = build_object_store(settings)
+        try:
+            await store.ensure_bucket()
+            app.state.files = FileService(FileRepository(), store, settings)
+            register_ready_check(app, "redis", redis.ping)
+            register_ready_check(app, "mongodb", lambda: ping_mongo(mongo))
+            register_ready_check(app, "s3", store.ping)
+            yield
+        finally:
+            await mongo.close()
+            await redis.aclose()
+            if isinstance(verifier.keys, JwksClient):
+                await verifier.keys.aclose()
+
+    return common_app.create_app(
+        SERVICE_NAME,
+        settings,
+        routers=[router],
+        lifespan=lifespan,
+        description="Presigned uploads and downloads, multipart uploads, file metadata.",
+    )

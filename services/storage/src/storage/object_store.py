@@ -1,0 +1,171 @@
+"""The S3 bucket as the service sees it: async calls off the event loop, local presigning.
+
+The minio client talks to S3 over the internal endpoint; the presigner signs URLs for the public
+endpoint clients use. Failures of S3 itself surface as `StorageUnavailable` (503).
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from minio import Minio
+from minio.error import MinioException, S3Error
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from storage import s3_multipart
+from storage.errors import StorageUnavailable
+from storage.filenames import content_disposition
+from storage.presigner import Presigner
+from storage.s3_multipart import PendingUpload, UploadedPart
+
+logger = logging.getLogger("storage.object_store")
+
+_MISSING_OBJECT = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
+_REJECTED_PARTS = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
+
+
+class ObjectNotFound(Exception):
+    pass
+
+
+class UploadNotFound(Exception):
+    """The multipart upload id is unknown: aborted, completed or never created."""
+
+
+class PartsRejected(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    size: int
+    content_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BucketUsage:
+    name: str
+    object_count: int
+    total_size: int
+
+
+class ObjectStore:
+    def __init__(self, client: Minio, presigner: Presigner, bucket: str) -> None:
+        self.client = client
+        self.presigner = presigner
+        self.bucket = bucket
+
+    async def _run[T](self, call: Callable[..., T], *args: object) -> T:
+        try:
+            return await asyncio.to_thread(call, *args)
+        except S3Error as exc:
+            if exc.code in _MISSING_OBJECT:
+                raise ObjectNotFound(exc.code) from exc
+            if exc.code == "NoSuchUpload":
+                raise UploadNotFound(exc.code) from exc
+            if exc.code in _REJECTED_PARTS:
+                raise PartsRejected(exc.code) from exc
+            logger.error("S3 refused a call: %s", exc.code)
+            raise StorageUnavailable("Object storage refused the request.") from exc
+        except (MinioException, Urllib3Error, OSError) as exc:
+            logger.error("S3 unreachable: %s", type(exc).__name__)
+            raise StorageUnavailable("Object storage cannot be reached.") from exc
+
+    async def ensure_bucket(self) -> None:
+        if not await self._run(self.client.bucket_exists, self.bucket):
+            try:
+                await self._run(self.client.make_bucket, self.bucket)
+            except StorageUnavailable:
+                # Another replica may have created it between the two calls.
+                if not await self._run(self.client.bucket_exists, self.bucket):
+                    raise
+
+    async def ping(self) -> None:
+        if not await self._run(self.client.bucket_exists, self.bucket):
+            raise StorageUnavailable(f"bucket {self.bucket} is missing")
+
+    async def stat(self, key: str) -> ObjectInfo:
+        info = await self._run(self.client.stat_object, self.bucket, key)
+        return ObjectInfo(size=int(info.size or 0), content_type=info.content_type)
+
+    async def remove(self, key: str) -> None:
+        """Delete the object; deleting a missing object succeeds (S3 semantics)."""
+        try:
+            await self._run(self.client.remove_object, self.bucket, key)
+        except ObjectNotFound:
+            return
+
+    async def create_multipart(self, key: str, content_type: str) -> str:
+        return await self._run(
+            s3_multipart.create_upload, self.client, self.bucket, key, content_type
+        )
+
+    async def list_parts(self, key: str, upload_id: str) -> list[UploadedPart]:
+        return await self._run(s3_multipart.list_parts, self.client, self.bucket, key, upload_id)
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> None:
+        await self._run(
+            s3_multipart.complete_upload, self.client, self.bucket, key, upload_id, parts
+        )
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abort the upload; an upload that is already gone counts as aborted."""
+        try:
+            await self._run(s3_multipart.abort_upload, self.client, self.bucket, key, upload_id)
+        except UploadNotFound:
+            return
+
+    async def pending_multipart(self, prefix: str) -> list[PendingUpload]:
+        return await self._run(s3_multipart.list_uploads, self.client, self.bucket, prefix)
+
+    async def usage(self) -> BucketUsage:
+        def count() -> BucketUsage:
+            objects = self.client.list_objects(self.bucket, recursive=True)
+            total = n = 0
+            for obj in objects:
+                n += 1
+                total += int(obj.size or 0)
+            return BucketUsage(name=self.bucket, object_count=n, total_size=total)
+
+        return await self._run(count)
+
+    def presign_put(
+        self, key: str, content_type: str, *, expires_seconds: int, now: datetime
+    ) -> str:
+        """A single-part PUT whose signature pins the content type."""
+        return self.presigner.object_url(
+            "PUT",
+            self.bucket,
+            key,
+            expires_seconds=expires_seconds,
+            headers={"Content-Type": content_type},
+            now=now,
+        )
+
+    def presign_part(
+        self, key: str, upload_id: str, part_number: int, *, expires_seconds: int, now: datetime
+    ) -> str:
+        return self.presigner.object_url(
+            "PUT",
+            self.bucket,
+            key,
+            expires_seconds=expires_seconds,
+            query={"partNumber": str(part_number), "uploadId": upload_id},
+            now=now,
+        )
+
+    def presign_get(self, key: str, filename: str, *, expires_seconds: int, now: datetime) -> str:
+        return self.presigner.object_url(
+            "GET",
+            self.bucket,
+            key,
+            expires_seconds=expires_seconds,
+            query={"response-content-disposition": content_disposition(filename)},
+            now=now,
+        )

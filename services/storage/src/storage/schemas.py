@@ -1,0 +1,91 @@
+"""Request and response bodies of the storage API."""
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from storage.models import FileRecord, FileStatus
+
+_EXPIRES_IN = Field(
+    None,
+    description="Lifetime of the presigned URLs in seconds (default from settings, at most 7 days)",
+)
+
+
+class UploadRequest(BaseModel):
+    filename: str = Field(max_length=1024, examples=["report.pdf"])
+    content_type: str = Field(max_length=1024, examples=["application/pdf"])
+    size: int = Field(description="Exact size in bytes", examples=[1048576])
+    expires_in: int | None = _EXPIRES_IN
+
+
+class UploadTicket(BaseModel):
+    file_id: UUID
+    upload_url: str
+    method: str = "PUT"
+    headers: dict[str, str] = Field(description="Headers the upload request must carry as given")
+    expires_at: datetime
+
+
+class MultipartRequest(UploadRequest):
+    part_size: int | None = Field(
+        None, description="Bytes per part, 5 MiB to 5 GiB; computed from the size when omitted"
+    )
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    url: str
+
+
+class MultipartTicket(BaseModel):
+    file_id: UUID
+    upload_id: str
+    part_size: int
+    parts: list[PartUrl]
+    expires_at: datetime
+
+
+class CompletedPart(BaseModel):
+    part_number: int
+    etag: str = Field(max_length=256)
+
+
+class CompleteMultipartRequest(BaseModel):
+    parts: list[CompletedPart] = Field(max_length=10_000)
+
+
+class FileOut(BaseModel):
+    id: UUID
+    filename: str
+    content_type: str
+    size: int
+    status: FileStatus
+    owner_id: str
+    created_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, record: FileRecord) -> "FileOut":
+        return cls(
+            id=record.id,
+            filename=record.filename,
+            content_type=record.content_type,
+            size=record.size,
+            status=record.status,
+            owner_id=record.owner_id,
+            created_at=record.created_at,
+            completed_at=record.completed_at,
+        )
+
+
+class DownloadLink(BaseModel):
+    url: str
+    expires_at: datetime
+
+
+class BucketOut(BaseModel):
+    name: str
+    object_count: int
+    total_size: int

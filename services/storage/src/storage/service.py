@@ -1,0 +1,289 @@
+"""Uploads, downloads and file metadata: the storage service's rules.
+
+Object bytes never pass through here; clients move them with presigned URLs. A file is `pending`
+until `complete` has checked what S3 holds, and `ready` after.
+"""
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from common.pagination import Page, PageParams
+from common.tokens import AccessClaims
+from storage import upload_rules
+from storage.errors import (
+    AlreadyCompleted,
+    FileNotFound,
+    FileNotReady,
+    InvalidParts,
+    ObjectMissing,
+    SizeMismatch,
+    WrongUploadKind,
+)
+from storage.models import FileRecord, FileStatus, StoredPart
+from storage.object_store import (
+    ObjectNotFound,
+    ObjectStore,
+    PartsRejected,
+    UploadNotFound,
+)
+from storage.repository import FileRepository
+from storage.schemas import (
+    BucketOut,
+    CompletedPart,
+    DownloadLink,
+    FileOut,
+    MultipartRequest,
+    MultipartTicket,
+    PartUrl,
+    UploadRequest,
+    UploadTicket,
+)
+from storage.settings import StorageSettings
+
+OBJECT_PREFIX = "objects/"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _etag(value: str) -> str:
+    return value.strip().strip('"').lower()
+
+
+class FileService:
+    def __init__(
+        self, repository: FileRepository, store: ObjectStore, settings: StorageSettings
+    ) -> None:
+        self.files = repository
+        self.store = store
+        self.settings = settings
+
+    def _check_declaration(self, request: UploadRequest, limit: int, too_large: str) -> int:
+        upload_rules.check_filename(request.filename)
+        upload_rules.check_content_type(request.content_type, self.settings.allowed_content_types)
+        hint = " in one request; use multipart" if too_large == "use_multipart" else ""
+        upload_rules.check_size(request.size, limit, too_large_code=too_large, hint=hint)
+        return upload_rules.resolve_expiry(request.expires_in, self.settings)
+
+    def _new_record(
+        self, user: AccessClaims, request: UploadRequest, expires_at: datetime
+    ) -> FileRecord:
+        record = FileRecord(
+            owner_id=user.sub,
+            bucket=self.store.bucket,
+            object_key="",
+            filename=request.filename,
+            content_type=request.content_type,
+            size=request.size,
+            created_at=_now(),
+            upload_expires_at=expires_at,
+        )
+        record.object_key = f"{OBJECT_PREFIX}{record.id}"
+        return record
+
+    async def _owned(self, user: AccessClaims, file_id: UUID) -> FileRecord:
+        record = await self.files.get(file_id)
+        if record is None or (not user.adm and record.owner_id != user.sub):
+            raise FileNotFound(f"No file {file_id}.")
+        return record
+
+    async def start_upload(self, user: AccessClaims, request: UploadRequest) -> UploadTicket:
+        limit = min(self.settings.max_single_upload_bytes, self.settings.max_file_bytes)
+        expires_in = self._check_declaration(request, limit, "use_multipart")
+        now = _now()
+        expires_at = now + timedelta(seconds=expires_in)
+        record = self._new_record(user, request, expires_at)
+        url = self.store.presign_put(
+            record.object_key, request.content_type, expires_seconds=expires_in, now=now
+        )
+        await self.files.add(record)
+        return UploadTicket(
+            file_id=record.id,
+            upload_url=url,
+            headers={"Content-Type": request.content_type},
+            expires_at=expires_at,
+        )
+
+    async def complete_upload(self, user: AccessClaims, file_id: UUID) -> FileOut:
+        record = await self._owned(user, file_id)
+        if record.is_multipart:
+            raise WrongUploadKind("This is a multipart upload; complete it under /multipart.")
+        if record.status is FileStatus.READY:
+            raise AlreadyCompleted("The upload was already completed.")
+        try:
+            info = await self.store.stat(record.object_key)
+        except ObjectNotFound as exc:
+            raise ObjectMissing("No object has been uploaded for this file yet.") from exc
+        if info.size != record.size:
+            raise SizeMismatch(f"Uploaded {info.size} bytes, declared {record.size}.")
+        return await self._mark_ready(record, [])
+
+    async def _mark_ready(self, record: FileRecord, parts: list[StoredPart]) -> FileOut:
+        ready = await self.files.mark_ready(record.id, _now(), parts)
+        if ready is None:
+            raise AlreadyCompleted("The upload was already completed.")
+        return FileOut.of(ready)
+
+    async def start_multipart(
+        self, user: AccessClaims, request: MultipartRequest
+    ) -> MultipartTicket:
+        expires_in = self._check_declaration(
+            request, self.settings.max_file_bytes, "file_too_large"
+        )
+        plan = upload_rules.plan_parts(
+            request.size, request.part_size, self.settings.default_part_size_bytes
+        )
+        now = _now()
+        expires_at = now + timedelta(seconds=expires_in)
+        record = self._new_record(user, request, expires_at)
+        upload_id = await self.store.create_multipart(record.object_key, request.content_type)
+        record.upload_id = upload_id
+        record.part_size = plan.part_size
+        record.part_count = plan.part_count
+        parts = [
+            PartUrl(
+                part_number=n,
+                url=self.store.presign_part(
+                    record.object_key, upload_id, n, expires_seconds=expires_in, now=now
+                ),
+            )
+            for n in range(1, plan.part_count + 1)
+        ]
+        try:
+            await self.files.add(record)
+        except BaseException:
+            await self.store.abort_multipart(record.object_key, upload_id)
+            raise
+        return MultipartTicket(
+            file_id=record.id,
+            upload_id=upload_id,
+            part_size=plan.part_size,
+            parts=parts,
+            expires_at=expires_at,
+        )
+
+    async def complete_multipart(
+        self, user: AccessClaims, file_id: UUID, parts: list[CompletedPart]
+    ) -> FileOut:
+        record = await self._owned(user, file_id)
+        if not record.is_multipart or record.upload_id is None:
+            raise WrongUploadKind("This is a single upload; complete it under /uploads.")
+        if record.status is FileStatus.READY:
+            raise AlreadyCompleted("The upload was already completed.")
+        chosen = self._check_part_list(record, parts)
+        stored = await self._verify_uploaded_parts(record, record.upload_id, chosen)
+        try:
+            await self.store.complete_multipart(
+                record.object_key, record.upload_id, [(p.part_number, p.etag) for p in stored]
+            )
+        except PartsRejected as exc:
+            raise InvalidParts(f"Object storage rejected the parts ({exc.reason}).") from exc
+        except UploadNotFound as exc:
+            current = await self.files.get(file_id)
+            if current is not None and current.status is FileStatus.READY:
+                raise AlreadyCompleted("The upload was already completed.") from exc
+            raise InvalidParts("The multipart upload no longer exists.") from exc
+        info = await self.store.stat(record.object_key)
+        if info.size != record.size:
+            # Parts were checked one by one above, so this is S3 disagreeing with itself:
+            # nothing usable remains, and a pending record would point at a finished object.
+            await self.store.remove(record.object_key)
+            await self.files.delete(record.id)
+            raise SizeMismatch(f"Assembled {info.size} bytes, declared {record.size}.")
+        return await self._mark_ready(record, stored)
+
+    def _check_part_list(self, record: FileRecord, parts: list[CompletedPart]) -> dict[int, str]:
+        count = record.part_count or 0
+        chosen: dict[int, str] = {}
+        for part in parts:
+            if not 1 <= part.part_number <= count:
+                raise InvalidParts(
+                    f"Part {part.part_number} is not part of this upload (1..{count})."
+                )
+            if part.part_number in chosen:
+                raise InvalidParts(f"Part {part.part_number} is listed twice.")
+            chosen[part.part_number] = _etag(part.etag)
+        missing = [n for n in range(1, count + 1) if n not in chosen]
+        if missing:
+            shown = ", ".join(str(n) for n in missing[:10])
+            raise InvalidParts(
+                f"Missing parts: {shown}{'...' if len(missing) > 10 else ''}.", code="missing_parts"
+            )
+        return chosen
+
+    async def _verify_uploaded_parts(
+        self, record: FileRecord, upload_id: str, chosen: dict[int, str]
+    ) -> list[StoredPart]:
+        plan = upload_rules.PartPlan(record.part_size or 0, record.part_count or 0)
+        try:
+            uploaded = {
+                p.part_number: p for p in await self.store.list_parts(record.object_key, upload_id)
+            }
+        except UploadNotFound as exc:
+            raise InvalidParts("The multipart upload no longer exists.") from exc
+        stored: list[StoredPart] = []
+        for number, etag in sorted(chosen.items()):
+            part = uploaded.get(number)
+            if part is None:
+                raise InvalidParts(f"Part {number} has not been uploaded.", code="missing_parts")
+            if _etag(part.etag) != etag:
+                raise InvalidParts(f"Part {number} does not match the uploaded part's ETag.")
+            expected = plan.expected_size(number, record.size)
+            if part.size is not None and part.size != expected:
+                raise SizeMismatch(f"Part {number} has {part.size} bytes, expected {expected}.")
+            stored.append(StoredPart(part_number=number, etag=etag, size=expected))
+        return stored
+
+    async def abort_multipart(self, user: AccessClaims, file_id: UUID) -> None:
+        record = await self._owned(user, file_id)
+        if not record.is_multipart or record.upload_id is None:
+            raise WrongUploadKind("This is a single upload; delete it under /files.")
+        if record.status is FileStatus.READY:
+            raise AlreadyCompleted("The upload was completed; delete the file instead.")
+        await self.store.abort_multipart(record.object_key, record.upload_id)
+        await self.files.delete(record.id)
+
+    async def list_files(self, user: AccessClaims, page: PageParams) -> Page[FileOut]:
+        items, total = await self.files.page(
+            None if user.adm else user.sub, limit=page.limit, offset=page.offset
+        )
+        return Page[FileOut](items=[FileOut.of(r) for r in items], total=total)
+
+    async def get_file(self, user: AccessClaims, file_id: UUID) -> FileOut:
+        return FileOut.of(await self._owned(user, file_id))
+
+    async def download(
+        self, user: AccessClaims, file_id: UUID, expires_in: int | None
+    ) -> DownloadLink:
+        record = await self._owned(user, file_id)
+        if record.status is not FileStatus.READY:
+            raise FileNotReady("The file has not been completed yet.")
+        seconds = upload_rules.resolve_expiry(expires_in, self.settings)
+        now = _now()
+        url = self.store.presign_get(
+            record.object_key, record.filename, expires_seconds=seconds, now=now
+        )
+        return DownloadLink(url=url, expires_at=now + timedelta(seconds=seconds))
+
+    async def delete_file(self, user: AccessClaims, file_id: UUID) -> None:
+        record = await self._owned(user, file_id)
+        await discard(record, self.files, self.store)
+
+    async def buckets(self) -> list[BucketOut]:
+        usage = await self.store.usage()
+        return [
+            BucketOut(name=usage.name, object_count=usage.object_count, total_size=usage.total_size)
+        ]
+
+
+async def discard(record: FileRecord, files: FileRepository, store: ObjectStore) -> None:
+    """Remove a file's bytes (finished object or unfinished upload) and then its metadata.
+
+    Bytes go first: if that fails the record stays, so the file is still listed and can be
+    deleted again, instead of leaving an object nobody knows about.
+    """
+    if record.upload_id is not None and record.status is FileStatus.PENDING:
+        await store.abort_multipart(record.object_key, record.upload_id)
+    await store.remove(record.object_key)
+    await files.delete(record.id)
