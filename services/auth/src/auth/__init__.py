@@ -1,1 +1,1 @@
-"""Auth service: RSA-protected login, rotating refresh tokens, sessions, users."""
+"""The auth service: RSA-protected login, rotating refresh tokens, sessions, users."""

@@ -1,0 +1,1 @@
+"""Login: the public key with its nonce, RSA-protected password check, throttling."""

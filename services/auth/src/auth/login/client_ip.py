@@ -1,0 +1,37 @@
+"""The client's IP: `X-Forwarded-For` counts only when the direct peer is a trusted proxy."""
+
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+
+from starlette.requests import Request
+
+Network = IPv4Network | IPv6Network
+
+
+def _parse(value: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address: IPv4Address | IPv6Address, proxies: Sequence[Network]) -> bool:
+    return any(address in network for network in proxies)
+
+
+def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
+    peer = request.client.host if request.client else ""
+    current = _parse(peer)
+    if current is None or not _trusted(current, trusted_proxies):
+        return peer
+    hops = request.headers.get("x-forwarded-for", "").split(",")
+    # Walk back from the nearest hop; the first address not vouched for by a trusted proxy is
+    # the client. Anything a client wrote further left is not believed.
+    for hop in reversed(hops):
+        address = _parse(hop)
+        if address is None:
+            break
+        current = address
+        if not _trusted(address, trusted_proxies):
+            break
+    return str(current)

@@ -1,0 +1,29 @@
+"""Single-use login nonces in Redis (`auth:nonce:{nonce}`), consumed atomically."""
+
+import re
+import secrets
+
+from redis.asyncio import Redis
+
+_FORMAT = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+
+def nonce_key(nonce: str) -> str:
+    return f"auth:nonce:{nonce}"
+
+
+class NonceStore:
+    def __init__(self, redis: "Redis", *, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl_seconds = ttl_seconds
+
+    async def issue(self) -> str:
+        nonce = secrets.token_urlsafe(16)
+        await self.redis.set(nonce_key(nonce), "1", ex=self.ttl_seconds, nx=True)
+        return nonce
+
+    async def consume(self, nonce: str) -> bool:
+        """True exactly once per issued, unexpired nonce (GETDEL makes racing logins lose)."""
+        if not _FORMAT.match(nonce):
+            return False
+        return await self.redis.getdel(nonce_key(nonce)) is not None

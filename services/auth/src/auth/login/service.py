@@ -1,0 +1,118 @@
+"""The login flow: one code path, one answer and a similar cost for every kind of failure."""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from auth.errors import InvalidCredentialsError
+from auth.keys import PUBLIC_KEY_ALGORITHM, KeyRing
+from auth.login.nonces import NonceStore
+from auth.login.throttle import LoginThrottle
+from auth.sessions.service import IssuedTokens, SessionService
+from auth.users.models import User, utcnow
+from auth.users.passwords import Passwords
+from auth.users.repository import UserRepository, username_key
+
+# A base64 string this long cannot hold one RSA block of any key we accept.
+MAX_CIPHERTEXT_CHARS = 2048
+
+
+@dataclass(frozen=True)
+class PublicKeyOffer:
+    kid: str
+    algorithm: str
+    public_key: str
+    nonce: str
+    nonce_expires_in: int
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    username: str
+    ciphertext: str
+    ip: str
+    user_agent: str
+
+
+class LoginService:
+    def __init__(
+        self,
+        *,
+        keys: KeyRing,
+        nonces: NonceStore,
+        throttle: LoginThrottle,
+        passwords: Passwords,
+        users: UserRepository,
+        sessions: SessionService,
+        max_password_length: int,
+    ) -> None:
+        self.keys = keys
+        self.nonces = nonces
+        self.throttle = throttle
+        self.passwords = passwords
+        self.users = users
+        self.sessions = sessions
+        self.max_password_length = max_password_length
+
+    async def offer_public_key(self) -> PublicKeyOffer:
+        return PublicKeyOffer(
+            kid=self.keys.kid,
+            algorithm=PUBLIC_KEY_ALGORITHM,
+            public_key=self.keys.public_pem,
+            nonce=await self.nonces.issue(),
+            nonce_expires_in=self.nonces.ttl_seconds,
+        )
+
+    async def login(self, attempt: LoginAttempt) -> IssuedTokens:
+        key = username_key(attempt.username)
+        await self.throttle.check(key, attempt.ip)
+        password = await self._open(attempt.ciphertext)
+        user = await self.check_password(attempt.username, password)
+        if user is None:
+            await self.throttle.record_failure(key, attempt.ip)
+            raise InvalidCredentialsError
+        await self.throttle.record_success(key)
+        return await self.sessions.start(user, user_agent=attempt.user_agent, ip=attempt.ip)
+
+    async def check_password(self, username: str, password: str | None) -> User | None:
+        """The active user whose password this is, or None; always pays for one hash check.
+
+        Upgrades the stored hash when the hashing parameters have changed since it was made.
+        """
+        user = await self.users.get_by_username(username)
+        stored = user.password_hash if user is not None else None
+        result = await self.passwords.verify(stored, password or "")
+        if user is None or password is None or not result.valid or not user.is_active:
+            return None
+        if result.needs_rehash:
+            user.password_hash = await self.passwords.hash(password)
+            user.updated_at = utcnow()
+            await self.users.add(user)
+        return user
+
+    async def _open(self, ciphertext: str) -> str | None:
+        """The password inside the envelope, once its nonce is consumed; None for anything off."""
+        if len(ciphertext) > MAX_CIPHERTEXT_CHARS:
+            return None
+        try:
+            sealed = base64.b64decode(ciphertext, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        if len(sealed) != self.keys.private_key.key_size // 8:
+            return None
+        try:
+            plaintext = await self.keys.decrypt(sealed)
+            envelope = json.loads(plaintext.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(envelope, dict):
+            return None
+        password, nonce = envelope.get("password"), envelope.get("nonce")
+        if not isinstance(password, str) or not isinstance(nonce, str):
+            return None
+        if not password or len(password) > self.max_password_length:
+            return None
+        if not await self.nonces.consume(nonce):
+            return None
+        return password

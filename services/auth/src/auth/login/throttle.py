@@ -1,0 +1,88 @@
+"""Failed-login throttling in Redis, per username and per client IP, with growing delays.
+
+- `auth:throttle:user:{sha256(username)}`: consecutive failures for a username (reset by a
+  success; forgotten `window` seconds after the last failure);
+- `auth:throttle:ip:{ip}`: failures from one IP within `window` seconds of the first.
+
+After `free` failures each further failure blocks the next attempt for base * 2^k seconds,
+capped at `max_delay`, so an attacker can slow a real user down but never lock them out long.
+"""
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from auth.errors import LoginThrottledError
+
+# KEYS[1] counter; ARGV: now, free failures, base delay, max delay, window, sliding (1/0)
+_FAIL = """
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local free = tonumber(ARGV[2])
+if failures >= free then
+  local delay = math.min(tonumber(ARGV[4]), tonumber(ARGV[3]) * 2 ^ (failures - free))
+  redis.call('HSET', KEYS[1], 'blocked_until', tonumber(ARGV[1]) + delay)
+end
+if ARGV[6] == '1' or redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
+return failures
+"""
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    user_free_failures: int
+    ip_free_failures: int
+    window_seconds: int
+    base_delay_seconds: int
+    max_delay_seconds: int
+
+
+def user_key(username_key: str) -> str:
+    digest = hashlib.sha256(username_key.encode()).hexdigest()[:32]
+    return f"auth:throttle:user:{digest}"
+
+
+def ip_key(ip: str) -> str:
+    return f"auth:throttle:ip:{ip}"
+
+
+class LoginThrottle:
+    def __init__(
+        self,
+        redis: "Redis",
+        policy: ThrottlePolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.policy = policy
+        self.clock = clock
+        self._fail = redis.register_script(_FAIL)
+
+    async def check(self, username_key: str, ip: str) -> None:
+        """Raise `LoginThrottledError` (with Retry-After) while either counter blocks."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(user_key(username_key), "blocked_until")
+            pipe.hget(ip_key(ip), "blocked_until")
+            blocks = await pipe.execute()
+        now = self.clock()
+        wait = max((float(b) - now for b in blocks if b is not None), default=0.0)
+        if wait > 0:
+            raise LoginThrottledError(math.ceil(wait))
+
+    async def record_failure(self, username_key: str, ip: str) -> None:
+        now = repr(self.clock())
+        p = self.policy
+        common = [p.base_delay_seconds, p.max_delay_seconds, p.window_seconds]
+        await self._fail(
+            keys=[user_key(username_key)], args=[now, p.user_free_failures, *common, 1]
+        )
+        await self._fail(keys=[ip_key(ip)], args=[now, p.ip_free_failures, *common, 0])
+
+    async def record_success(self, username_key: str) -> None:
+        await self.redis.delete(user_key(username_key))

@@ -1,0 +1,1 @@
+"""Sessions: access tokens, rotating refresh tokens and revocation."""

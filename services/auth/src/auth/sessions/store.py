@@ -1,0 +1,178 @@
+"""Sessions and refresh-token records in Redis.
+
+- `auth:session:{sid}` (hash): the session, expiring at its absolute end;
+- `auth:user-sessions:{user_id}` (set): the user's session ids;
+- `auth:refresh:{user_id}:{jti}` (hash): one refresh token: its digest, session, User-Agent
+  fingerprint and state. A used token stays (state `used`, with what it was exchanged for) until
+  the session would have ended, so a replay is recognised.
+"""
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+# Marks a token used exactly once, even when two requests race with it.
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if state ~= 'active' then return 'used' end
+redis.call('HSET', KEYS[1], 'state', 'used', 'used_at', ARGV[1], 'next_jti', ARGV[2],
+  'next_access_jti', ARGV[3], 'next_iat', ARGV[4], 'next_exp', ARGV[5])
+return 'claimed'
+"""
+
+
+def session_key(session_id: str) -> str:
+    return f"auth:session:{session_id}"
+
+
+def user_sessions_key(user_id: str) -> str:
+    return f"auth:user-sessions:{user_id}"
+
+
+def refresh_key(user_id: str, jti: str) -> str:
+    return f"auth:refresh:{user_id}:{jti}"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    created_at: float
+    expires_at: float
+    last_used_at: float
+    user_agent: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    session_id: str
+    digest: str
+    user_agent_fingerprint: str
+    state: str
+    used_at: float
+    next_jti: str
+    next_access_jti: str
+    next_iat: int
+    next_exp: int
+
+
+@dataclass(frozen=True)
+class Successor:
+    jti: str
+    access_jti: str
+    issued_at: int
+    expires_at: int
+
+
+class SessionStore:
+    def __init__(self, redis: "Redis") -> None:
+        self.redis = redis
+        self._claim = redis.register_script(_CLAIM)
+
+    async def _hash(self, key: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(key)
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def create(self, record: SessionRecord) -> None:
+        ttl = max(1, int(record.expires_at - record.created_at))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                session_key(record.id),
+                mapping={
+                    "user_id": record.user_id,
+                    "created_at": repr(record.created_at),
+                    "expires_at": repr(record.expires_at),
+                    "last_used_at": repr(record.last_used_at),
+                    "user_agent": record.user_agent,
+                    "ip": record.ip,
+                },
+            )
+            pipe.expire(session_key(record.id), ttl)
+            pipe.sadd(user_sessions_key(record.user_id), record.id)
+            pipe.expire(user_sessions_key(record.user_id), ttl, gt=True)
+            pipe.expire(user_sessions_key(record.user_id), ttl, nx=True)
+            await pipe.execute()
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        data = await self._hash(session_key(session_id))
+        if not data:
+            return None
+        return SessionRecord(
+            id=session_id,
+            user_id=data["user_id"],
+            created_at=float(data["created_at"]),
+            expires_at=float(data["expires_at"]),
+            last_used_at=float(data["last_used_at"]),
+            user_agent=data.get("user_agent", ""),
+            ip=data.get("ip", ""),
+        )
+
+    async def touch(self, session_id: str, now: float) -> None:
+        await self.redis.hset(session_key(session_id), "last_used_at", repr(now))
+
+    async def list_for_user(self, user_id: str) -> list[SessionRecord]:
+        ids = {_text(i) for i in await self.redis.smembers(user_sessions_key(user_id))}
+        sessions = []
+        gone = []
+        for session_id in sorted(ids):
+            record = await self.get(session_id)
+            if record is None or record.user_id != user_id:
+                gone.append(session_id)
+            else:
+                sessions.append(record)
+        if gone:
+            await self.redis.srem(user_sessions_key(user_id), *gone)
+        return sorted(sessions, key=lambda s: s.created_at)
+
+    async def session_ids(self, user_id: str) -> list[str]:
+        ids = {_text(i) for i in await self.redis.smembers(user_sessions_key(user_id))}
+        return sorted(ids)
+
+    async def delete(self, session_id: str, user_id: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(session_key(session_id))
+            pipe.srem(user_sessions_key(user_id), session_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    async def put_refresh(
+        self, user_id: str, jti: str, *, session_id: str, digest: str, ua: str, ttl: int
+    ) -> None:
+        key = refresh_key(user_id, jti)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                key,
+                mapping={"session_id": session_id, "digest": digest, "ua": ua, "state": "active"},
+            )
+            pipe.expire(key, max(1, ttl))
+            await pipe.execute()
+
+    async def get_refresh(self, user_id: str, jti: str) -> RefreshRecord | None:
+        data = await self._hash(refresh_key(user_id, jti))
+        if not data:
+            return None
+        return RefreshRecord(
+            session_id=data["session_id"],
+            digest=data["digest"],
+            user_agent_fingerprint=data["ua"],
+            state=data["state"],
+            used_at=float(data.get("used_at", 0)),
+            next_jti=data.get("next_jti", ""),
+            next_access_jti=data.get("next_access_jti", ""),
+            next_iat=int(data.get("next_iat", 0)),
+            next_exp=int(data.get("next_exp", 0)),
+        )
+
+    async def claim_refresh(self, user_id: str, jti: str, now: float, nxt: Successor) -> str:
+        """`claimed` for the first use of the token, `used` after that, `missing` when gone."""
+        result = await self._claim(
+            keys=[refresh_key(user_id, jti)],
+            args=[repr(now), nxt.jti, nxt.access_jti, nxt.issued_at, nxt.expires_at],
+        )
+        return str(result)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

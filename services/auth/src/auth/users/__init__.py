@@ -1,0 +1,1 @@
+"""Users: accounts, their passwords and the admin API over them."""

@@ -1,0 +1,50 @@
+"""SQL access to users."""
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from auth.users.models import User
+
+
+def username_key(username: str) -> str:
+    """The case-insensitive identity of a username."""
+    return username.casefold()
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def get_by_username(self, username: str) -> User | None:
+        result = await self.session.execute(
+            select(User).where(col(User.username_key) == username_key(username))
+        )
+        return result.scalar_one_or_none()
+
+    async def email_taken(self, email: str, *, other_than: uuid.UUID | None = None) -> bool:
+        query = select(col(User.id)).where(col(User.email) == email)
+        if other_than is not None:
+            query = query.where(col(User.id) != other_than)
+        return (await self.session.execute(query)).first() is not None
+
+    async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
+        total = await self.session.scalar(select(func.count()).select_from(User))
+        result = await self.session.execute(
+            select(User).order_by(col(User.id)).limit(limit).offset(offset)
+        )
+        return list(result.scalars()), int(total or 0)
+
+    async def add(self, user: User) -> User:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def delete(self, user: User) -> None:
+        await self.session.delete(user)
+        await self.session.flush()
