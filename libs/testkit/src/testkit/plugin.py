@@ -3,6 +3,8 @@
 - `redis_url`: a private Valkey server for the whole session (flush it freely).
 - `postgres_database`: a factory of fresh databases on the shared PostgreSQL; dropped afterwards.
 - `sql_url`: parametrized over SQLite and PostgreSQL for tests that must pass on both.
+- `mongo_url`: a private MongoDB-wire server (mongoeco over SQLite) for the whole session.
+- `s3_server`: a private SeaweedFS that only accepts signed S3 requests, for the whole session.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from mesh.seaweed import S3Server
+from testkit.embedded import mongo_server, seaweed_server
 from testkit.postgres import create_database, drop_database
 from testkit.valkey import valkey_server
 
@@ -18,6 +22,19 @@ from testkit.valkey import valkey_server
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with valkey_server(tmp_path_factory.mktemp("valkey")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with mongo_server(tmp_path_factory.mktemp("mongo")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """`endpoint`, `access_key`, `secret_key`, `region` of a private signed-S3 server."""
+    with seaweed_server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
