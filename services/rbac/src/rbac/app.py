@@ -1,0 +1,95 @@
+"""`create_app()`: the rbac service with `/authorize` in front of its API."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from common.app import create_app as create_service_app
+from common.health import register_ready_check
+from common.redis_client import create_redis
+from common.route_manifest import build_manifest
+from common.settings import load_settings
+from common.sql import SqlDatabase
+from common.tokens import JwksClient, KeySource, TokenVerifier
+from rbac.decision.authorizer import Authorizer
+from rbac.decision.endpoint import AuthorizeEndpoint
+from rbac.decision.grants_cache import GrantsCache
+from rbac.decision.listener import ChangeListener
+from rbac.decision.revocation_cache import RevocationCache
+from rbac.registry.api import router as registry_router
+from rbac.registry.service import apply_manifest, load_route_table
+from rbac.roles.api import router as roles_router
+from rbac.roles.repository import RoleRepository
+from rbac.settings import RbacSettings
+
+SERVICE = "rbac"
+# Start-up waits this long for pub/sub so the first decisions are served from warm caches;
+# past it the service starts anyway and decides through Redis lookups (or denies).
+CONNECT_WAIT_SECONDS = 5.0
+
+logger = logging.getLogger("rbac.app")
+
+
+def create_app(
+    settings: RbacSettings | None = None,
+    *,
+    keys: KeySource | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    """The rbac app; `keys` replaces auth's JWKS (tests sign their own tokens)."""
+    settings = settings or load_settings(RbacSettings)
+    database = SqlDatabase(settings.database_url)
+    redis: Redis = create_redis(settings.redis_url)
+    key_source = keys if keys is not None else JwksClient(str(settings.jwks_url))
+    verifier = TokenVerifier(key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+    async def load_grants(user_id: str) -> frozenset[str]:
+        async with database.session() as session:
+            return await RoleRepository(session).user_patterns(user_id)
+
+    authorizer = Authorizer(
+        verifier=verifier,
+        revocations=RevocationCache(redis, ttl=settings.cache_ttl_seconds),
+        grants=GrantsCache(load_grants, ttl=settings.cache_ttl_seconds),
+    )
+    listener = ChangeListener(
+        redis, database, authorizer, heartbeat_seconds=settings.listener_heartbeat_seconds
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = database
+        app.state.redis = redis
+        app.state.authorizer = authorizer
+        app.state.listener = listener
+        register_ready_check(app, "sql", database.ping)
+        register_ready_check(app, "redis", redis.ping)
+        # rbac's own routes do not depend on Redis being up.
+        await apply_manifest(database, build_manifest(SERVICE, app.openapi()))
+        authorizer.routes = await load_route_table(database)
+        listener.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(listener.connected.wait(), CONNECT_WAIT_SECONDS)
+        try:
+            yield
+        finally:
+            await listener.stop()
+            if isinstance(key_source, JwksClient):
+                await key_source.aclose()
+            await redis.aclose()
+            await database.dispose()
+
+    app = create_service_app(
+        SERVICE,
+        settings,
+        routers=[registry_router, roles_router],
+        lifespan=lifespan,
+        configure_logs=configure_logs,
+    )
+    app.add_middleware(AuthorizeEndpoint, authorizer=authorizer)
+    return app

@@ -1,0 +1,140 @@
+"""The decision for one forwarded request: allow (with identity headers), 401, 403 or 503.
+
+Order: the route (unregistered → 403; public → allow, no identity), the token (401), revocation
+and disabled users (401), then authenticated routes pass, admins pass, and everyone else needs
+the route's permission in their grants (403). Everything here is in-process on a warm cache.
+"""
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+
+from common.access import Access
+from common.tokens import AccessClaims, InvalidTokenError, TokenVerifier
+from rbac.decision.grants_cache import GrantsCache
+from rbac.decision.revocation_cache import RevocationCache
+from rbac.forwarded_path import AmbiguousPathError, parse_forwarded_uri
+from rbac.route_table import RouteInfo, RouteTable
+
+logger = logging.getLogger("rbac.decision")
+
+IDENTITY_HEADERS = ("x-user-id", "x-user-name", "x-user-admin", "x-session-id")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Answered on every allow without identity, so a client cannot smuggle its own X-User-* through.
+ANONYMOUS: tuple[tuple[str, str], ...] = tuple((name, "") for name in IDENTITY_HEADERS)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: int
+    code: str
+    detail: str
+    headers: tuple[tuple[str, str], ...] = ()
+    claims: AccessClaims | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 200
+
+
+ALLOW_ANONYMOUS = Decision(200, "allowed", "allowed", ANONYMOUS)
+
+
+def _deny(status: int, code: str, detail: str) -> Decision:
+    headers = (("www-authenticate", "Bearer"),) if status == 401 else ()
+    return Decision(status, code, detail, headers)
+
+
+def _identity(claims: AccessClaims) -> Decision:
+    return Decision(
+        200,
+        "allowed",
+        "allowed",
+        (
+            ("x-user-id", header_value(claims.sub)),
+            ("x-user-name", header_value(claims.name)),
+            ("x-user-admin", "true" if claims.adm else "false"),
+            ("x-session-id", header_value(claims.sid)),
+        ),
+        claims,
+    )
+
+
+def header_value(text: str) -> str:
+    """Printable ASCII as is; anything else (a non-ASCII display name) percent-encoded UTF-8."""
+    if text.isascii() and text.isprintable() and "%" not in text:
+        return text
+    return quote(text, safe=" !\"#$&'()*+,-./:;<=>?@[]^_`{|}~")
+
+
+class Authorizer:
+    def __init__(
+        self,
+        *,
+        verifier: TokenVerifier,
+        revocations: RevocationCache,
+        grants: GrantsCache,
+        routes: RouteTable | None = None,
+    ) -> None:
+        self.verifier = verifier
+        self.revocations = revocations
+        self.grants = grants
+        self.routes = routes or RouteTable([])
+
+    async def decide(
+        self, method: str | None, uri: str | None, authorization: str | None
+    ) -> Decision:
+        if method is None or method.upper() not in _METHODS or uri is None:
+            return _deny(403, "bad_forwarded_request", "missing or unknown forwarded method or URI")
+        method = method.upper()
+        try:
+            target = parse_forwarded_uri(uri)
+        except AmbiguousPathError as exc:
+            return _deny(403, "ambiguous_path", str(exc))
+        route = self.routes.match(target.service, method, target.path)
+        if route is None:
+            if method == "OPTIONS" and self.routes.path_exists(target.service, target.path):
+                # A CORS preflight carries no credentials; the service's CORS layer answers it.
+                return ALLOW_ANONYMOUS
+            return _deny(403, "unregistered_route", "no registered route serves this request")
+        return await self.check_route(route, authorization)
+
+    async def check_route(self, route: RouteInfo, authorization: str | None) -> Decision:
+        """The decision for a request already matched to `route`."""
+        if route.access is Access.PUBLIC:
+            return ALLOW_ANONYMOUS
+        claims = await self._authenticate(authorization)
+        if isinstance(claims, Decision):
+            return claims
+        if route.access is Access.AUTHENTICATED or claims.adm:
+            return _identity(claims)
+        try:
+            grants = await self.grants.get(claims.sub)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("grants could not be loaded: %s", type(exc).__name__)
+            return _deny(503, "decision_unavailable", "permissions cannot be checked right now")
+        if grants.allows(route.permission):
+            return _identity(claims)
+        return _deny(403, "permission_denied", f"missing permission {route.permission}")
+
+    async def _authenticate(self, authorization: str | None) -> AccessClaims | Decision:
+        if not authorization:
+            return _deny(401, "missing_token", "a bearer access token is required")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _deny(401, "missing_token", "a bearer access token is required")
+        try:
+            claims = await self.verifier.verify(token.strip())
+        except InvalidTokenError as exc:
+            return _deny(401, "invalid_token", f"access token rejected: {exc.reason}")
+        try:
+            revoked = await self.revocations.is_revoked(claims)
+        except (RedisError, OSError) as exc:
+            logger.warning("revocation check failed: %s", type(exc).__name__)
+            return _deny(503, "revocation_unavailable", "revocation cannot be checked right now")
+        if revoked:
+            return _deny(401, "token_revoked", "the session has been revoked")
+        return claims

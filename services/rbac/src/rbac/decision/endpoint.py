@@ -1,0 +1,70 @@
+"""`/authorize` as bare ASGI in front of the app: the gateway calls it on every request, so it
+skips routing, dependency injection and per-request logging (denials are logged at debug)."""
+
+import json
+import logging
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
+from rbac.decision.authorizer import Authorizer, Decision
+
+AUTHORIZE_PATH = "/authorize"
+
+logger = logging.getLogger("rbac.authorize")
+
+_OK_HEADERS = [(b"content-length", b"0")]
+
+
+class AuthorizeEndpoint:
+    def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
+        self.app = app
+        self.authorizer = authorizer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != AUTHORIZE_PATH:
+            await self.app(scope, receive, send)
+            return
+        method = uri = authorization = None
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-method":
+                method = value.decode("latin-1")
+            elif name == b"x-forwarded-uri":
+                uri = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
+        try:
+            decision = await self.authorizer.decide(method, uri, authorization)
+        except Exception:
+            # Whatever went wrong, the answer is no.
+            logger.exception("authorize failed")
+            decision = Decision(503, "decision_unavailable", "the decision could not be made")
+        await _respond(decision, send)
+
+
+async def _respond(decision: Decision, send: Send) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]
+    if decision.allowed:
+        await send({"type": "http.response.start", "status": 200, "headers": headers + _OK_HEADERS})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    logger.debug("denied", extra={"status": decision.status, "code": decision.code})
+    body = json.dumps(
+        {
+            "type": PROBLEM_TYPE_PREFIX + decision.code,
+            "title": _TITLES.get(decision.status, "Error"),
+            "status": decision.status,
+            "detail": decision.detail,
+            "instance": "",
+            "code": decision.code,
+        }
+    ).encode()
+    headers += [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": decision.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+_TITLES = {401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable"}

@@ -1,0 +1,47 @@
+"""Turn the gateway's `X-Forwarded-Uri` into the path the target service will route on.
+
+The service (uvicorn + Starlette) percent-decodes the path once and routes on the result, so we
+decode exactly once too: `/files/x%2Fdownload` must be judged as `/files/x/download`, the route it
+will really reach. Anything whose meaning could differ between us, the gateway and the service
+(dot segments, empty segments, control characters, undecodable bytes) is refused, never guessed.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+MAX_URI_LENGTH = 8192
+
+
+class AmbiguousPathError(ValueError):
+    """The forwarded URI is missing, malformed or could be read more than one way."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedPath:
+    service: str
+    path: str  # always starts with "/", no trailing slash except the root itself
+
+
+def parse_forwarded_uri(uri: str) -> ForwardedPath:
+    if not uri or len(uri) > MAX_URI_LENGTH or not uri.startswith("/"):
+        raise AmbiguousPathError("the forwarded URI must be an absolute path")
+    if not uri.isascii() or any(ord(c) < 0x21 or c == "\x7f" for c in uri):
+        raise AmbiguousPathError("the forwarded URI holds characters a request target cannot")
+    raw_path = uri.split("?", 1)[0].split("#", 1)[0]
+    try:
+        path = unquote(raw_path, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise AmbiguousPathError("the forwarded path is not valid UTF-8") from exc
+    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        raise AmbiguousPathError("the forwarded path decodes to control characters")
+    segments = path.split("/")[1:]
+    if len(segments) > 1 and segments[-1] == "":
+        # The service redirects `/files/` to `/files`: the same route.
+        segments.pop()
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise AmbiguousPathError("the forwarded path holds empty or dot segments")
+    if not segments:
+        raise AmbiguousPathError("the forwarded path names no service")
+    service, rest = segments[0], segments[1:]
+    return ForwardedPath(service=service, path="/" + "/".join(rest))

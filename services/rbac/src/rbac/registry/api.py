@@ -1,0 +1,22 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from common.pagination import Page, PageQuery
+from rbac.deps import Caller, RegistryServiceDep
+from rbac.registry.schemas import RegisteredRoute
+
+router = APIRouter(tags=["registry"])
+
+
+@router.get("/routes", summary="Every registered route of every service")
+async def list_routes(
+    _caller: Caller,
+    registry: RegistryServiceDep,
+    page: PageQuery,
+    service: Annotated[str | None, Query(max_length=64, description="Only this service")] = None,
+    include_stale: Annotated[
+        bool, Query(description="Also routes their service no longer serves")
+    ] = False,
+) -> Page[RegisteredRoute]:
+    return await registry.list_routes(page, service=service, include_stale=include_stale)

@@ -1,0 +1,76 @@
+"""SQL access to the registry tables."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.route_manifest import RouteManifest
+from rbac.models import RouteRow, ServiceManifestRow
+
+
+class RegistryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def manifest_digest(self, service: str) -> str | None:
+        row = await self.session.get(ServiceManifestRow, service)
+        return row.digest if row is not None else None
+
+    async def replace_service_routes(self, manifest: RouteManifest) -> None:
+        """Upsert every route of the manifest; routes it no longer lists become stale."""
+        now = datetime.now(UTC)
+        existing = {
+            (row.method, row.path): row
+            for row in await self.session.scalars(
+                select(RouteRow).where(RouteRow.service == manifest.service)
+            )
+        }
+        for entry in manifest.routes:
+            row = existing.pop((entry.method, entry.path), None)
+            if row is None:
+                row = RouteRow(service=manifest.service, method=entry.method, path=entry.path)
+                self.session.add(row)
+            row.permission = entry.permission
+            row.access = entry.access.value
+            row.summary = entry.summary
+            row.stale = False
+            row.updated_at = now
+        for row in existing.values():
+            if not row.stale:
+                row.stale = True
+                row.updated_at = now
+        service_row = await self.session.get(ServiceManifestRow, manifest.service)
+        if service_row is None:
+            service_row = ServiceManifestRow(service=manifest.service)
+            self.session.add(service_row)
+        service_row.digest = manifest.digest
+        service_row.published_at = manifest.published_at
+        service_row.updated_at = now
+        await self.session.flush()
+
+    async def active_routes(self) -> Sequence[RouteRow]:
+        return (await self.session.scalars(select(RouteRow).where(RouteRow.stale.is_(False)))).all()
+
+    async def list_routes(
+        self, *, service: str | None, include_stale: bool, limit: int, offset: int
+    ) -> tuple[Sequence[RouteRow], int]:
+        query = select(RouteRow)
+        if service is not None:
+            query = query.where(RouteRow.service == service)
+        if not include_stale:
+            query = query.where(RouteRow.stale.is_(False))
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = await self.session.scalars(
+            query.order_by(RouteRow.service, RouteRow.path, RouteRow.method)
+            .limit(limit)
+            .offset(offset)
+        )
+        return rows.all(), int(total or 0)
+
+    async def active_permissions(self) -> set[str]:
+        rows = await self.session.scalars(
+            select(RouteRow.permission).where(RouteRow.stale.is_(False))
+        )
+        return set(rows)

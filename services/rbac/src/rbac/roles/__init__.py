@@ -1,0 +1,1 @@
+"""Roles (named sets of permission codes and patterns) and the users they are bound to."""

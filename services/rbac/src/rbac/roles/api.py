@@ -1,0 +1,106 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from common.access import Access, access
+from common.errors import error_responses
+from common.pagination import Page, PageQuery
+from rbac.deps import Caller, RoleServiceDep
+from rbac.roles.errors import (
+    InvalidPermissionPatternError,
+    RoleExistsError,
+    RoleInUseError,
+    RoleNotFoundError,
+    UnknownRoleError,
+)
+from rbac.roles.schemas import (
+    EffectivePermissions,
+    Role,
+    RoleCreate,
+    RoleUpdate,
+    UserRoles,
+    UserRolesUpdate,
+)
+
+router = APIRouter(tags=["roles"])
+
+RoleCodePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
+UserIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+@router.post(
+    "/roles",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a role",
+    responses=error_responses(RoleExistsError, InvalidPermissionPatternError),
+)
+async def create_role(_caller: Caller, roles: RoleServiceDep, data: RoleCreate) -> Role:
+    return await roles.create(data)
+
+
+@router.get("/roles", summary="List roles")
+async def list_roles(_caller: Caller, roles: RoleServiceDep, page: PageQuery) -> Page[Role]:
+    return await roles.page(page)
+
+
+@router.get("/roles/{code}", summary="Get a role", responses=error_responses(RoleNotFoundError))
+async def get_role(_caller: Caller, roles: RoleServiceDep, code: RoleCodePath) -> Role:
+    return await roles.get(code)
+
+
+@router.patch(
+    "/roles/{code}",
+    summary="Change a role",
+    responses=error_responses(RoleNotFoundError, InvalidPermissionPatternError),
+)
+async def update_role(
+    _caller: Caller, roles: RoleServiceDep, code: RoleCodePath, data: RoleUpdate
+) -> Role:
+    return await roles.update(code, data)
+
+
+@router.delete(
+    "/roles/{code}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a role (refused while bound to users unless forced)",
+    responses=error_responses(RoleNotFoundError, RoleInUseError),
+)
+async def delete_role(
+    _caller: Caller,
+    roles: RoleServiceDep,
+    code: RoleCodePath,
+    force: Annotated[bool, Query(description="Also unbind it from every user")] = False,
+) -> None:
+    await roles.delete(code, force=force)
+
+
+@router.put(
+    "/users/{user_id}/roles",
+    summary="Replace a user's roles",
+    responses=error_responses(UnknownRoleError),
+)
+async def set_user_roles(
+    _caller: Caller, roles: RoleServiceDep, user_id: UserIdPath, data: UserRolesUpdate
+) -> UserRoles:
+    return await roles.set_user_roles(user_id, data)
+
+
+@router.get("/users/{user_id}/roles", summary="A user's roles")
+async def get_user_roles(_caller: Caller, roles: RoleServiceDep, user_id: UserIdPath) -> UserRoles:
+    return await roles.user_roles(user_id)
+
+
+@router.get("/users/{user_id}/permissions", summary="A user's effective permissions")
+async def get_user_permissions(
+    _caller: Caller, roles: RoleServiceDep, user_id: UserIdPath
+) -> EffectivePermissions:
+    return await roles.effective_permissions(user_id, is_admin=False)
+
+
+@router.get(
+    "/me/permissions",
+    openapi_extra=access(Access.AUTHENTICATED),
+    summary="The caller's effective permissions (for showing buttons and menus)",
+)
+async def my_permissions(caller: Caller, roles: RoleServiceDep) -> EffectivePermissions:
+    return await roles.effective_permissions(caller.sub, is_admin=caller.adm)

@@ -1,0 +1,56 @@
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+RoleCode = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Stable role identifier")
+]
+UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Patterns = Annotated[list[str], Field(max_length=500)]
+
+
+class RoleCreate(BaseModel):
+    code: RoleCode
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=2000)] = ""
+    permissions: Patterns = Field(default_factory=list)
+    is_active: bool = True
+
+
+class RoleUpdate(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+    permissions: Patterns | None = None
+    is_active: bool | None = None
+
+
+class Role(BaseModel):
+    code: str
+    name: str
+    description: str
+    permissions: list[str]
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    unknown_permissions: list[str] = Field(
+        default_factory=list,
+        description="Granted codes or patterns that match no registered route (yet)",
+    )
+
+
+class UserRolesUpdate(BaseModel):
+    roles: Annotated[list[RoleCode], Field(max_length=100)]
+
+
+class UserRoles(BaseModel):
+    user_id: str
+    roles: list[str]
+
+
+class EffectivePermissions(BaseModel):
+    user_id: str
+    is_admin: bool
+    roles: list[str]
+    patterns: list[str] = Field(description="What the user's active roles grant, as written")
+    permissions: list[str] = Field(description="Registered route permissions the user holds")

@@ -1,0 +1,152 @@
+"""Role and binding rules: patterns validated on write, roles in use kept unless forced."""
+
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+
+from common.pagination import Page, PageParams
+from rbac.changes import ChangeKind, record_change
+from rbac.models import RoleRow
+from rbac.patterns import Grants, InvalidPatternError, validate_pattern
+from rbac.registry.repository import RegistryRepository
+from rbac.roles.errors import (
+    InvalidPermissionPatternError,
+    RoleExistsError,
+    RoleInUseError,
+    RoleNotFoundError,
+    UnknownRoleError,
+)
+from rbac.roles.repository import RoleRepository, utcnow
+from rbac.roles.schemas import (
+    EffectivePermissions,
+    Role,
+    RoleCreate,
+    RoleUpdate,
+    UserRoles,
+    UserRolesUpdate,
+)
+
+
+def _validated(patterns: Sequence[str]) -> list[str]:
+    for index, pattern in enumerate(patterns):
+        try:
+            validate_pattern(pattern)
+        except InvalidPatternError as exc:
+            raise InvalidPermissionPatternError(f"permissions.{index}", str(exc)) from exc
+    return sorted(set(patterns))
+
+
+class RoleService:
+    def __init__(self, roles: RoleRepository, registry: RegistryRepository) -> None:
+        self.roles = roles
+        self.registry = registry
+
+    async def create(self, data: RoleCreate) -> Role:
+        patterns = _validated(data.permissions)
+        if await self.roles.get(data.code) is not None:
+            raise RoleExistsError(f"role {data.code!r} already exists")
+        now = utcnow()
+        row = RoleRow(
+            code=data.code,
+            name=data.name,
+            description=data.description,
+            is_active=data.is_active,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            await self.roles.add(row)
+        except IntegrityError as exc:
+            raise RoleExistsError(f"role {data.code!r} already exists") from exc
+        await self.roles.set_permissions(row.code, patterns)
+        record_change(self.roles.session, ChangeKind.ROLES)
+        return await self._role(row, patterns)
+
+    async def get(self, code: str) -> Role:
+        row = await self._row(code)
+        return await self._role(row, (await self.roles.permissions([code]))[code])
+
+    async def page(self, page: PageParams) -> Page[Role]:
+        rows, total = await self.roles.page(limit=page.limit, offset=page.offset)
+        permissions = await self.roles.permissions([r.code for r in rows])
+        known = await self.registry.active_permissions()
+        return Page(
+            items=[_as_role(r, permissions[r.code], known) for r in rows],
+            total=total,
+        )
+
+    async def update(self, code: str, data: RoleUpdate) -> Role:
+        row = await self._row(code)
+        patterns = (await self.roles.permissions([code]))[code]
+        if data.permissions is not None:
+            patterns = _validated(data.permissions)
+            await self.roles.set_permissions(code, patterns)
+        if data.name is not None:
+            row.name = data.name
+        if data.description is not None:
+            row.description = data.description
+        if data.is_active is not None:
+            row.is_active = data.is_active
+        row.updated_at = utcnow()
+        await self.roles.session.flush()
+        record_change(self.roles.session, ChangeKind.ROLES)
+        return await self._role(row, patterns)
+
+    async def delete(self, code: str, *, force: bool) -> None:
+        row = await self._row(code)
+        users = await self.roles.binding_count(code)
+        if users and not force:
+            raise RoleInUseError(
+                f"role {code!r} is bound to {users} user(s); delete with ?force=true to unbind them"
+            )
+        await self.roles.delete(row)
+        record_change(self.roles.session, ChangeKind.ROLES)
+
+    async def user_roles(self, user_id: str) -> UserRoles:
+        return UserRoles(user_id=user_id, roles=await self.roles.user_role_codes(user_id))
+
+    async def set_user_roles(self, user_id: str, data: UserRolesUpdate) -> UserRoles:
+        codes = sorted(set(data.roles))
+        missing = sorted(set(codes) - await self.roles.existing_codes(codes))
+        if missing:
+            raise UnknownRoleError("roles", f"no such role: {', '.join(missing)}")
+        await self.roles.set_user_roles(user_id, codes)
+        record_change(self.roles.session, ChangeKind.BINDINGS)
+        return UserRoles(user_id=user_id, roles=codes)
+
+    async def effective_permissions(self, user_id: str, *, is_admin: bool) -> EffectivePermissions:
+        roles = await self.roles.user_role_codes(user_id)
+        patterns = await self.roles.user_patterns(user_id)
+        known = await self.registry.active_permissions()
+        grants = Grants(patterns)
+        held = known if is_admin else {code for code in known if grants.allows(code)}
+        return EffectivePermissions(
+            user_id=user_id,
+            is_admin=is_admin,
+            roles=roles,
+            patterns=sorted(patterns),
+            permissions=sorted(held),
+        )
+
+    async def _row(self, code: str) -> RoleRow:
+        row = await self.roles.get(code)
+        if row is None:
+            raise RoleNotFoundError(f"no role {code!r}")
+        return row
+
+    async def _role(self, row: RoleRow, patterns: list[str]) -> Role:
+        return _as_role(row, patterns, await self.registry.active_permissions())
+
+
+def _as_role(row: RoleRow, patterns: list[str], known: set[str]) -> Role:
+    unknown = [p for p in patterns if not any(Grants([p]).allows(code) for code in known)]
+    return Role(
+        code=row.code,
+        name=row.name,
+        description=row.description,
+        permissions=patterns,
+        is_active=row.is_active,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        unknown_permissions=unknown,
+    )
