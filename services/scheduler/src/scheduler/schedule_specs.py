@@ -1,0 +1,129 @@
+"""The four kinds of schedule a periodic task can have, validated, and their Celery form."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from celery import Celery
+from celery.schedules import BaseSchedule, schedule, solar
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from scheduler.clocked import ClockedSchedule
+from scheduler.zoned_crontab import CrontabFields, ZonedCrontab, next_run_after
+
+SOLAR_EVENTS = Literal[
+    "dawn_astronomical",
+    "dawn_nautical",
+    "dawn_civil",
+    "sunrise",
+    "solar_noon",
+    "sunset",
+    "dusk_civil",
+    "dusk_nautical",
+    "dusk_astronomical",
+]
+CronField = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class IntervalSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["interval"]
+    every: int = Field(ge=1, le=10_000_000)
+    period: Literal["days", "hours", "minutes", "seconds"] = "seconds"
+
+    def delta(self) -> timedelta:
+        return timedelta(**{self.period: self.every})
+
+
+class CrontabSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["crontab"]
+    minute: CronField = "*"
+    hour: CronField = "*"
+    day_of_week: CronField = "*"
+    day_of_month: CronField = "*"
+    month_of_year: CronField = "*"
+    timezone: str = Field("UTC", min_length=1, max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _fields_parse_and_fire(self) -> "CrontabSpec":
+        for name in ("minute", "hour", "day_of_week", "day_of_month", "month_of_year"):
+            try:
+                CrontabFields(**{name: getattr(self, name)})
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from exc
+        # Fields valid one by one can still never meet (30 February).
+        try:
+            next_run_after(self.fields(), self.zone(), datetime.now(UTC))
+        except ValueError as exc:
+            raise ValueError(f"the crontab never fires: {exc}") from exc
+        return self
+
+    def fields(self) -> CrontabFields:
+        return CrontabFields(
+            self.minute, self.hour, self.day_of_week, self.day_of_month, self.month_of_year
+        )
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class SolarSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["solar"]
+    event: SOLAR_EVENTS
+    latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
+class ClockedSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["clocked"]
+    run_at: AwareDatetime
+
+
+ScheduleSpec = Annotated[
+    IntervalSpec | CrontabSpec | SolarSpec | ClockedSpec, Field(discriminator="type")
+]
+
+
+def to_celery_schedule(spec: ScheduleSpec, app: Celery) -> BaseSchedule:
+    """The Celery schedule object beat evaluates for `spec`."""
+    match spec:
+        case IntervalSpec():
+            return schedule(spec.delta(), app=app)
+        case CrontabSpec():
+            return ZonedCrontab(spec.fields(), spec.zone(), app=app)
+        case SolarSpec():
+            return solar(spec.event, spec.latitude, spec.longitude, app=app)
+        case ClockedSpec():
+            return ClockedSchedule(spec.run_at, app=app)
+
+
+SCHEDULE_ADAPTER: TypeAdapter[ScheduleSpec] = TypeAdapter(ScheduleSpec)
+
+
+def schedule_from_json(data: dict[str, Any]) -> ScheduleSpec:
+    """A stored schedule back as its spec (stored ones were validated on the way in)."""
+    return SCHEDULE_ADAPTER.validate_python(data)
