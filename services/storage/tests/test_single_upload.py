@@ -1,20 +1,26 @@
 import os
+from typing import Any
 
 import httpx
 
-FILE_PATH = "/files/{}"
+from storage.models import FileStatus
+from storage.service import FileService
 
 
 async def _start(
-    api: httpx.AsyncClient, user: dict[str, str], data: bytes, content_type: str = "text/plain"
-) -> dict[str, object]:
+    api: httpx.AsyncClient,
+    user: dict[str, str],
+    size: int,
+    content_type: str = "text/plain",
+    filename: str = "notes été.txt",
+) -> dict[str, Any]:
     response = await api.post(
         "/uploads",
-        json={"filename": "notes été.txt", "content_type": content_type, "size": len(data)},
+        json={"filename": filename, "content_type": content_type, "size": size},
         headers=user,
     )
     assert response.status_code == 201, response.text
-    ticket: dict[str, object] = response.json()
+    ticket: dict[str, Any] = response.json()
     return ticket
 
 
@@ -22,16 +28,17 @@ async def test_single_upload_through_presigned_url_downloads_the_same_bytes(
     api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
 ) -> None:
     data = os.urandom(100_000)
-    ticket = await _start(api, alice, data)
+    ticket = await _start(api, alice, len(data))
     assert ticket["method"] == "PUT"
     assert ticket["headers"] == {"Content-Type": "text/plain"}
 
-    put = await s3_http.put(str(ticket["upload_url"]), content=data, headers=ticket["headers"])  # type: ignore[arg-type]
+    put = await s3_http.put(ticket["upload_url"], content=data, headers=ticket["headers"])
     assert put.status_code == 200, put.text
     done = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
     assert done.status_code == 200, done.text
     assert done.json()["status"] == "ready"
     assert done.json()["size"] == len(data)
+    assert done.json()["completed_at"] is not None
 
     link = await api.get(f"/files/{ticket['file_id']}/download", headers=alice)
     assert link.status_code == 200, link.text
@@ -39,3 +46,103 @@ async def test_single_upload_through_presigned_url_downloads_the_same_bytes(
     assert download.status_code == 200
     assert download.content == data
     assert "filename*=UTF-8''notes%20%C3%A9t%C3%A9.txt" in download.headers["content-disposition"]
+    assert download.headers["content-type"] == "text/plain"
+
+
+async def test_upload_with_another_content_type_is_refused_by_the_signature(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    ticket = await _start(api, alice, 5, content_type="text/plain")
+
+    put = await s3_http.put(
+        ticket["upload_url"], content=b"<b/>!", headers={"Content-Type": "text/html"}
+    )
+
+    assert put.status_code == 403
+    done = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+    assert done.json()["code"] == "object_missing"
+
+
+async def test_presigned_url_is_signed_for_the_public_endpoint(
+    api: httpx.AsyncClient, files: FileService, alice: dict[str, str]
+) -> None:
+    ticket = await _start(api, alice, 5)
+
+    assert ticket["upload_url"].startswith(files.settings.public_endpoint + "/")
+    assert "X-Amz-SignedHeaders=content-type%3Bhost" in ticket["upload_url"]
+
+
+async def test_completing_before_uploading_is_a_conflict_and_keeps_the_file_pending(
+    api: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    ticket = await _start(api, alice, 10)
+
+    done = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+
+    assert done.status_code == 409
+    assert done.headers["content-type"] == "application/problem+json"
+    assert done.json()["code"] == "object_missing"
+    file = await api.get(f"/files/{ticket['file_id']}", headers=alice)
+    assert file.json()["status"] == FileStatus.PENDING
+
+
+async def test_object_of_another_size_is_refused_and_can_be_uploaded_again(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    ticket = await _start(api, alice, 10)
+    await s3_http.put(ticket["upload_url"], content=b"too short", headers=ticket["headers"])
+
+    wrong = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+
+    assert wrong.status_code == 409
+    assert wrong.json()["code"] == "size_mismatch"
+    pending = await api.get(f"/files/{ticket['file_id']}", headers=alice)
+    assert pending.json()["status"] == "pending"
+    await s3_http.put(ticket["upload_url"], content=b"0123456789", headers=ticket["headers"])
+    right = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+    assert right.status_code == 200
+    assert right.json()["status"] == "ready"
+
+
+async def test_completing_twice_is_a_conflict(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    ticket = await _start(api, alice, 3)
+    await s3_http.put(ticket["upload_url"], content=b"abc", headers=ticket["headers"])
+    first = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+
+    second = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+
+    assert first.status_code == 200
+    assert second.status_code == 409
+    assert second.json()["code"] == "already_completed"
+    file = await api.get(f"/files/{ticket['file_id']}", headers=alice)
+    assert file.json()["completed_at"] == first.json()["completed_at"]
+
+
+async def test_download_of_a_pending_file_is_refused(
+    api: httpx.AsyncClient, alice: dict[str, str]
+) -> None:
+    ticket = await _start(api, alice, 3)
+
+    link = await api.get(f"/files/{ticket['file_id']}/download", headers=alice)
+
+    assert link.status_code == 409
+    assert link.json()["code"] == "file_not_ready"
+
+
+async def test_deleting_a_file_removes_its_object_and_metadata(
+    api: httpx.AsyncClient, files: FileService, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    ticket = await _start(api, alice, 3)
+    await s3_http.put(ticket["upload_url"], content=b"abc", headers=ticket["headers"])
+    await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+    link = (await api.get(f"/files/{ticket['file_id']}/download", headers=alice)).json()
+
+    deleted = await api.delete(f"/files/{ticket['file_id']}", headers=alice)
+
+    assert deleted.status_code == 204
+    assert (await api.get(f"/files/{ticket['file_id']}", headers=alice)).status_code == 404
+    assert (await s3_http.get(link["url"])).status_code == 404
+    again = await api.delete(f"/files/{ticket['file_id']}", headers=alice)
+    assert again.json()["code"] == "file_not_found"

@@ -256,10 +256,10 @@ class FileService:
     async def download(
         self, user: AccessClaims, file_id: UUID, expires_in: int | None
     ) -> DownloadLink:
+        seconds = upload_rules.resolve_expiry(expires_in, self.settings)
         record = await self._owned(user, file_id)
         if record.status is not FileStatus.READY:
             raise FileNotReady("The file has not been completed yet.")
-        seconds = upload_rules.resolve_expiry(expires_in, self.settings)
         now = _now()
         url = self.store.presign_get(
             record.object_key, record.filename, expires_seconds=seconds, now=now
