@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,9 +9,11 @@ from scheduler.zoned_crontab import CrontabFields, ZonedCrontab, next_run_after
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def runs_between(fields: CrontabFields, zone: ZoneInfo, start: datetime, end: datetime) -> list:
+def runs_between(
+    fields: CrontabFields, zone: ZoneInfo, start: datetime, end: datetime
+) -> list[datetime]:
     """The run instants a beat would produce, asking for the next run after each run."""
-    runs = []
+    runs: list[datetime] = []
     moment = start
     while True:
         moment = next_run_after(fields, zone, moment)
@@ -19,9 +22,11 @@ def runs_between(fields: CrontabFields, zone: ZoneInfo, start: datetime, end: da
         runs.append(moment)
 
 
-def brute_force_runs(fields: CrontabFields, zone: ZoneInfo, start: datetime, end: datetime) -> list:
+def brute_force_runs(
+    fields: CrontabFields, zone: ZoneInfo, start: datetime, end: datetime
+) -> list[datetime]:
     """Every UTC minute whose wall-clock time matches: the elapsed-time reading of cron."""
-    runs = []
+    runs: list[datetime] = []
     moment = start.replace(second=0, microsecond=0) + timedelta(minutes=1)
     while moment < end:
         local = moment.astimezone(zone)
@@ -33,8 +38,10 @@ def brute_force_runs(fields: CrontabFields, zone: ZoneInfo, start: datetime, end
     return runs
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_daily_job_in_the_skipped_hour_runs_once_shifted_forward_on_spring_forward_day() -> None:
@@ -60,7 +67,7 @@ def test_hourly_job_follows_elapsed_time_through_both_clock_changes() -> None:
         (utc(2026, 11, 1, 2), utc(2026, 11, 1, 12)),
     ]:
         runs = runs_between(fields, NEW_YORK, start, end)
-        gaps = {b - a for a, b in zip(runs, runs[1:], strict=False)}
+        gaps = {b - a for a, b in itertools.pairwise(runs)}
         assert gaps == {timedelta(hours=1)}
 
 
@@ -110,9 +117,9 @@ def test_a_date_that_never_comes_is_an_error() -> None:
 
 
 def test_an_unparsable_field_is_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="61"):
         CrontabFields(minute="61")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="every"):
         CrontabFields(hour="every hour")
 
 
