@@ -1,0 +1,75 @@
+"""Removal of uploads that were started and never completed.
+
+A pending file whose upload URLs have expired and that is older than the configured age can no
+longer become ready: its bytes (a stray object or an unfinished multipart upload) and its metadata
+are removed. Multipart uploads S3 holds without any metadata (a crash between creating the upload
+and storing the record) are aborted once they are older than the same age.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from common.errors import DomainError
+from storage.object_store import ObjectStore
+from storage.repository import FileRepository
+from storage.service import OBJECT_PREFIX, discard
+
+logger = logging.getLogger("storage.cleanup")
+
+BATCH_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    files_removed: int
+    orphan_uploads_aborted: int
+    failures: int
+
+
+async def cleanup_stale_uploads(
+    files: FileRepository,
+    store: ObjectStore,
+    *,
+    older_than: timedelta,
+    now: datetime | None = None,
+) -> CleanupReport:
+    """Remove stale pending files and abort orphaned multipart uploads; safe to run repeatedly."""
+    now = now or datetime.now(UTC)
+    cutoff = now - older_than
+    removed = failures = 0
+    while True:
+        batch = await files.stale_pending(cutoff, now, limit=BATCH_SIZE)
+        batch_failures = 0
+        for record in batch:
+            try:
+                await discard(record, files, store)
+            except DomainError as exc:
+                batch_failures += 1
+                logger.warning("could not remove stale upload %s: %s", record.id, exc.detail)
+            else:
+                removed += 1
+        failures += batch_failures
+        # A failing record would come back in the next batch; the next run retries it.
+        if len(batch) < BATCH_SIZE or batch_failures:
+            break
+    aborted = await _abort_orphans(files, store, cutoff)
+    report = CleanupReport(removed, aborted, failures)
+    logger.info(
+        "stale uploads cleaned",
+        extra={"files_removed": removed, "orphans_aborted": aborted, "failures": failures},
+    )
+    return report
+
+
+async def _abort_orphans(files: FileRepository, store: ObjectStore, cutoff: datetime) -> int:
+    uploads = await store.pending_multipart(OBJECT_PREFIX)
+    old = [u for u in uploads if u.initiated_at is not None and u.initiated_at < cutoff]
+    known = await files.known_upload_ids([u.upload_id for u in old])
+    aborted = 0
+    for upload in old:
+        if upload.upload_id in known:
+            continue
+        await store.abort_multipart(upload.key, upload.upload_id)
+        aborted += 1
+    return aborted

@@ -1,0 +1,35 @@
+"""Storage tasks the worker runs (found through the `async_fastapi_multidb.tasks` entry point)."""
+
+from datetime import timedelta
+
+from common.mongo import init_mongo
+from common.settings import load_settings
+from storage.app import build_object_store
+from storage.cleanup import cleanup_stale_uploads as run_cleanup
+from storage.models import FileRecord
+from storage.repository import FileRepository
+from storage.settings import StorageSettings
+from worker.tasks_api import task
+
+
+@task("storage.cleanup_stale_uploads", idempotent=True)
+async def cleanup_stale_uploads(older_than_seconds: int | None = None) -> dict[str, int]:
+    """Remove uploads never completed: pending files older than `older_than_seconds` (default
+    STORAGE_STALE_UPLOAD_SECONDS, one day) whose URLs have expired, and orphaned multipart
+    uploads. Returns the counts of files removed, orphans aborted and failures."""
+    settings = load_settings(StorageSettings)
+    age = older_than_seconds if older_than_seconds is not None else settings.stale_upload_seconds
+    mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [FileRecord])
+    try:
+        report = await run_cleanup(
+            FileRepository(),
+            build_object_store(settings),
+            older_than=timedelta(seconds=max(0, age)),
+        )
+    finally:
+        await mongo.close()
+    return {
+        "files_removed": report.files_removed,
+        "orphan_uploads_aborted": report.orphan_uploads_aborted,
+        "failures": report.failures,
+    }
