@@ -1,0 +1,60 @@
+"""Traefik for the local mesh: the repo's gateway/ configuration with loopback addresses."""
+
+import os
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mesh.launch import Launch, venv_binary
+from mesh.net import LOOPBACK
+
+GATEWAY_DIR_ENV = "MESH_GATEWAY_DIR"
+
+
+def gateway_dir() -> Path:
+    """`gateway/` of this checkout (or `MESH_GATEWAY_DIR`)."""
+    configured = os.environ.get(GATEWAY_DIR_ENV)
+    if configured:
+        return Path(configured).resolve()
+    for base in (Path(__file__).resolve(), Path.cwd().resolve()):
+        for parent in (base, *base.parents):
+            candidate = parent / "gateway"
+            if (candidate / "traefik.yml").is_file():
+                return candidate
+    raise FileNotFoundError(
+        f"gateway/traefik.yml not found above {Path.cwd()}; set {GATEWAY_DIR_ENV}"
+    )
+
+
+def render_static_config(source: Path, port: int, ping_port: int, dynamic_dir: Path) -> str:
+    """The static configuration with loopback addresses, the file provider only."""
+    config: dict[str, Any] = yaml.safe_load(source.read_text())
+    config["entryPoints"]["web"]["address"] = f"{LOOPBACK}:{port}"
+    config["entryPoints"]["ping"]["address"] = f"{LOOPBACK}:{ping_port}"
+    config["providers"] = {"file": {"directory": str(dynamic_dir), "watch": True}}
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def traefik_ping(ping_port: int) -> None:
+    url = f"http://{LOOPBACK}:{ping_port}/ping"
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback http
+        if response.status != 200:
+            raise ConnectionError(f"traefik ping answered {response.status}")
+
+
+def traefik_launch(
+    config_path: Path, port: int, ping_port: int, env: dict[str, str], gateway: Path | None = None
+) -> Launch:
+    gateway = gateway or gateway_dir()
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(
+        render_static_config(gateway / "traefik.yml", port, ping_port, gateway / "dynamic")
+    )
+    return Launch(
+        "traefik",
+        [venv_binary("traefik"), f"--configFile={config_path}"],
+        ready=lambda: traefik_ping(ping_port),
+        env=env,
+    )
