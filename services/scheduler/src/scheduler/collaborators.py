@@ -1,0 +1,115 @@
+"""What the scheduler service talks to besides SQL: the task catalog, the broker, run history."""
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from celery import Celery
+from pymongo.errors import PyMongoError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from common.pagination import Page
+from scheduler.errors import (
+    BrokerUnavailableError,
+    CatalogUnavailableError,
+    RunHistoryUnavailableError,
+)
+from scheduler.schemas import RunRead
+from worker.catalog import read_catalog
+from worker.run_history import record_queued
+from worker.runs import TaskRun
+
+logger = logging.getLogger("scheduler.collaborators")
+
+
+class TaskCatalog:
+    """The task names live workers have registered (`worker.catalog`)."""
+
+    def __init__(self, redis: "Redis") -> None:
+        self.redis = redis
+
+    async def tasks(self) -> dict[str, str]:
+        try:
+            return await read_catalog(self.redis)
+        except (RedisError, OSError) as exc:
+            logger.warning("task catalog unreadable: %s", type(exc).__name__)
+            raise CatalogUnavailableError("The workers' task catalog cannot be read.") from exc
+
+
+class TaskSender:
+    """Sends tasks by name through the broker (the scheduler never imports task code)."""
+
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+
+    async def send(
+        self,
+        task: str,
+        *,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        queue: str | None,
+        priority: int | None,
+        periodic_task_id: uuid.UUID,
+    ) -> str:
+        task_id = str(uuid.uuid4())
+        options: dict[str, Any] = {
+            "task_id": task_id,
+            "headers": {"periodic_task_id": str(periodic_task_id)},
+        }
+        if queue:
+            options["queue"] = queue
+        if priority is not None:
+            options["priority"] = priority
+        try:
+            # kombu publishes with blocking sockets: keep it off the event loop.
+            await asyncio.to_thread(self.celery.send_task, task, args, kwargs, **options)
+        except Exception as exc:
+            logger.warning("could not send %s: %s", task, type(exc).__name__)
+            raise BrokerUnavailableError("The task could not be sent to the broker.") from exc
+        return task_id
+
+
+class RunHistory:
+    """Reads (and, for runs sent from the API, starts) the records the worker writes."""
+
+    async def record_queued(
+        self,
+        task_id: str,
+        task: str,
+        *,
+        periodic_task_id: uuid.UUID,
+        args: list[Any],
+        kwargs: dict[str, Any],
+    ) -> None:
+        try:
+            await record_queued(
+                task_id, task, periodic_task_id=str(periodic_task_id), args=args, kwargs=kwargs
+            )
+        except (PyMongoError, OSError) as exc:
+            # The task is sent; the worker will still record it when it runs.
+            logger.warning("could not record queued run %s: %s", task_id, type(exc).__name__)
+
+    async def for_periodic_task(
+        self, periodic_task_id: uuid.UUID, limit: int, offset: int
+    ) -> Page[RunRead]:
+        query = TaskRun.find(TaskRun.periodic_task_id == str(periodic_task_id))
+        try:
+            total = await query.count()
+            runs = await query.sort("-_id").skip(offset).limit(limit).to_list()
+        except (PyMongoError, OSError) as exc:
+            raise RunHistoryUnavailableError("The run history cannot be read.") from exc
+        return Page(items=[run_read(r) for r in runs], total=total)
+
+    async def get(self, task_id: str) -> RunRead | None:
+        try:
+            run = await TaskRun.find_one(TaskRun.task_id == task_id)
+        except (PyMongoError, OSError) as exc:
+            raise RunHistoryUnavailableError("The run history cannot be read.") from exc
+        return None if run is None else run_read(run)
+
+
+def run_read(run: TaskRun) -> RunRead:
+    return RunRead.model_validate(run.model_dump(mode="python", exclude={"id", "revision_id"}))

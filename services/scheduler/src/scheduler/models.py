@@ -1,0 +1,58 @@
+"""The scheduler's SQL schema: periodic tasks and the change marker beat watches."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+from common.ids import uuid7
+
+CHANGE_MARKER_ID = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# The pydantic plugin trips over a field named `kwargs` next to its generated `**kwargs`.
+class PeriodicTask(SQLModel, table=True):  # type: ignore[no-redef]
+    __tablename__ = "periodic_tasks"
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    task: str = Field(max_length=200)
+    schedule_type: str = Field(max_length=16)
+    # The validated schedule spec as JSON (`scheduler.schedule_specs`).
+    schedule: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    args: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    kwargs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    enabled: bool = True
+    one_off: bool = False
+    start_time: datetime | None = Field(None, sa_column=Column(DateTime(timezone=True)))
+    expires_at: datetime | None = Field(None, sa_column=Column(DateTime(timezone=True)))
+    queue: str | None = Field(None, max_length=200)
+    priority: int | None = None
+    description: str = Field("", max_length=2000)
+    last_run_at: datetime | None = Field(None, sa_column=Column(DateTime(timezone=True)))
+    total_run_count: int = 0
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class ScheduleChange(SQLModel, table=True):
+    """One row whose version goes up with every write through the API, in the same
+    transaction; beat reloads its schedule when it sees a new version."""
+
+    __tablename__ = "schedule_changes"
+
+    id: int = Field(default=CHANGE_MARKER_ID, primary_key=True)
+    version: int = 0
+    changed_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

@@ -1,0 +1,108 @@
+"""SQL access to periodic tasks and the change marker."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from scheduler.models import CHANGE_MARKER_ID, PeriodicTask, ScheduleChange, utcnow
+
+
+class PeriodicTaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def page(self, limit: int, offset: int) -> tuple[Sequence[PeriodicTask], int]:
+        total = await self.session.scalar(select(func.count()).select_from(PeriodicTask))
+        rows = await self.session.scalars(
+            select(PeriodicTask).order_by(col(PeriodicTask.id)).limit(limit).offset(offset)
+        )
+        return rows.all(), int(total or 0)
+
+    async def get(self, task_id: uuid.UUID) -> PeriodicTask | None:
+        return await self.session.get(PeriodicTask, task_id)
+
+    async def name_taken(self, name: str, *, other_than: uuid.UUID | None = None) -> bool:
+        query = select(col(PeriodicTask.id)).where(col(PeriodicTask.name) == name)
+        if other_than is not None:
+            query = query.where(col(PeriodicTask.id) != other_than)
+        return (await self.session.scalar(query)) is not None
+
+    async def add(self, task: PeriodicTask) -> None:
+        self.session.add(task)
+        await self.session.flush()
+        await self.mark_changed()
+
+    async def save(self, task: PeriodicTask) -> None:
+        task.updated_at = utcnow()
+        self.session.add(task)
+        await self.session.flush()
+        await self.mark_changed()
+
+    async def delete(self, task: PeriodicTask) -> None:
+        await self.session.delete(task)
+        await self.session.flush()
+        await self.mark_changed()
+
+    async def mark_changed(self) -> None:
+        """Bump the change marker in the caller's transaction, so beat sees the write."""
+        await self.session.execute(
+            update(ScheduleChange)
+            .where(col(ScheduleChange.id) == CHANGE_MARKER_ID)
+            .values(version=col(ScheduleChange.version) + 1, changed_at=utcnow())
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """What beat writes back for one task."""
+
+    task_id: uuid.UUID
+    last_run_at: datetime
+    total_run_count: int
+    disable: bool = False
+
+
+class BeatRepository:
+    """Beat's reads and its batched write-back; never bumps the change marker, so beat's own
+    writes do not make it reload."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def change_version(self) -> int:
+        version = await self.session.scalar(
+            select(col(ScheduleChange.version)).where(col(ScheduleChange.id) == CHANGE_MARKER_ID)
+        )
+        return int(version or 0)
+
+    async def enabled_tasks(self) -> Sequence[PeriodicTask]:
+        rows = await self.session.scalars(
+            select(PeriodicTask).where(col(PeriodicTask.enabled).is_(True))
+        )
+        return rows.all()
+
+    async def write_run_states(self, states: Sequence[RunState]) -> None:
+        if not states:
+            return
+        # ORM bulk UPDATE by primary key: one executemany statement for the whole batch.
+        await self.session.execute(
+            update(PeriodicTask),
+            [
+                {
+                    "id": s.task_id,
+                    "last_run_at": s.last_run_at,
+                    "total_run_count": s.total_run_count,
+                }
+                for s in states
+            ],
+        )
+        disabled = [s.task_id for s in states if s.disable]
+        if disabled:
+            await self.session.execute(
+                update(PeriodicTask).where(col(PeriodicTask.id).in_(disabled)).values(enabled=False)
+            )

@@ -1,0 +1,148 @@
+"""Periodic-task use cases: validation against the catalog, CRUD, run now, run history."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from common.errors import InvalidInputError
+from common.pagination import Page, PageParams
+from scheduler.collaborators import RunHistory, TaskCatalog, TaskSender
+from scheduler.errors import PeriodicTaskNameTakenError, PeriodicTaskNotFoundError, RunNotFoundError
+from scheduler.instants import as_utc
+from scheduler.models import PeriodicTask
+from scheduler.repository import PeriodicTaskRepository
+from scheduler.schedule_specs import ClockedSpec, ScheduleSpec, schedule_from_json
+from scheduler.schemas import (
+    PeriodicTaskCreate,
+    PeriodicTaskRead,
+    PeriodicTaskUpdate,
+    RunAccepted,
+    RunRead,
+    TaskInfo,
+)
+
+NOT_NULLABLE = frozenset(
+    {"name", "task", "schedule", "args", "kwargs", "enabled", "one_off", "description"}
+)
+
+
+class PeriodicTaskService:
+    def __init__(
+        self,
+        repository: PeriodicTaskRepository,
+        catalog: TaskCatalog,
+        sender: TaskSender,
+        history: RunHistory,
+    ) -> None:
+        self.repository = repository
+        self.catalog = catalog
+        self.sender = sender
+        self.history = history
+
+    async def registered_tasks(self) -> list[TaskInfo]:
+        tasks = await self.catalog.tasks()
+        return [TaskInfo(name=name, description=doc) for name, doc in tasks.items()]
+
+    async def create(self, data: PeriodicTaskCreate) -> PeriodicTaskRead:
+        await self._require_registered(data.task)
+        _check_times(data.start_time, data.expires_at, expiry_changed=True)
+        if await self.repository.name_taken(data.name):
+            raise PeriodicTaskNameTakenError(f"A periodic task named {data.name!r} exists.")
+        values = data.model_dump(mode="python")
+        values["schedule"] = data.schedule.model_dump(mode="json")
+        values["schedule_type"] = data.schedule.type
+        values["one_off"] = data.one_off or isinstance(data.schedule, ClockedSpec)
+        task = PeriodicTask(**values)
+        await self.repository.add(task)
+        return to_read(task)
+
+    async def page(self, params: PageParams) -> Page[PeriodicTaskRead]:
+        items, total = await self.repository.page(params.limit, params.offset)
+        return Page(items=[to_read(t) for t in items], total=total)
+
+    async def get(self, task_id: uuid.UUID) -> PeriodicTaskRead:
+        return to_read(await self._task(task_id))
+
+    async def update(self, task_id: uuid.UUID, data: PeriodicTaskUpdate) -> PeriodicTaskRead:
+        task = await self._task(task_id)
+        changes = data.model_dump(mode="python", exclude_unset=True)
+        for field in NOT_NULLABLE & changes.keys():
+            if changes[field] is None:
+                raise InvalidInputError(field, "may not be null", code="null_not_allowed")
+        if "task" in changes and changes["task"] != task.task:
+            await self._require_registered(changes["task"])
+        if "name" in changes and await self.repository.name_taken(
+            changes["name"], other_than=task.id
+        ):
+            raise PeriodicTaskNameTakenError(f"A periodic task named {changes['name']!r} exists.")
+        start = changes.get("start_time", task.start_time)
+        expires = changes.get("expires_at", task.expires_at)
+        _check_times(start, expires, expiry_changed="expires_at" in changes)
+        if data.schedule is not None:
+            changes["schedule"] = data.schedule.model_dump(mode="json")
+            changes["schedule_type"] = data.schedule.type
+            if isinstance(data.schedule, ClockedSpec):
+                changes["one_off"] = True
+        for field, value in changes.items():
+            setattr(task, field, value)
+        await self.repository.save(task)
+        return to_read(task)
+
+    async def delete(self, task_id: uuid.UUID) -> None:
+        await self.repository.delete(await self._task(task_id))
+
+    async def run_now(self, task_id: uuid.UUID) -> RunAccepted:
+        task = await self._task(task_id)
+        sent_id = await self.sender.send(
+            task.task,
+            args=list(task.args),
+            kwargs=dict(task.kwargs),
+            queue=task.queue,
+            priority=task.priority,
+            periodic_task_id=task.id,
+        )
+        await self.history.record_queued(
+            sent_id, task.task, periodic_task_id=task.id, args=task.args, kwargs=task.kwargs
+        )
+        return RunAccepted(task_id=sent_id)
+
+    async def runs(self, task_id: uuid.UUID, params: PageParams) -> Page[RunRead]:
+        await self._task(task_id)
+        return await self.history.for_periodic_task(task_id, params.limit, params.offset)
+
+    async def run(self, run_task_id: str) -> RunRead:
+        run = await self.history.get(run_task_id)
+        if run is None:
+            raise RunNotFoundError(f"No run with task id {run_task_id!r} is recorded.")
+        return run
+
+    async def _task(self, task_id: uuid.UUID) -> PeriodicTask:
+        task = await self.repository.get(task_id)
+        if task is None:
+            raise PeriodicTaskNotFoundError(f"No periodic task {task_id}.")
+        return task
+
+    async def _require_registered(self, name: str) -> None:
+        if name not in await self.catalog.tasks():
+            raise InvalidInputError(
+                "task", f"no worker has registered a task named {name!r}", code="unknown_task"
+            )
+
+
+def _check_times(start: datetime | None, expires: datetime | None, *, expiry_changed: bool) -> None:
+    if expires is None:
+        return
+    if start is not None and as_utc(expires) <= as_utc(start):
+        raise InvalidInputError("expires_at", "must be after start_time", code="invalid_time_range")
+    if expiry_changed and as_utc(expires) <= datetime.now(UTC):
+        raise InvalidInputError("expires_at", "must be in the future", code="invalid_time_range")
+
+
+def to_read(task: PeriodicTask) -> PeriodicTaskRead:
+    spec: ScheduleSpec = schedule_from_json(task.schedule)
+    values: dict[str, Any] = task.model_dump(mode="python", exclude={"schedule_type"})
+    values["schedule"] = spec
+    for field in ("start_time", "expires_at", "last_run_at", "created_at", "updated_at"):
+        if values[field] is not None:
+            values[field] = as_utc(values[field])
+    return PeriodicTaskRead.model_validate(values)

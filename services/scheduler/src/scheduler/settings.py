@@ -1,0 +1,29 @@
+"""Settings of the scheduler service and of beat (`SCHEDULER_` prefix)."""
+
+from pydantic import Field
+
+from common.settings import ServiceSettings, service_config
+
+
+class SchedulerSettings(ServiceSettings):
+    model_config = service_config("SCHEDULER_")
+
+    database_url: str = "sqlite+aiosqlite:///.scheduler/scheduler.db"
+    sql_pool_size: int = Field(10, ge=1, le=100)
+    mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
+    # The run history database; the worker writes it (`WORKER_MONGO_DATABASE`, same default).
+    mongo_database: str = "scheduler"
+    celery_broker_url: str | None = Field(None, validation_alias="CELERY_BROKER_URL")
+
+    # Beat: the leader lock lives this long unless renewed; a standby takes over after it.
+    beat_lock_ttl_seconds: float = Field(10.0, ge=1.0, le=300.0)
+    # How often beat looks at the change marker (edits take effect within about this long).
+    beat_change_poll_seconds: float = Field(1.0, gt=0, le=60.0)
+    # How often last_run_at / total_run_count are written back, in one batch.
+    beat_sync_seconds: float = Field(5.0, gt=0, le=600.0)
+    # Longest sleep between ticks; bounds how late a lock renewal or change check can be.
+    beat_max_interval_seconds: float = Field(1.0, gt=0, le=60.0)
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.redis_url
