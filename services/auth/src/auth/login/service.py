@@ -65,15 +65,30 @@ class LoginService:
         )
 
     async def login(self, attempt: LoginAttempt) -> IssuedTokens:
+        """Check the RSA-sealed password; every failure is the same `InvalidCredentialsError`."""
         key = username_key(attempt.username)
         await self.throttle.check(key, attempt.ip)
         password = await self._open(attempt.ciphertext)
-        user = await self.check_password(attempt.username, password)
+        return await self._finish(attempt.username, password, attempt.ip, attempt.user_agent)
+
+    async def login_plain(
+        self, username: str, password: str, *, ip: str, user_agent: str
+    ) -> IssuedTokens:
+        """Swagger UI's form login (local only): same checks and throttling, no envelope."""
+        await self.throttle.check(username_key(username), ip)
+        usable = password if 0 < len(password) <= self.max_password_length else None
+        return await self._finish(username, usable, ip, user_agent)
+
+    async def _finish(
+        self, username: str, password: str | None, ip: str, user_agent: str
+    ) -> IssuedTokens:
+        key = username_key(username)
+        user = await self.check_password(username, password)
         if user is None:
-            await self.throttle.record_failure(key, attempt.ip)
+            await self.throttle.record_failure(key, ip)
             raise InvalidCredentialsError
         await self.throttle.record_success(key)
-        return await self.sessions.start(user, user_agent=attempt.user_agent, ip=attempt.ip)
+        return await self.sessions.start(user, user_agent=user_agent, ip=ip)
 
     async def check_password(self, username: str, password: str | None) -> User | None:
         """The active user whose password this is, or None; always pays for one hash check.

@@ -1,0 +1,145 @@
+"""Request dependencies of the auth service, declared once as `Annotated` aliases."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.keys import KeyRing
+from auth.login.client_ip import client_ip
+from auth.login.nonces import NonceStore
+from auth.login.service import LoginService
+from auth.login.throttle import LoginThrottle, ThrottlePolicy
+from auth.sessions.access_tokens import AccessTokenSigner
+from auth.sessions.service import SessionPolicy, SessionService
+from auth.settings import AuthSettings
+from auth.users.passwords import PasswordPolicy, Passwords
+from auth.users.repository import UserRepository
+from auth.users.service import UserService
+from common.sql import SqlDatabase
+
+
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: the only place that commits or rolls back."""
+    database: SqlDatabase = request.app.state.database
+    async with database.session() as session:
+        yield session
+
+
+def get_settings(request: Request) -> AuthSettings:
+    settings: AuthSettings = request.app.state.settings
+    return settings
+
+
+def get_redis(request: Request) -> "Redis":
+    redis: Redis = request.app.state.redis
+    return redis
+
+
+def get_keys(request: Request) -> KeyRing:
+    keys: KeyRing = request.app.state.keys
+    return keys
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db_session)]
+Settings = Annotated[AuthSettings, Depends(get_settings)]
+RedisClient = Annotated["Redis", Depends(get_redis)]
+Keys = Annotated[KeyRing, Depends(get_keys)]
+
+
+def get_client_ip(request: Request, settings: Settings) -> str:
+    return client_ip(request, settings.trusted_proxies)
+
+
+def get_user_agent(request: Request) -> str:
+    return request.headers.get("user-agent", "")
+
+
+ClientIp = Annotated[str, Depends(get_client_ip)]
+UserAgent = Annotated[str, Depends(get_user_agent)]
+
+
+def get_session_service(request: Request, redis: RedisClient, settings: Settings) -> SessionService:
+    signer: AccessTokenSigner = request.app.state.signer
+    return SessionService(redis, signer, session_policy(settings))
+
+
+Sessions = Annotated[SessionService, Depends(get_session_service)]
+
+
+def get_user_repository(session: DbSession) -> UserRepository:
+    return UserRepository(session)
+
+
+Users = Annotated[UserRepository, Depends(get_user_repository)]
+
+
+def get_login_service(
+    request: Request,
+    redis: RedisClient,
+    settings: Settings,
+    keys: Keys,
+    users: Users,
+    sessions: Sessions,
+) -> LoginService:
+    return LoginService(
+        keys=keys,
+        nonces=NonceStore(redis, ttl_seconds=settings.nonce_ttl_seconds),
+        throttle=LoginThrottle(redis, throttle_policy(settings)),
+        passwords=request.app.state.passwords,
+        users=users,
+        sessions=sessions,
+        max_password_length=settings.password_max_length,
+    )
+
+
+def get_user_service(
+    request: Request, redis: RedisClient, settings: Settings, users: Users, sessions: Sessions
+) -> UserService:
+    return UserService(
+        users=users,
+        passwords=request.app.state.passwords,
+        policy=password_policy(settings),
+        sessions=sessions,
+        redis=redis,
+        access_ttl=settings.access_token_ttl_seconds,
+    )
+
+
+Login = Annotated[LoginService, Depends(get_login_service)]
+UserAdmin = Annotated[UserService, Depends(get_user_service)]
+
+
+def session_policy(settings: AuthSettings) -> SessionPolicy:
+    return SessionPolicy(
+        access_ttl=settings.access_token_ttl_seconds,
+        refresh_ttl=settings.refresh_token_ttl_seconds,
+        session_max_age=settings.session_max_age_seconds,
+        reuse_grace=settings.refresh_reuse_grace_seconds,
+    )
+
+
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        user_free_failures=settings.throttle_user_free_failures,
+        ip_free_failures=settings.throttle_ip_free_failures,
+        window_seconds=settings.throttle_window_seconds,
+        base_delay_seconds=settings.throttle_base_delay_seconds,
+        max_delay_seconds=settings.throttle_max_delay_seconds,
+    )
+
+
+def password_policy(settings: AuthSettings) -> PasswordPolicy:
+    return PasswordPolicy(
+        min_length=settings.password_min_length, max_length=settings.password_max_length
+    )
+
+
+def password_hasher(settings: AuthSettings) -> Passwords:
+    return Passwords(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+    )

@@ -1,0 +1,80 @@
+"""Public routes: the login key, login, token refresh and the JWKS."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from auth.deps import ClientIp, Keys, Login, Sessions, UserAgent, Users
+from auth.errors import (
+    InvalidCredentialsError,
+    InvalidRefreshTokenError,
+    LoginThrottledError,
+    RefreshTokenReusedError,
+)
+from auth.login.schemas import LoginIn, PublicKeyOut, RefreshIn, TokenPairOut
+from auth.login.service import LoginAttempt
+from auth.sessions.service import IssuedTokens
+from common.access import Access, access
+from common.errors import error_responses
+
+router = APIRouter(tags=["login"])
+
+
+def token_pair(tokens: IssuedTokens) -> TokenPairOut:
+    return TokenPairOut(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+        refresh_expires_in=tokens.refresh_expires_in,
+    )
+
+
+@router.get(
+    "/keys/public",
+    openapi_extra=access(Access.PUBLIC),
+    summary="The RSA key to encrypt the password with, and a single-use nonce",
+)
+async def public_key(login: Login) -> PublicKeyOut:
+    offer = await login.offer_public_key()
+    return PublicKeyOut(
+        kid=offer.kid,
+        algorithm=offer.algorithm,
+        public_key=offer.public_key,
+        nonce=offer.nonce,
+        nonce_expires_in=offer.nonce_expires_in,
+    )
+
+
+@router.post(
+    "/login",
+    openapi_extra=access(Access.PUBLIC),
+    summary="Log in with an RSA-OAEP encrypted password",
+    responses=error_responses(InvalidCredentialsError, LoginThrottledError),
+)
+async def login(body: LoginIn, login: Login, ip: ClientIp, user_agent: UserAgent) -> TokenPairOut:
+    attempt = LoginAttempt(
+        username=body.username, ciphertext=body.password, ip=ip, user_agent=user_agent
+    )
+    return token_pair(await login.login(attempt))
+
+
+@router.post(
+    "/token/refresh",
+    openapi_extra=access(Access.PUBLIC),
+    summary="Exchange a refresh token for a new pair (send the login's User-Agent)",
+    responses=error_responses(InvalidRefreshTokenError, RefreshTokenReusedError),
+)
+async def refresh(
+    body: RefreshIn, sessions: Sessions, users: Users, user_agent: UserAgent
+) -> TokenPairOut:
+    tokens = await sessions.refresh(body.refresh_token, user_agent=user_agent, users=users.get)
+    return token_pair(tokens)
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    openapi_extra=access(Access.PUBLIC),
+    summary="The keys that verify access tokens",
+)
+async def jwks(keys: Keys) -> dict[str, Any]:
+    return keys.jwks()

@@ -1,0 +1,64 @@
+"""The caller's own sessions: log out, list, revoke one."""
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Response
+
+from auth.deps import Sessions
+from auth.errors import SessionNotFoundError
+from auth.sessions.schemas import SessionOut
+from auth.sessions.store import SessionRecord
+from common.access import Access, access
+from common.errors import error_responses
+from common.pagination import Page, PageQuery
+from common.security import CurrentUser
+
+router = APIRouter(tags=["sessions"])
+
+
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _session_out(record: SessionRecord, current_sid: str) -> SessionOut:
+    return SessionOut(
+        id=record.id,
+        created_at=_at(record.created_at),
+        last_used_at=_at(record.last_used_at),
+        expires_at=_at(record.expires_at),
+        user_agent=record.user_agent,
+        ip=record.ip,
+        current=record.id == current_sid,
+    )
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    openapi_extra=access(Access.AUTHENTICATED),
+    summary="End the current session; its tokens stop working at once",
+)
+async def logout(user: CurrentUser, sessions: Sessions) -> Response:
+    await sessions.revoke(user.sid, user.sub)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/sessions", openapi_extra=access(Access.AUTHENTICATED), summary="The caller's sessions"
+)
+async def list_sessions(user: CurrentUser, sessions: Sessions, page: PageQuery) -> Page[SessionOut]:
+    records = await sessions.list_sessions(user.sub)
+    window = records[page.offset : page.offset + page.limit]
+    return Page(items=[_session_out(r, user.sid) for r in window], total=len(records))
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    openapi_extra=access(Access.AUTHENTICATED),
+    summary="Revoke one of the caller's sessions",
+    responses=error_responses(SessionNotFoundError),
+)
+async def delete_session(session_id: str, user: CurrentUser, sessions: Sessions) -> Response:
+    await sessions.revoke_own(user.sub, session_id)
+    return Response(status_code=204)

@@ -1,0 +1,15 @@
+"""Response bodies of the session routes."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str
+    ip: str
+    current: bool

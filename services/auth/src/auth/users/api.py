@@ -1,0 +1,72 @@
+"""`/me` for everyone signed in; `/users` for administrators only."""
+
+import uuid
+
+from fastapi import APIRouter, Response
+
+from auth.deps import UserAdmin
+from auth.errors import EmailTakenError, SelfLockoutError, UsernameTakenError, UserNotFoundError
+from auth.users.schemas import UserCreate, UserDetail, UserOut, UserUpdate
+from common.access import Access, access
+from common.errors import ForbiddenError, error_responses
+from common.pagination import Page, PageQuery
+from common.security import AdminUser, CurrentUser
+
+router = APIRouter(tags=["users"])
+
+
+@router.get(
+    "/me",
+    openapi_extra=access(Access.AUTHENTICATED),
+    summary="The signed-in user",
+    responses=error_responses(UserNotFoundError),
+)
+async def me(user: CurrentUser, users: UserAdmin) -> UserOut:
+    return UserOut.model_validate(await users.get(uuid.UUID(user.sub)))
+
+
+@router.post(
+    "/users",
+    status_code=201,
+    summary="Create a user (admin)",
+    responses=error_responses(ForbiddenError, UsernameTakenError, EmailTakenError),
+)
+async def create_user(body: UserCreate, _admin: AdminUser, users: UserAdmin) -> UserDetail:
+    return UserDetail.model_validate(await users.create(body))
+
+
+@router.get("/users", summary="List users (admin)", responses=error_responses(ForbiddenError))
+async def list_users(_admin: AdminUser, users: UserAdmin, page: PageQuery) -> Page[UserDetail]:
+    items, total = await users.list(limit=page.limit, offset=page.offset)
+    return Page(items=[UserDetail.model_validate(u) for u in items], total=total)
+
+
+@router.get(
+    "/users/{user_id}",
+    summary="One user (admin)",
+    responses=error_responses(ForbiddenError, UserNotFoundError),
+)
+async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserAdmin) -> UserDetail:
+    return UserDetail.model_validate(await users.get(user_id))
+
+
+@router.patch(
+    "/users/{user_id}",
+    summary="Change a user: active, password, name, email, admin (admin)",
+    responses=error_responses(ForbiddenError, UserNotFoundError, EmailTakenError, SelfLockoutError),
+)
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, admin: AdminUser, users: UserAdmin
+) -> UserDetail:
+    return UserDetail.model_validate(await users.update(user_id, body, actor_id=admin.sub))
+
+
+@router.delete(
+    "/users/{user_id}",
+    status_code=204,
+    summary="Delete a user and end their sessions (admin)",
+    responses=error_responses(ForbiddenError, UserNotFoundError, SelfLockoutError),
+)
+async def delete_user(user_id: uuid.UUID, admin: AdminUser, users: UserAdmin) -> Response:
+    await users.delete(user_id, actor_id=admin.sub)
+    return Response(status_code=204)

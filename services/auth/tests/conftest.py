@@ -1,0 +1,98 @@
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from redis.asyncio import Redis
+
+from auth.migrations import upgrade_database
+from auth.settings import AuthSettings
+from auth.testing import RunningAuth, running_auth
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def private_key_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture
+def admin_password() -> str:
+    return ADMIN_PASSWORD
+
+
+@pytest.fixture
+async def database_url(sql_url: str) -> str:
+    """A migrated database, once on SQLite and once on PostgreSQL."""
+    await upgrade_database(sql_url)
+    return sql_url
+
+
+@pytest.fixture
+def settings_factory(
+    redis_url: str, private_key_pem: str, database_url: str, tmp_path: Any
+) -> Callable[..., AuthSettings]:
+    def make(**overrides: Any) -> AuthSettings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "log_json": False,
+            "redis_url": redis_url,
+            "database_url": database_url,
+            "private_key": private_key_pem,
+            "state_dir": tmp_path / "state",
+        }
+        values.update(overrides)
+        return AuthSettings.model_validate(values)
+
+    return make
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def auth_settings(settings_factory: Callable[..., AuthSettings]) -> AuthSettings:
+    return settings_factory()
+
+
+@pytest.fixture
+async def running_factory(
+    redis: Redis,
+) -> AsyncIterator[Callable[[AuthSettings], Awaitable[RunningAuth]]]:
+    """Start an auth app on given settings; every one started is stopped after the test."""
+    async with AsyncExitStack() as stack:
+
+        async def start(settings: AuthSettings) -> RunningAuth:
+            return await stack.enter_async_context(
+                running_auth(settings, admin_password=ADMIN_PASSWORD)
+            )
+
+        yield start
+
+
+@pytest.fixture
+async def auth(
+    auth_settings: AuthSettings,
+    running_factory: Callable[[AuthSettings], Awaitable[RunningAuth]],
+) -> RunningAuth:
+    return await running_factory(auth_settings)
+
+
+@pytest.fixture
+def random_ip() -> Callable[[], str]:
+    """A fresh documentation-range client IP, so IP throttling of one test spares the next."""
+    return lambda: f"203.0.113.{secrets.randbelow(250) + 1}"

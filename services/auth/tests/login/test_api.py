@@ -1,0 +1,228 @@
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from auth.testing import RunningAuth
+from testkit.auth_client import encrypt_password
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+async def _key(http: httpx.AsyncClient) -> dict[str, Any]:
+    response = await http.get("/auth/keys/public")
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _post_login(
+    http: httpx.AsyncClient, username: str, password_field: Any
+) -> httpx.Response:
+    return await http.post("/auth/login", json={"username": username, "password": password_field})
+
+
+async def test_login_returns_a_token_pair_whose_access_token_verifies_against_the_jwks(
+    auth: RunningAuth,
+) -> None:
+    pair = await auth.login("admin", ADMIN_PASSWORD)
+
+    assert pair.token_type == "Bearer"
+    assert pair.expires_in == auth.settings.access_token_ttl_seconds
+    assert pair.refresh_expires_in > 0
+    jwks = (await auth.http.get("/auth/.well-known/jwks.json")).json()
+    header = jwt.get_unverified_header(pair.access_token)
+    assert header["typ"] == "at+jwt"
+    assert header["alg"] == "RS256"
+    [jwk] = [k for k in jwks["keys"] if k["kid"] == header["kid"]]
+    claims = jwt.decode(
+        pair.access_token,
+        jwt.PyJWK(jwk).key,
+        algorithms=["RS256"],
+        audience=auth.settings.jwt_audience,
+        issuer=auth.settings.jwt_issuer,
+    )
+    assert set(claims) == {"iss", "aud", "sub", "sid", "jti", "iat", "exp", "name", "adm"}
+    assert claims["name"] == "admin"
+    assert claims["adm"] is True
+    assert claims["exp"] - claims["iat"] == auth.settings.access_token_ttl_seconds
+
+
+async def test_public_key_offers_rsa_oaep_256_and_a_fresh_nonce_each_time(
+    auth: RunningAuth,
+) -> None:
+    first, second = await _key(auth.http), await _key(auth.http)
+
+    assert first["algorithm"] == "RSA-OAEP-256"
+    assert first["public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert first["nonce_expires_in"] == 120
+    assert first["kid"] == second["kid"]
+    assert first["nonce"] != second["nonce"]
+
+
+async def test_username_is_case_insensitive_at_login(auth: RunningAuth) -> None:
+    pair = await auth.login("ADMIN", ADMIN_PASSWORD)
+
+    assert jwt.decode(pair.access_token, options={"verify_signature": False})["name"] == "admin"
+
+
+async def test_me_returns_the_signed_in_user(auth: RunningAuth) -> None:
+    pair = await auth.login("admin", ADMIN_PASSWORD)
+    async with auth.client(pair.access_token) as http:
+        response = await http.get("/auth/me")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["username"] == "admin"
+    assert body["is_admin"] is True
+    assert body["is_active"] is True
+    assert set(body) == {"id", "username", "name", "email", "is_admin", "is_active"}
+
+
+def _assert_invalid_credentials(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "invalid_credentials"
+
+
+async def test_a_replayed_nonce_is_refused_with_the_same_401(auth: RunningAuth) -> None:
+    key = await _key(auth.http)
+    sealed = encrypt_password(key["public_key"], ADMIN_PASSWORD, key["nonce"])
+
+    first = await _post_login(auth.http, "admin", sealed)
+    replay = await _post_login(auth.http, "admin", sealed)
+
+    assert first.status_code == 200
+    _assert_invalid_credentials(replay)
+
+
+async def test_every_kind_of_bad_login_gets_the_same_401(
+    settings_factory: Any, running_factory: Any, random_ip: Callable[[], str]
+) -> None:
+    # More failures than the throttle allows by default, all for one username.
+    auth: RunningAuth = await running_factory(settings_factory(throttle_user_free_failures=50))
+
+    async def sealed(password: str, nonce: str | None = None) -> str:
+        key = await _key(auth.http)
+        return encrypt_password(key["public_key"], password, nonce or key["nonce"])
+
+    key = await _key(auth.http)
+    public_key = key["public_key"]
+    cases = {
+        "wrong password": ("admin", await sealed("not the password")),
+        "unknown user": ("nobody-here", await sealed(ADMIN_PASSWORD)),
+        "unknown nonce": ("admin", await sealed(ADMIN_PASSWORD, nonce="A" * 22)),
+        "not base64": ("admin", "%%% not base64 %%%"),
+        "wrong length": ("admin", base64.b64encode(b"x" * 17).decode()),
+        "huge ciphertext": ("admin", base64.b64encode(b"x" * 40_000).decode()),
+        "random block": ("admin", base64.b64encode(b"\x01" * 256).decode()),
+        "envelope not json": (
+            "admin",
+            base64.b64encode(
+                _raw_encrypt(public_key, b"password=correct horse battery staple")
+            ).decode(),
+        ),
+        "envelope of wrong types": (
+            "admin",
+            base64.b64encode(
+                _raw_encrypt(public_key, json.dumps({"password": 5, "nonce": []}).encode())
+            ).decode(),
+        ),
+    }
+    for name, (username, password_field) in cases.items():
+        async with auth.client(**{"X-Forwarded-For": random_ip()}) as http:
+            response = await _post_login(http, username, password_field)
+        assert response.status_code == 401, name
+        _assert_invalid_credentials(response)
+
+
+def _raw_encrypt(public_key_pem: str, plaintext: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = serialization.load_pem_public_key(public_key_pem.encode())
+    assert isinstance(key, rsa.RSAPublicKey)
+    oaep = padding.OAEP(
+        mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+    )
+    return key.encrypt(plaintext, oaep)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"password": "x"}, "username"),
+        ({"username": "admin"}, "password"),
+        ({"username": "u" * 151, "password": "x"}, "username"),
+        ({"username": "admin", "password": "x" * 70_000}, "password"),
+        ({"username": "admin", "password": 12345}, "password"),
+    ],
+)
+async def test_malformed_login_bodies_are_a_422_naming_the_field(
+    auth: RunningAuth, body: dict[str, Any], field: str
+) -> None:
+    response = await auth.http.post("/auth/login", json=body)
+
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "validation_failed"
+    assert ["body", field] in [e["loc"] for e in problem["errors"]]
+    assert "x" * 100 not in response.text
+
+
+async def test_a_disabled_user_cannot_log_in(auth: RunningAuth) -> None:
+    user = await auth.create_user(password="disabled user password")
+    username, user_id = user["username"], user["id"]
+    async with await auth.admin() as admin:
+        assert (await admin.patch(f"/auth/users/{user_id}", json={"is_active": False})).is_success
+
+    key = await _key(auth.http)
+    response = await _post_login(
+        auth.http,
+        username,
+        encrypt_password(key["public_key"], "disabled user password", key["nonce"]),
+    )
+
+    _assert_invalid_credentials(response)
+
+
+async def test_the_sixth_consecutive_failure_for_a_username_is_throttled_with_retry_after(
+    auth: RunningAuth, random_ip: Callable[[], str]
+) -> None:
+    username = (await auth.create_user(password="throttled user password"))["username"]
+
+    async def attempt(password: str) -> httpx.Response:
+        key = await _key(auth.http)
+        async with auth.client(**{"X-Forwarded-For": random_ip()}) as http:
+            return await _post_login(
+                http, username, encrypt_password(key["public_key"], password, key["nonce"])
+            )
+
+    statuses = [(await attempt("wrong password")).status_code for _ in range(5)]
+    throttled = await attempt("throttled user password")
+
+    assert statuses == [401] * 5
+    assert throttled.status_code == 429
+    assert throttled.json()["code"] == "login_throttled"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= auth.settings.throttle_base_delay_seconds
+
+
+async def test_failures_from_one_forwarded_client_ip_are_throttled_across_usernames(
+    settings_factory: Any, running_factory: Any, random_ip: Callable[[], str]
+) -> None:
+    auth: RunningAuth = await running_factory(settings_factory(throttle_ip_free_failures=3))
+    client_ip = random_ip()
+    statuses = []
+    for n in range(4):
+        key = await _key(auth.http)
+        async with auth.client(**{"X-Forwarded-For": f"198.51.100.7, {client_ip}"}) as http:
+            response = await _post_login(
+                http, f"someone-{n}", encrypt_password(key["public_key"], "wrong", key["nonce"])
+            )
+        statuses.append(response.status_code)
+
+    assert statuses == [401, 401, 401, 429]
