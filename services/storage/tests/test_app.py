@@ -1,0 +1,47 @@
+import json
+
+import httpx
+
+from common.redis_client import create_redis
+from common.route_manifest import manifest_key
+from storage.service import FileService
+
+
+async def test_ready_checks_redis_mongodb_and_s3(api: httpx.AsyncClient) -> None:
+    response = await api.get("/ready")
+
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"redis": "ok", "mongodb": "ok", "s3": "ok"}
+
+
+async def test_every_storage_route_requires_a_permission(api: httpx.AsyncClient) -> None:
+    schema = (await api.get("/openapi.json")).json()
+
+    levels = {
+        (method.upper(), path): op["x-access"]
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if path not in ("/health", "/ready")
+    }
+
+    assert levels[("POST", "/uploads")] == "permission"
+    assert set(levels.values()) == {"permission"}
+    assert len(levels) == 10
+
+
+async def test_routes_are_published_for_the_rbac_registry(files: FileService) -> None:
+    redis = create_redis(files.settings.redis_url)
+    try:
+        manifest = json.loads(await redis.get(manifest_key("storage")) or "{}")
+    finally:
+        await redis.aclose()
+
+    permissions = {r["permission"] for r in manifest["routes"]}
+    assert "storage:POST:/multipart/{file_id}/complete" in permissions
+    assert "storage:GET:/buckets" in permissions
+
+
+async def test_bucket_is_created_at_start_up(files: FileService) -> None:
+    usage = await files.store.usage()
+
+    assert usage.name == files.settings.bucket
