@@ -86,7 +86,7 @@ class ChangeListener:
         try:
             await pubsub.subscribe(*CHANNELS)
             # Messages published from here on reach us; now catch up on what came before.
-            await self._resync()
+            await self.resync()
             self._set_live(True)
             logger.info("pub/sub connected, caches on")
             last_seen = time.monotonic()
@@ -113,7 +113,8 @@ class ChangeListener:
         if handler is not None:
             await handler(message.get("data"))
 
-    async def _resync(self) -> None:
+    async def resync(self) -> None:
+        """Apply every manifest stored in Redis and reload the route table."""
         services = [
             key.removeprefix(manifest_key(""))
             async for key in self.redis.scan_iter(match=manifest_key("*"), count=200)

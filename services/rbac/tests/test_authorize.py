@@ -1,0 +1,178 @@
+"""The gateway decision through `/authorize`, against a real database and Valkey."""
+
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+
+from common.revocation import revoke_session, revoke_user_tokens
+from common.user_events import UserEventKind, mark_disabled, publish_user_event
+from rbac.testing import Rbac, eventually
+from testkit.tokens import TokenSigner
+
+pytestmark = pytest.mark.usefixtures("storage_registered")
+
+
+async def grant(rbac: Rbac, user_id: str, *patterns: str) -> None:
+    code = f"r{uuid.uuid4().hex[:8]}"
+    created = await rbac.http.post(
+        "/roles",
+        json={"code": code, "name": code, "permissions": list(patterns)},
+        headers=rbac.admin_headers(),
+    )
+    assert created.status_code == 201, created.text
+    bound = await rbac.http.put(
+        f"/users/{user_id}/roles", json={"roles": [code]}, headers=rbac.admin_headers()
+    )
+    assert bound.status_code == 200, bound.text
+
+
+async def test_public_route_passes_without_token_and_answers_empty_identity(rbac: Rbac) -> None:
+    response = await rbac.authorize("GET", "/storage/health", **{"X-User-Id": "forged"})
+    assert response.status_code == 200
+    assert response.headers["x-user-id"] == ""
+    assert response.headers["x-user-admin"] == ""
+
+
+async def test_missing_token_is_401_with_bearer_challenge(rbac: Rbac) -> None:
+    response = await rbac.authorize("GET", "/storage/files")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["code"] == "missing_token"
+
+
+async def test_token_signed_by_another_key_is_401(rbac: Rbac) -> None:
+    response = await rbac.authorize("GET", "/storage/me", TokenSigner().token())
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+async def test_authenticated_route_needs_only_a_valid_token(rbac: Rbac) -> None:
+    token = rbac.signer.token(sub="u1", sid="s1", name="Zoë")
+    response = await rbac.authorize("GET", "/storage/me", token)
+    assert response.status_code == 200
+    assert response.headers["x-user-id"] == "u1"
+    assert response.headers["x-session-id"] == "s1"
+    assert response.headers["x-user-name"] == "Zo%C3%AB"
+    assert response.headers["x-user-admin"] == "false"
+
+
+async def test_user_without_role_is_403_and_a_grant_lets_them_through(rbac: Rbac) -> None:
+    user = uuid.uuid4().hex
+    token = rbac.signer.token(sub=user)
+    denied = await rbac.authorize("GET", "/storage/files/abc", token)
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "permission_denied"
+    await grant(rbac, user, "storage:GET:/files/{file_id}")
+    assert (await rbac.authorize("GET", "/storage/files/abc", token)).status_code == 200
+    assert (await rbac.authorize("DELETE", "/storage/files/abc", token)).status_code == 403
+
+
+async def test_pattern_grant_covers_every_matching_route(rbac: Rbac) -> None:
+    user = uuid.uuid4().hex
+    token = rbac.signer.token(sub=user)
+    await grant(rbac, user, "storage:GET:*")
+    assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200
+    assert (await rbac.authorize("GET", "/storage/files/x", token)).status_code == 200
+    assert (await rbac.authorize("POST", "/storage/uploads", token)).status_code == 403
+
+
+async def test_unbinding_the_role_revokes_access_at_once(rbac: Rbac) -> None:
+    user = uuid.uuid4().hex
+    token = rbac.signer.token(sub=user)
+    await grant(rbac, user, "storage:*")
+    assert (await rbac.authorize("POST", "/storage/uploads", token)).status_code == 200
+    unbound = await rbac.http.put(
+        f"/users/{user}/roles", json={"roles": []}, headers=rbac.admin_headers()
+    )
+    assert unbound.status_code == 200
+    assert (await rbac.authorize("POST", "/storage/uploads", token)).status_code == 403
+
+
+async def test_deactivated_role_grants_nothing(rbac: Rbac) -> None:
+    user = uuid.uuid4().hex
+    token = rbac.signer.token(sub=user)
+    await grant(rbac, user, "storage:*")
+    role = (await rbac.http.get(f"/users/{user}/roles", headers=rbac.admin_headers())).json()
+    patched = await rbac.http.patch(
+        f"/roles/{role['roles'][0]}", json={"is_active": False}, headers=rbac.admin_headers()
+    )
+    assert patched.status_code == 200
+    assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 403
+
+
+async def test_admin_passes_every_permission_check(rbac: Rbac) -> None:
+    token = rbac.signer.token(adm=True)
+    response = await rbac.authorize("DELETE", "/storage/files/abc", token)
+    assert response.status_code == 200
+    assert response.headers["x-user-admin"] == "true"
+
+
+async def test_unregistered_route_is_403_even_for_admins(rbac: Rbac) -> None:
+    token = rbac.signer.token(adm=True)
+    for method, uri in [("GET", "/storage/nope"), ("PUT", "/storage/files/x"), ("GET", "/x/y")]:
+        response = await rbac.authorize(method, uri, token)
+        assert response.status_code == 403
+        assert response.json()["code"] == "unregistered_route"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Forwarded-Method": "GET"},
+        {"X-Forwarded-Uri": "/storage/files"},
+        {"X-Forwarded-Method": "BREW", "X-Forwarded-Uri": "/storage/files"},
+        {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/storage/files/%2e%2e/uploads"},
+        {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/storage/files/%ff"},
+        {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "garbage"},
+    ],
+)
+async def test_missing_or_garbled_forwarded_headers_are_403(
+    rbac: Rbac, headers: dict[str, str]
+) -> None:
+    token = rbac.signer.token(adm=True)
+    response = await rbac.http.get(
+        "/authorize", headers={"Authorization": f"Bearer {token}", **headers}
+    )
+    assert response.status_code == 403
+
+
+async def test_revoked_session_is_refused(rbac: Rbac, redis: Redis) -> None:
+    token = rbac.signer.token(sid="session-1")
+    assert (await rbac.authorize("GET", "/storage/me", token)).status_code == 200
+    await revoke_session(redis, "session-1", ttl_seconds=900)
+    response = await eventually(
+        lambda: rbac.authorize("GET", "/storage/me", token), lambda r: r.status_code == 401
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_revoked"
+
+
+async def test_user_wide_revocation_refuses_older_tokens_only(rbac: Rbac, redis: Redis) -> None:
+    old = rbac.signer.token(sub="u-wide", iat=1_000)
+    new = rbac.signer.token(sub="u-wide", iat=3_000)
+    assert (await rbac.authorize("GET", "/storage/me", old)).status_code == 200
+    await revoke_user_tokens(redis, "u-wide", issued_before=2_000, ttl=900)
+    response = await eventually(
+        lambda: rbac.authorize("GET", "/storage/me", old), lambda r: r.status_code == 401
+    )
+    assert response.status_code == 401
+    assert (await rbac.authorize("GET", "/storage/me", new)).status_code == 200
+
+
+async def test_disabled_admin_is_refused(rbac: Rbac, redis: Redis) -> None:
+    token = rbac.signer.token(sub="u-disabled", adm=True)
+    assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200
+    await mark_disabled(redis, "u-disabled")
+    await publish_user_event(redis, "u-disabled", UserEventKind.DISABLED)
+    response = await eventually(
+        lambda: rbac.authorize("GET", "/storage/files", token), lambda r: r.status_code == 401
+    )
+    assert response.status_code == 401
+
+
+async def test_disabled_mark_alone_refuses_a_token_never_seen(rbac: Rbac, redis: Redis) -> None:
+    await mark_disabled(redis, "u-cold")
+    token = rbac.signer.token(sub="u-cold", adm=True)
+    assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 401

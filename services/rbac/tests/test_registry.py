@@ -1,0 +1,70 @@
+"""The registry fills itself from the manifests services publish."""
+
+import pytest
+from redis.asyncio import Redis
+
+from common.route_manifest import publish_manifest
+from rbac.migrations import upgrade
+from rbac.testing import Rbac, eventually, manifest, running_rbac
+from testkit.tokens import TokenSigner
+
+
+async def routes(rbac: Rbac, **params: str) -> list[dict[str, object]]:
+    response = await rbac.http.get(
+        "/routes", params={"limit": "200", **params}, headers=rbac.admin_headers()
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, object]] = response.json()["items"]
+    return items
+
+
+async def test_rbac_lists_its_own_routes_without_authorize(rbac: Rbac) -> None:
+    listed = {(r["method"], r["path"]): r for r in await routes(rbac, service="rbac")}
+    assert listed["GET", "/health"]["public"] is True
+    assert listed["GET", "/me/permissions"]["access"] == "authenticated"
+    assert listed["POST", "/roles"]["permission"] == "rbac:POST:/roles"
+    assert not any(path == "/authorize" for _, path in listed)
+
+
+async def test_published_manifest_appears_in_the_registry(rbac: Rbac, redis: Redis) -> None:
+    await publish_manifest(
+        redis,
+        manifest("scheduler", [("GET", "/tasks", "permission"), ("GET", "/health", "public")]),
+    )
+    listed = await eventually(
+        lambda: routes(rbac, service="scheduler"), lambda items: len(items) == 2
+    )
+    assert {r["permission"] for r in listed} == {
+        "scheduler:GET:/tasks",
+        "scheduler:GET:/health",
+    }
+
+
+@pytest.mark.usefixtures("storage_registered")
+async def test_route_missing_from_a_newer_manifest_is_stale_and_grants_nothing(
+    rbac: Rbac, redis: Redis
+) -> None:
+    admin = rbac.signer.token(adm=True)
+    assert (await rbac.authorize("POST", "/storage/uploads", admin)).status_code == 200
+    await publish_manifest(redis, manifest("storage", [("GET", "/health", "public")]))
+    response = await eventually(
+        lambda: rbac.authorize("POST", "/storage/uploads", admin), lambda r: r.status_code == 403
+    )
+    assert response.json()["code"] == "unregistered_route"
+    active = await routes(rbac, service="storage")
+    assert [(r["method"], r["path"]) for r in active] == [("GET", "/health")]
+    everything = await routes(rbac, service="storage", include_stale="true")
+    stale = {r["path"] for r in everything if r["stale"]}
+    assert "/uploads" in stale
+
+
+async def test_manifest_stored_before_rbac_started_is_read_at_start(
+    sql_url: str, redis_url: str, redis: Redis, signer: TokenSigner
+) -> None:
+    await upgrade(sql_url)
+    # Stored but never announced: only the start-up scan can find it.
+    await redis.set(
+        "rbac:manifest:auth", manifest("auth", [("POST", "/login", "public")]).model_dump_json()
+    )
+    async with running_rbac(sql_url, redis_url, signer) as rbac:
+        assert (await rbac.authorize("POST", "/auth/login")).status_code == 200

@@ -1,0 +1,142 @@
+"""Roles, bindings and effective permissions through rbac's own API."""
+
+import pytest
+
+from rbac.testing import Rbac
+
+pytestmark = pytest.mark.usefixtures("storage_registered")
+
+
+async def test_role_is_created_read_listed_changed_and_deleted(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    body = {
+        "code": "editor",
+        "name": "Editor",
+        "description": "edits files",
+        "permissions": ["storage:GET:*", "storage:POST:/uploads"],
+    }
+    created = await rbac.http.post("/roles", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["permissions"] == ["storage:GET:*", "storage:POST:/uploads"]
+    assert created.json()["is_active"] is True
+    assert (await rbac.http.get("/roles/editor", headers=admin)).json()["name"] == "Editor"
+    listed = (await rbac.http.get("/roles", headers=admin)).json()
+    assert listed["total"] == 1
+    assert [r["code"] for r in listed["items"]] == ["editor"]
+    patched = await rbac.http.patch(
+        "/roles/editor", json={"permissions": ["storage:*"], "name": "Ed"}, headers=admin
+    )
+    assert patched.json()["permissions"] == ["storage:*"]
+    assert patched.json()["name"] == "Ed"
+    assert (await rbac.http.delete("/roles/editor", headers=admin)).status_code == 204
+    missing = await rbac.http.get("/roles/editor", headers=admin)
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "role_not_found"
+
+
+async def test_duplicate_role_code_is_409(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    body = {"code": "dup", "name": "Dup"}
+    assert (await rbac.http.post("/roles", json=body, headers=admin)).status_code == 201
+    again = await rbac.http.post("/roles", json=body, headers=admin)
+    assert again.status_code == 409
+    assert again.json()["code"] == "role_exists"
+
+
+async def test_bad_pattern_is_422_naming_it_and_nothing_is_stored(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    body = {"code": "bad", "name": "Bad", "permissions": ["storage:GET:*", "storage:FETCH:/x"]}
+    response = await rbac.http.post("/roles", json=body, headers=admin)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "invalid_permission_pattern"
+    assert "storage:FETCH:/x" in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", "permissions", "1"]
+    assert (await rbac.http.get("/roles/bad", headers=admin)).status_code == 404
+
+
+async def test_permissions_matching_no_route_are_flagged(rbac: Rbac) -> None:
+    body = {
+        "code": "future",
+        "name": "Future",
+        "permissions": ["storage:GET:/files", "billing:*", "storage:PUT:/nothing"],
+    }
+    response = await rbac.http.post("/roles", json=body, headers=rbac.admin_headers())
+    assert response.status_code == 201
+    assert response.json()["unknown_permissions"] == ["billing:*", "storage:PUT:/nothing"]
+
+
+async def test_role_in_use_is_deleted_only_when_forced(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    await rbac.http.post(
+        "/roles", json={"code": "ops", "name": "Ops", "permissions": ["storage:*"]}, headers=admin
+    )
+    await rbac.http.put("/users/u-ops/roles", json={"roles": ["ops"]}, headers=admin)
+    refused = await rbac.http.delete("/roles/ops", headers=admin)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "role_in_use"
+    assert (await rbac.http.get("/roles/ops", headers=admin)).status_code == 200
+    forced = await rbac.http.delete("/roles/ops", params={"force": "true"}, headers=admin)
+    assert forced.status_code == 204
+    roles = await rbac.http.get("/users/u-ops/roles", headers=admin)
+    assert roles.json() == {"user_id": "u-ops", "roles": []}
+
+
+async def test_binding_an_unknown_role_is_422_and_keeps_the_old_bindings(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    await rbac.http.post("/roles", json={"code": "viewer", "name": "V"}, headers=admin)
+    await rbac.http.put("/users/u1/roles", json={"roles": ["viewer"]}, headers=admin)
+    response = await rbac.http.put(
+        "/users/u1/roles", json={"roles": ["viewer", "ghost"]}, headers=admin
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_role"
+    kept = await rbac.http.get("/users/u1/roles", headers=admin)
+    assert kept.json()["roles"] == ["viewer"]
+
+
+async def test_effective_permissions_list_the_registered_routes_granted(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    await rbac.http.post(
+        "/roles",
+        json={"code": "reader", "name": "R", "permissions": ["storage:GET:*"]},
+        headers=admin,
+    )
+    await rbac.http.put("/users/u2/roles", json={"roles": ["reader"]}, headers=admin)
+    response = await rbac.http.get("/users/u2/permissions", headers=admin)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["roles"] == ["reader"]
+    assert body["patterns"] == ["storage:GET:*"]
+    assert body["permissions"] == [
+        "storage:GET:/files",
+        "storage:GET:/files/{file_id}",
+        "storage:GET:/health",
+        "storage:GET:/me",
+    ]
+    mine = await rbac.http.get(
+        "/me/permissions", headers={"Authorization": f"Bearer {rbac.signer.token(sub='u2')}"}
+    )
+    assert mine.status_code == 200
+    assert mine.json()["permissions"] == body["permissions"]
+
+
+async def test_management_api_needs_a_permission_but_me_only_a_token(rbac: Rbac) -> None:
+    user = {"Authorization": f"Bearer {rbac.signer.token(sub='u3')}"}
+    forbidden = await rbac.http.get("/roles", headers=user)
+    assert forbidden.status_code == 403
+    assert (await rbac.http.get("/roles")).status_code == 401
+    assert (await rbac.http.get("/me/permissions", headers=user)).status_code == 200
+
+
+async def test_role_granting_rbac_routes_opens_the_management_api(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    await rbac.http.post(
+        "/roles",
+        json={"code": "rbac-reader", "name": "R", "permissions": ["rbac:GET:/roles"]},
+        headers=admin,
+    )
+    await rbac.http.put("/users/u4/roles", json={"roles": ["rbac-reader"]}, headers=admin)
+    user = {"Authorization": f"Bearer {rbac.signer.token(sub='u4')}"}
+    assert (await rbac.http.get("/roles", headers=user)).status_code == 200
+    assert (await rbac.http.post("/roles", json={}, headers=user)).status_code == 403
