@@ -1,5 +1,6 @@
 """SeaweedFS `weed mini` as the S3 server: loopback only, explicit ports, signed requests only."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -67,7 +68,15 @@ class SeaweedPorts:
                 sock.close()
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, ports: dict[str, int]) -> "SeaweedPorts":
+        return cls(**ports)
+
+    def all_free(self) -> bool:
+        ports = [*self.as_dict().values(), self.admin + ADMIN_GRPC_OFFSET]
+        return all(port_is_free(port) for port in ports)
 
 
 def _hold(held: list[socket.socket]) -> int:

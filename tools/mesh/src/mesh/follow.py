@@ -1,0 +1,45 @@
+"""Foreground `mesh up`: every process's log, prefixed with its name, and deaths reported."""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mesh.supervisor import Mesh, report_death
+
+POLL_SECONDS = 0.2
+
+
+class LogFollower:
+    """Prints the lines appended to each log since the last call."""
+
+    def __init__(self, logs: dict[str, Path], write: Callable[[str], None]) -> None:
+        self.logs = logs
+        self.offsets = dict.fromkeys(logs, 0)
+        self.width = max((len(name) for name in logs), default=0)
+        self.write = write
+
+    def poll(self) -> None:
+        for name, path in self.logs.items():
+            try:
+                with path.open("rb") as log:
+                    log.seek(self.offsets[name])
+                    chunk = log.read()
+            except FileNotFoundError:
+                continue
+            complete = chunk.rfind(b"\n") + 1
+            self.offsets[name] += complete
+            for line in chunk[:complete].decode(errors="replace").splitlines():
+                self.write(f"{name:<{self.width}} | {line}")
+
+
+def follow(mesh: Mesh, write: Callable[[str], None]) -> None:
+    """Print logs until interrupted (KeyboardInterrupt); a process that exits is reported once."""
+    follower = LogFollower({name: mesh.state.log(name) for name in mesh.children}, write)
+    reported: set[str] = set()
+    while True:
+        follower.poll()
+        for name, proc in mesh.children.items():
+            if name not in reported and proc.poll() is not None:
+                reported.add(name)
+                report_death(name, mesh.state.log(name), write)
+        time.sleep(POLL_SECONDS)
