@@ -86,6 +86,10 @@ class BeatRepository:
         )
         return rows.all()
 
+    async def all_ids(self) -> Sequence[uuid.UUID]:
+        rows = await self.session.scalars(select(col(PeriodicTask.id)))
+        return rows.all()
+
     async def write_run_states(self, states: Sequence[RunState]) -> None:
         if not states:
             return

@@ -1,0 +1,337 @@
+"""`celery -A worker.app beat -S scheduler.beat:DatabaseScheduler`: periodic tasks from SQL.
+
+- Only the holder of the leader lock (`scheduler.beat_lock`) dispatches; others stand by.
+- Every write through the API bumps a change marker; beat polls that one row (every
+  `SCHEDULER_BEAT_CHANGE_POLL_SECONDS`) and reloads only when it moved.
+- Each dispatch is recorded at once in the Redis hash `scheduler:beat:last_run` (so a standby
+  that takes over knows what already ran) and written to SQL in batches every
+  `SCHEDULER_BEAT_SYNC_SECONDS`.
+- Database, Redis and broker errors are logged and retried on the next tick; beat keeps going.
+
+Beat's own loop is synchronous; the database and Redis are reached through the same async
+models and clients as the API, on one long-lived loop in a background thread.
+"""
+
+import heapq
+import json
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import Any
+
+from celery import Celery
+from celery.beat import Scheduler, event_t
+from redis.asyncio import Redis
+
+from common.redis_client import create_redis
+from common.settings import load_settings
+from common.sql import SqlDatabase
+from scheduler.beat_entry import PeriodicTaskEntry
+from scheduler.beat_lock import LeaderLock
+from scheduler.instants import as_utc
+from scheduler.models import PeriodicTask
+from scheduler.repository import BeatRepository, RunState
+from scheduler.settings import SchedulerSettings
+from worker.catalog import read_catalog
+from worker.event_loop import LoopThread
+
+logger = logging.getLogger("scheduler.beat")
+
+LAST_RUN_KEY = "scheduler:beat:last_run"
+CATALOG_REFRESH_SECONDS = 15.0
+# After a failed step beat tries again this soon.
+RETRY_SECONDS = 1.0
+IO_TIMEOUT_SECONDS = 30.0
+
+
+class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no type hints
+    Entry = PeriodicTaskEntry
+    _heap: list[Any] | None
+
+    def __init__(self, app: Celery, *args: Any, **kwargs: Any) -> None:
+        self.settings = load_settings(SchedulerSettings)
+        self._io = LoopThread("beat-io")
+        self._database: SqlDatabase | None = None
+        self._redis: Redis | None = None
+        self._lock: LeaderLock | None = None
+        self._entries: dict[str, PeriodicTaskEntry] = {}
+        # Run state not yet in SQL, and dispatches not yet in the Redis last-run hash.
+        self._unsynced: dict[str, RunState] = {}
+        self._unpublished: dict[str, RunState] = {}
+        self._version: int | None = None
+        self._next_change_poll = 0.0
+        self._next_catalog_refresh = 0.0
+        self._last_sql_sync = time.monotonic()
+        super().__init__(app, *args, **kwargs)
+        self.max_interval = self.settings.beat_max_interval_seconds
+        self.sync_every = self.settings.beat_sync_seconds
+
+    # Celery's hooks -------------------------------------------------------------------------
+
+    def setup_schedule(self) -> None:
+        settings = self.settings
+        self._database = SqlDatabase(settings.database_url, pool_size=2)
+        self._redis = create_redis(settings.redis_url)
+        self._lock = LeaderLock(self._redis, settings.beat_lock_ttl_seconds)
+        logger.info("beat ready; waiting for the leader lock", extra={"token": self._lock.token})
+
+    def get_schedule(self) -> dict[str, PeriodicTaskEntry]:
+        return self._entries
+
+    def set_schedule(self, schedule: dict[str, PeriodicTaskEntry]) -> None:
+        self._entries = schedule
+
+    schedule = property(get_schedule, set_schedule)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        try:
+            self._io_run(self._maintain())
+        except Exception:
+            logger.exception("beat maintenance failed; retrying")
+            return RETRY_SECONDS
+        if self._lock is None or not self._lock.valid:
+            return min(self.max_interval, RETRY_SECONDS)
+        return self._dispatch_due()
+
+    def reserve(self, entry: PeriodicTaskEntry) -> PeriodicTaskEntry:
+        new_entry: PeriodicTaskEntry = next(entry)
+        self._entries[entry.name] = new_entry
+        state = RunState(
+            task_id=new_entry.task_id,
+            last_run_at=as_utc(new_entry.last_run_at),
+            total_run_count=new_entry.total_run_count,
+            disable=new_entry.one_off,
+        )
+        self._unsynced[entry.name] = state
+        self._unpublished[entry.name] = state
+        return new_entry
+
+    def should_sync(self) -> bool:
+        return bool(self._unsynced) and time.monotonic() - self._last_sql_sync >= self.sync_every
+
+    def sync(self) -> None:
+        try:
+            self._io_run(self._write_run_states())
+        except Exception:
+            logger.exception("could not write run state back; retrying on the next sync")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            try:
+                self._io_run(self._shutdown())
+            except Exception:
+                logger.exception("beat shutdown was not clean")
+            self._io.stop()
+
+    @property
+    def info(self) -> str:
+        return f"    . db -> {self.settings.database_url.split('@')[-1]}"
+
+    # Dispatch -------------------------------------------------------------------------------
+
+    def _dispatch_due(self) -> float:
+        if self._heap is None:
+            self.populate_heap()
+        heap = self._heap
+        sent = 0
+        while heap and self._lock is not None and self._lock.valid:
+            when, priority, entry = heap[0]
+            now = self._when(entry, 0)
+            if when > now:
+                break
+            heapq.heappop(heap)
+            try:
+                is_due, next_in = self.is_due(entry)
+            except Exception:
+                is_due, next_in = self._is_due_failed(entry)
+            if not is_due:
+                heapq.heappush(heap, event_t(self._when(entry, next_in), priority, entry))
+                continue
+            if self._send(entry):
+                sent += 1
+                next_entry = self.reserve(entry)
+                heapq.heappush(heap, event_t(self._when(next_entry, next_in), priority, next_entry))
+            else:
+                heapq.heappush(heap, event_t(self._when(entry, RETRY_SECONDS), priority, entry))
+        if sent:
+            self._publish_last_runs()
+        if not heap:
+            return float(self.max_interval)
+        return float(max(0.0, min(heap[0][0] - self._when(heap[0][2], 0), self.max_interval)))
+
+    def _send(self, entry: PeriodicTaskEntry) -> bool:
+        try:
+            self.apply_async(entry, producer=self.producer, advance=False)
+        except Exception as exc:
+            logger.error(
+                "could not send %s (%s): %s; retrying",
+                entry.task,
+                entry.name,
+                exc,
+                extra={"periodic_task_id": entry.name},
+            )
+            return False
+        logger.info(
+            "sent %s", entry.task, extra={"periodic_task_id": entry.name, "task": entry.task}
+        )
+        return True
+
+    def _publish_last_runs(self) -> None:
+        try:
+            self._io_run(self._write_last_runs())
+        except Exception:
+            logger.exception("could not record dispatches in Redis; retrying")
+
+    # Work on the IO loop --------------------------------------------------------------------
+
+    def _io_run[T](self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._io.run(coro, timeout=IO_TIMEOUT_SECONDS)
+
+    async def _maintain(self) -> None:
+        assert self._lock is not None  # noqa: S101 - set in setup_schedule
+        was_leading = self._lock.held
+        leading = await self._lock.hold()
+        if leading and not was_leading:
+            logger.info("this beat leads now", extra={"token": self._lock.token})
+            self._version = None
+        elif was_leading and not leading:
+            logger.warning("leader lock lost; standing by")
+            self._heap = None
+        if not leading:
+            return
+        if self._unpublished:
+            await self._write_last_runs()
+        now = time.monotonic()
+        if self._version is None or now >= self._next_change_poll:
+            self._next_change_poll = now + self.settings.beat_change_poll_seconds
+            await self._reload_if_changed()
+        if now >= self._next_catalog_refresh:
+            self._next_catalog_refresh = now + CATALOG_REFRESH_SECONDS
+            await self._refresh_catalog()
+
+    async def _reload_if_changed(self) -> None:
+        assert self._database is not None  # noqa: S101 - set in setup_schedule
+        async with self._database.session() as session:
+            version = await BeatRepository(session).change_version()
+        if version == self._version:
+            return
+        if self._unsynced:
+            await self._write_run_states()
+        started = time.perf_counter()
+        async with self._database.session() as session:
+            repository = BeatRepository(session)
+            models = await repository.enabled_tasks()
+            all_ids = {str(i) for i in await repository.all_ids()}
+        recorded = await self._recorded_last_runs(all_ids)
+        entries: dict[str, PeriodicTaskEntry] = {}
+        for model in models:
+            key = str(model.id)
+            try:
+                entries[key] = self._entry(model, recorded.get(key))
+            except Exception:
+                logger.exception("periodic task %s cannot be scheduled; skipped", key)
+        self._entries = entries
+        self._heap = None
+        self._version = version
+        self._next_catalog_refresh = 0.0
+        logger.info(
+            "schedule loaded",
+            extra={
+                "tasks": len(entries),
+                "version": version,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+    def _entry(self, model: PeriodicTask, recorded: RunState | None) -> PeriodicTaskEntry:
+        last, count = model.last_run_at, model.total_run_count
+        if recorded is not None and (last is None or recorded.last_run_at > as_utc(last)):
+            last, count = recorded.last_run_at, recorded.total_run_count
+        return PeriodicTaskEntry.from_model(
+            model, self.app, last_run_at=last, total_run_count=count
+        )
+
+    async def _recorded_last_runs(self, existing: set[str]) -> dict[str, RunState]:
+        """Dispatches recorded in Redis (by any beat), newer than SQL may know yet."""
+        assert self._redis is not None  # noqa: S101 - set in setup_schedule
+        raw = {str(k): str(v) for k, v in (await self._redis.hgetall(LAST_RUN_KEY)).items()}
+        gone = [key for key in raw if key not in existing]
+        if gone:
+            await self._redis.hdel(LAST_RUN_KEY, *gone)
+        recorded: dict[str, RunState] = {}
+        for key, value in raw.items():
+            if key in existing:
+                try:
+                    data = json.loads(value)
+                    recorded[key] = RunState(
+                        task_id=uuid.UUID(key),
+                        last_run_at=as_utc(datetime.fromisoformat(data["at"])),
+                        total_run_count=int(data["count"]),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    logger.warning("ignoring an unreadable last-run record for %s", key)
+        return recorded
+
+    async def _refresh_catalog(self) -> None:
+        assert self._redis is not None  # noqa: S101 - set in setup_schedule
+        catalog = await read_catalog(self._redis)
+        changed = False
+        for entry in self._entries.values():
+            # No live worker at all: send anyway, the broker keeps the messages for them.
+            registered = not catalog or entry.task in catalog
+            if registered != entry.registered:
+                changed = True
+                entry.registered = registered
+                if not registered:
+                    logger.warning(
+                        "periodic task %s refers to %s, which no live worker has registered; "
+                        "not dispatching it",
+                        entry.name,
+                        entry.task,
+                        extra={"periodic_task_id": entry.name, "task": entry.task},
+                    )
+        if changed:
+            self._heap = None
+
+    async def _write_last_runs(self) -> None:
+        assert self._redis is not None  # noqa: S101 - set in setup_schedule
+        pending = dict(self._unpublished)
+        if not pending:
+            return
+        mapping = {
+            key: json.dumps({"at": s.last_run_at.isoformat(), "count": s.total_run_count})
+            for key, s in pending.items()
+        }
+        await self._redis.hset(LAST_RUN_KEY, mapping=mapping)  # type: ignore[arg-type]
+        for key, state in pending.items():
+            if self._unpublished.get(key) is state:
+                del self._unpublished[key]
+
+    async def _write_run_states(self) -> None:
+        assert self._database is not None  # noqa: S101 - set in setup_schedule
+        pending = dict(self._unsynced)
+        self._last_sql_sync = time.monotonic()
+        if not pending:
+            return
+        async with self._database.session() as session:
+            await BeatRepository(session).write_run_states(list(pending.values()))
+        for key, state in pending.items():
+            if self._unsynced.get(key) is state:
+                del self._unsynced[key]
+        logger.debug("run state written", extra={"tasks": len(pending)})
+
+    async def _shutdown(self) -> None:
+        try:
+            if self._unpublished:
+                await self._write_last_runs()
+        finally:
+            if self._lock is not None:
+                await self._lock.release()
+            if self._redis is not None:
+                await self._redis.aclose()
+            if self._database is not None:
+                await self._database.dispose()

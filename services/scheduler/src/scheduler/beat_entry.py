@@ -1,0 +1,113 @@
+"""A periodic task as beat holds it in memory."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from celery import Celery
+from celery.beat import ScheduleEntry
+from celery.schedules import BaseSchedule, schedstate
+
+from scheduler.clocked import ClockedSchedule
+from scheduler.instants import as_utc
+from scheduler.models import PeriodicTask
+from scheduler.schedule_specs import schedule_from_json, to_celery_schedule
+
+# How long beat leaves alone an entry that will not run again unless it is edited (an edit
+# rebuilds every entry, so this only bounds idle re-checks).
+DORMANT_SECONDS = 3600.0
+
+
+class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no type hints
+    """Celery's entry plus the periodic task's gates: one_off, start_time, expires_at and
+    whether any live worker has registered the task."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        task: str,
+        schedule: BaseSchedule,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        options: dict[str, Any],
+        last_run_at: datetime,
+        total_run_count: int,
+        app: Celery,
+        one_off: bool = False,
+        start_time: datetime | None = None,
+        expires_at: datetime | None = None,
+        registered: bool = True,
+        relative: bool = False,
+    ) -> None:
+        super().__init__(
+            name=name,
+            task=task,
+            schedule=schedule,
+            args=args,
+            kwargs=kwargs,
+            options=options,
+            last_run_at=last_run_at,
+            total_run_count=total_run_count,
+            relative=relative,
+            app=app,
+        )
+        self.one_off = one_off
+        self.start_time = start_time
+        self.expires_at = expires_at
+        self.registered = registered
+
+    @classmethod
+    def from_model(
+        cls,
+        model: PeriodicTask,
+        app: Celery,
+        *,
+        last_run_at: datetime | None = None,
+        total_run_count: int | None = None,
+    ) -> "PeriodicTaskEntry":
+        spec = schedule_from_json(model.schedule)
+        options: dict[str, Any] = {"headers": {"periodic_task_id": str(model.id)}}
+        if model.queue:
+            options["queue"] = model.queue
+        if model.priority is not None:
+            options["priority"] = model.priority
+        if model.expires_at is not None:
+            options["expires"] = as_utc(model.expires_at)
+        last = last_run_at or model.last_run_at
+        return cls(
+            name=str(model.id),
+            task=model.task,
+            schedule=to_celery_schedule(spec, app),
+            args=list(model.args),
+            kwargs=dict(model.kwargs),
+            options=options,
+            # A task that never ran counts its first period from its creation.
+            last_run_at=as_utc(last) if last is not None else as_utc(model.created_at),
+            total_run_count=model.total_run_count if total_run_count is None else total_run_count,
+            app=app,
+            one_off=model.one_off,
+            start_time=as_utc(model.start_time) if model.start_time else None,
+            expires_at=as_utc(model.expires_at) if model.expires_at else None,
+        )
+
+    @property
+    def task_id(self) -> uuid.UUID:
+        return uuid.UUID(self.name)
+
+    @property
+    def finished(self) -> bool:
+        """A one-off task that has run, or a task past its expiry: never due again."""
+        if self.one_off and self.total_run_count > 0:
+            return True
+        return self.expires_at is not None and as_utc(self.default_now()) >= self.expires_at
+
+    def is_due(self) -> schedstate:
+        now = as_utc(self.default_now())
+        if self.finished or not self.registered:
+            return schedstate(False, DORMANT_SECONDS)
+        if self.start_time is not None and now < self.start_time:
+            return schedstate(False, (self.start_time - now).total_seconds())
+        if isinstance(self.schedule, ClockedSchedule):
+            return self.schedule.is_due(self.last_run_at if self.total_run_count else None)
+        return self.schedule.is_due(self.last_run_at)

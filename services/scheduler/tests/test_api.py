@@ -1,0 +1,203 @@
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from redis import Redis as SyncRedis
+
+from common.sql import SqlDatabase
+from scheduler.repository import BeatRepository
+from worker.catalog import publish_catalog
+
+CATALOG = {"demo.add": "Add two numbers.", "demo.sleep": "Sleep asynchronously."}
+
+
+def publish_demo_catalog(redis_url: str) -> None:
+    redis = SyncRedis.from_url(redis_url, decode_responses=True)
+    try:
+        publish_catalog(redis, "test-worker", CATALOG, 60)
+    finally:
+        redis.close()
+
+
+async def test_registered_tasks_come_from_the_workers_catalog(
+    client: httpx.AsyncClient, scheduler_redis_url: str
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    response = await client.get("/scheduler/tasks")
+    assert response.status_code == 200
+    assert response.json() == [
+        {"name": "demo.add", "description": "Add two numbers."},
+        {"name": "demo.sleep", "description": "Sleep asynchronously."},
+    ]
+
+
+async def test_created_periodic_task_can_be_read_listed_changed_and_deleted(
+    client: httpx.AsyncClient,
+    scheduler_redis_url: str,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    body = interval_task(description="adds", queue="celery", priority=3)
+    created = await client.post("/scheduler/periodic-tasks", json=body)
+    assert created.status_code == 201, created.text
+    task = created.json()
+    assert task["schedule"] == {"type": "interval", "every": 1, "period": "seconds"}
+    assert task["last_run_at"] is None
+    assert task["total_run_count"] == 0
+    assert task["enabled"] is True
+
+    fetched = await client.get(f"/scheduler/periodic-tasks/{task['id']}")
+    assert fetched.json() == task
+    listed = await client.get("/scheduler/periodic-tasks", params={"limit": 10})
+    assert listed.json()["total"] == 1
+    assert listed.json()["items"] == [task]
+
+    schedule = {"type": "crontab", "minute": "*/5", "hour": "8-18", "timezone": "Europe/Paris"}
+    patched = await client.patch(
+        f"/scheduler/periodic-tasks/{task['id']}", json={"enabled": False, "schedule": schedule}
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["enabled"] is False
+    assert patched.json()["schedule"]["timezone"] == "Europe/Paris"
+    assert patched.json()["schedule"]["day_of_week"] == "*"
+    assert patched.json()["description"] == "adds"
+
+    deleted = await client.delete(f"/scheduler/periodic-tasks/{task['id']}")
+    assert deleted.status_code == 204
+    missing = await client.get(f"/scheduler/periodic-tasks/{task['id']}")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "periodic_task_not_found"
+
+
+async def test_every_write_moves_the_change_marker_beat_watches(
+    client: httpx.AsyncClient,
+    scheduler_redis_url: str,
+    interval_task: Callable[..., dict[str, Any]],
+    database_url: str,
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    database = SqlDatabase(database_url)
+
+    async def version() -> int:
+        async with database.session() as session:
+            return await BeatRepository(session).change_version()
+
+    try:
+        before = await version()
+        task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+        after_create = await version()
+        await client.patch(f"/scheduler/periodic-tasks/{task['id']}", json={"args": [1, 1]})
+        after_edit = await version()
+        await client.delete(f"/scheduler/periodic-tasks/{task['id']}")
+        after_delete = await version()
+    finally:
+        await database.dispose()
+    assert before < after_create < after_edit < after_delete
+
+
+async def test_a_task_no_worker_registered_is_refused_naming_the_field(
+    client: httpx.AsyncClient,
+    scheduler_redis_url: str,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    response = await client.post("/scheduler/periodic-tasks", json=interval_task(task="no.such"))
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_task"
+    assert response.json()["errors"][0]["loc"] == ["body", "task"]
+    assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
+
+
+async def test_invalid_schedules_and_ranges_are_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+    scheduler_redis_url: str,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"schedule": {"type": "crontab", "minute": "61"}}, "schedule"),
+        ({"schedule": {"type": "crontab", "hour": "x"}}, "schedule"),
+        ({"schedule": {"type": "crontab", "timezone": "Mars/Olympus"}}, "schedule"),
+        (
+            {"schedule": {"type": "crontab", "day_of_month": "31", "month_of_year": "2"}},
+            "schedule",
+        ),
+        ({"schedule": {"type": "interval", "every": 0}}, "schedule"),
+        ({"schedule": {"type": "interval", "every": 5, "period": "fortnights"}}, "schedule"),
+        (
+            {"schedule": {"type": "solar", "event": "sunrise", "latitude": 91, "longitude": 0}},
+            "schedule",
+        ),
+        (
+            {"schedule": {"type": "solar", "event": "teatime", "latitude": 1, "longitude": 0}},
+            "schedule",
+        ),
+        ({"schedule": {"type": "clocked", "run_at": "2030-01-01T00:00:00"}}, "schedule"),
+        ({"schedule": {"type": "weekly"}}, "schedule"),
+        ({"args": {"not": "a list"}}, "args"),
+        ({"kwargs": [1, 2]}, "kwargs"),
+        ({"priority": 10}, "priority"),
+        ({"expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
+        (
+            {"start_time": "2031-01-02T00:00:00Z", "expires_at": "2031-01-01T00:00:00Z"},
+            "expires_at",
+        ),
+        ({"unexpected": True}, "unexpected"),
+    ]
+    for overrides, field in bad:
+        response = await client.post("/scheduler/periodic-tasks", json=interval_task(**overrides))
+        assert response.status_code == 422, (overrides, response.text)
+        problem = response.json()
+        assert problem["code"] in ("validation_failed", "invalid_time_range"), problem
+        assert any(field in issue["loc"] for issue in problem["errors"]), (field, problem)
+    assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
+
+
+async def test_duplicate_names_conflict(
+    client: httpx.AsyncClient,
+    scheduler_redis_url: str,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    body = interval_task()
+    assert (await client.post("/scheduler/periodic-tasks", json=body)).status_code == 201
+    again = await client.post("/scheduler/periodic-tasks", json=body)
+    assert again.status_code == 409
+    assert again.json()["code"] == "periodic_task_name_taken"
+
+
+async def test_patch_refuses_null_for_required_fields_and_leaves_the_task_unchanged(
+    client: httpx.AsyncClient,
+    scheduler_redis_url: str,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    response = await client.patch(f"/scheduler/periodic-tasks/{task['id']}", json={"task": None})
+    assert response.status_code == 422
+    assert response.json()["code"] == "null_not_allowed"
+    assert (await client.get(f"/scheduler/periodic-tasks/{task['id']}")).json() == task
+
+
+async def test_clocked_tasks_are_one_off(
+    client: httpx.AsyncClient,
+    scheduler_redis_url: str,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    publish_demo_catalog(scheduler_redis_url)
+    body = interval_task(schedule={"type": "clocked", "run_at": "2031-05-01T10:00:00+02:00"})
+    response = await client.post("/scheduler/periodic-tasks", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["one_off"] is True
+
+
+async def test_requests_without_a_valid_token_are_refused(client: httpx.AsyncClient) -> None:
+    response = await client.get("/scheduler/periodic-tasks", headers={"Authorization": ""})
+    assert response.status_code == 401
+    assert response.json()["code"] == "missing_token"
+
+
+async def test_unknown_run_is_not_found(client: httpx.AsyncClient) -> None:
+    response = await client.get("/scheduler/runs/no-such-task-id")
+    assert response.status_code == 404
+    assert response.json()["code"] == "run_not_found"
