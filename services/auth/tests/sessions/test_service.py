@@ -1,0 +1,235 @@
+import uuid
+from collections.abc import Callable
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from redis.asyncio import Redis
+
+from auth.errors import InvalidRefreshTokenError, RefreshTokenReusedError, SessionNotFoundError
+from auth.keys import KeyRing
+from auth.sessions.access_tokens import AccessTokenSigner
+from auth.sessions.service import SessionPolicy, SessionService, UserLookup
+from auth.sessions.store import refresh_key
+from auth.users.models import User
+from common import revocation
+
+UA = "browser/1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def key_ring(private_key_pem: str) -> KeyRing:
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    return KeyRing(private_key=key)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def user() -> User:
+    return User(
+        id=uuid.uuid4(), username="alice", username_key="alice", password_hash="x", name="Alice"
+    )
+
+
+@pytest.fixture
+def make_service(redis: Redis, key_ring: KeyRing, clock: Clock) -> Callable[..., SessionService]:
+    def make(grace: float = 2.0, max_age: int = 3600) -> SessionService:
+        signer = AccessTokenSigner(key_ring, issuer="iss", audience="aud")
+        policy = SessionPolicy(
+            access_ttl=900, refresh_ttl=600, session_max_age=max_age, reuse_grace=grace
+        )
+        return SessionService(redis, signer, policy, clock=clock)
+
+    return make
+
+
+def _lookup(user: User | None) -> UserLookup:
+    async def find(_user_id: uuid.UUID) -> User | None:
+        return user
+
+    return find
+
+
+async def test_refresh_rotates_to_a_new_pair_of_the_same_session(
+    make_service: Callable[..., SessionService], user: User, clock: Clock
+) -> None:
+    service = make_service()
+    first = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    clock.now += 10
+
+    second = await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+
+    assert second.refresh_token != first.refresh_token
+    assert second.access_token != first.access_token
+    assert second.session_id == first.session_id
+    claims = jwt.decode(second.access_token, options={"verify_signature": False})
+    assert claims["sid"] == first.session_id
+    assert claims["iat"] == int(clock.now)
+
+
+async def test_reused_refresh_token_revokes_the_session(
+    make_service: Callable[..., SessionService], user: User, clock: Clock, redis: Redis
+) -> None:
+    service = make_service()
+    first = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    second = await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+    clock.now += 3  # past the 2 s grace window
+
+    with pytest.raises(RefreshTokenReusedError):
+        await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+
+    # The whole family is dead: the rotated token too, and the session's access tokens.
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(second.refresh_token, user_agent=UA, users=_lookup(user))
+    assert await redis.exists(revocation.session_key(first.session_id))
+
+
+async def test_a_retry_within_the_grace_window_gets_the_same_new_pair(
+    make_service: Callable[..., SessionService], user: User, clock: Clock
+) -> None:
+    service = make_service(grace=2.0)
+    first = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    rotated = await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+    clock.now += 1.5
+
+    retried = await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+
+    assert retried.refresh_token == rotated.refresh_token
+    assert retried.access_token == rotated.access_token
+    # And the pair handed out twice still works once.
+    await service.refresh(rotated.refresh_token, user_agent=UA, users=_lookup(user))
+
+
+async def test_a_retry_from_another_user_agent_is_refused_even_within_the_grace_window(
+    make_service: Callable[..., SessionService], user: User
+) -> None:
+    service = make_service(grace=2.0)
+    first = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(first.refresh_token, user_agent="curl/8", users=_lookup(user))
+
+
+async def test_refresh_from_another_user_agent_is_refused_and_the_token_stays_usable(
+    make_service: Callable[..., SessionService], user: User
+) -> None:
+    service = make_service()
+    first = await service.start(user, user_agent=UA, ip="203.0.113.1")
+
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(first.refresh_token, user_agent="stolen/1", users=_lookup(user))
+    await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "garbage", "a.b.c", "0" * 36 + ".AAAAAAAAAAAAAAAAAAAAAA." + "A" * 43, "x" * 5000],
+)
+async def test_malformed_or_unknown_refresh_tokens_are_refused(
+    make_service: Callable[..., SessionService], user: User, token: str
+) -> None:
+    with pytest.raises(InvalidRefreshTokenError):
+        await make_service().refresh(token, user_agent=UA, users=_lookup(user))
+
+
+async def test_a_forged_secret_for_a_real_jti_is_refused_without_harming_the_session(
+    make_service: Callable[..., SessionService], user: User
+) -> None:
+    service = make_service()
+    first = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    user_id, jti, _secret = first.refresh_token.split(".")
+
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(f"{user_id}.{jti}.{'B' * 43}", user_agent=UA, users=_lookup(user))
+    await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+
+
+async def test_only_a_hash_of_the_refresh_token_is_stored(
+    make_service: Callable[..., SessionService], user: User, redis: Redis
+) -> None:
+    first = await make_service().start(user, user_agent=UA, ip="203.0.113.1")
+    user_id, jti, secret = first.refresh_token.split(".")
+
+    stored = await redis.hgetall(refresh_key(user_id, jti))
+
+    assert stored["state"] == "active"
+    assert all(secret not in value for value in stored.values())
+    assert all(first.refresh_token not in value for value in stored.values())
+
+
+async def test_a_session_past_its_absolute_lifetime_cannot_be_refreshed(
+    make_service: Callable[..., SessionService], user: User, clock: Clock
+) -> None:
+    service = make_service(max_age=600)
+    pair = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    for _ in range(3):
+        clock.now += 150
+        pair = await service.refresh(pair.refresh_token, user_agent=UA, users=_lookup(user))
+    assert pair.refresh_expires_in <= 150
+    clock.now += 151
+
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(pair.refresh_token, user_agent=UA, users=_lookup(user))
+
+
+async def test_a_disabled_or_deleted_user_cannot_refresh(
+    make_service: Callable[..., SessionService], user: User
+) -> None:
+    service = make_service()
+    pair = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    user.is_active = False
+
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(pair.refresh_token, user_agent=UA, users=_lookup(user))
+    other = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(other.refresh_token, user_agent=UA, users=_lookup(None))
+
+
+async def test_revoke_all_ends_every_session_and_revokes_earlier_tokens(
+    make_service: Callable[..., SessionService], user: User, clock: Clock, redis: Redis
+) -> None:
+    service = make_service()
+    pairs = [await service.start(user, user_agent=UA, ip="203.0.113.1") for _ in range(3)]
+    clock.now += 5
+
+    await service.revoke_all(str(user.id))
+
+    assert await service.list_sessions(str(user.id)) == []
+    for pair in pairs:
+        claims = jwt.decode(pair.access_token, options={"verify_signature": False})
+        assert await revocation.is_revoked(
+            redis, session_id=claims["sid"], user_id=claims["sub"], issued_at=claims["iat"]
+        )
+        with pytest.raises(InvalidRefreshTokenError):
+            await service.refresh(pair.refresh_token, user_agent=UA, users=_lookup(user))
+    # A login right afterwards is not born revoked.
+    fresh = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    claims = jwt.decode(fresh.access_token, options={"verify_signature": False})
+    assert not await revocation.is_revoked(
+        redis, session_id=claims["sid"], user_id=claims["sub"], issued_at=claims["iat"]
+    )
+
+
+async def test_a_user_cannot_revoke_someone_elses_session(
+    make_service: Callable[..., SessionService], user: User
+) -> None:
+    service = make_service()
+    pair = await service.start(user, user_agent=UA, ip="203.0.113.1")
+
+    with pytest.raises(SessionNotFoundError):
+        await service.revoke_own(str(uuid.uuid4()), pair.session_id)
+    assert [s.id for s in await service.list_sessions(str(user.id))] == [pair.session_id]
