@@ -34,6 +34,13 @@ async def test_public_route_passes_without_token_and_answers_empty_identity(rbac
     assert response.headers["x-user-admin"] == ""
 
 
+@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/docs/oauth2-redirect"])
+async def test_every_services_docs_are_public(rbac: Rbac, path: str) -> None:
+    assert (await rbac.authorize("GET", f"/storage{path}")).status_code == 200
+    assert (await rbac.authorize("GET", f"/rbac{path}")).status_code == 200
+    assert (await rbac.authorize("POST", f"/storage{path}")).status_code == 403
+
+
 async def test_missing_token_is_401_with_bearer_challenge(rbac: Rbac) -> None:
     response = await rbac.authorize("GET", "/storage/files")
     assert response.status_code == 401

@@ -32,11 +32,14 @@ async def test_published_manifest_appears_in_the_registry(rbac: Rbac, redis: Red
         manifest("scheduler", [("GET", "/tasks", "permission"), ("GET", "/health", "public")]),
     )
     listed = await eventually(
-        lambda: routes(rbac, service="scheduler"), lambda items: len(items) == 2
+        lambda: routes(rbac, service="scheduler"), lambda items: len(items) == 5
     )
-    assert {r["permission"] for r in listed} == {
-        "scheduler:GET:/tasks",
-        "scheduler:GET:/health",
+    assert {(r["permission"], r["public"]) for r in listed} == {
+        ("scheduler:GET:/tasks", False),
+        ("scheduler:GET:/health", True),
+        ("scheduler:GET:/openapi.json", True),
+        ("scheduler:GET:/docs", True),
+        ("scheduler:GET:/docs/oauth2-redirect", True),
     }
 
 
@@ -52,7 +55,12 @@ async def test_route_missing_from_a_newer_manifest_is_stale_and_grants_nothing(
     )
     assert response.json()["code"] == "unregistered_route"
     active = await routes(rbac, service="storage")
-    assert [(r["method"], r["path"]) for r in active] == [("GET", "/health")]
+    assert {r["path"] for r in active} == {
+        "/health",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+    }
     everything = await routes(rbac, service="storage", include_stale="true")
     stale = {r["path"] for r in everything if r["stale"]}
     assert "/uploads" in stale

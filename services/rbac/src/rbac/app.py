@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from common.app import create_app as create_service_app
+from common.docs_portal import router as docs_portal_router
 from common.health import register_ready_check
 from common.redis_client import create_redis
 from common.route_manifest import build_manifest
@@ -87,7 +88,7 @@ def create_app(
     app = create_service_app(
         SERVICE,
         settings,
-        routers=[registry_router, roles_router],
+        routers=[registry_router, roles_router, docs_portal_router],
         lifespan=lifespan,
         configure_logs=configure_logs,
     )

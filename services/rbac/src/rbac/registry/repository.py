@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.access import Access
 from common.route_manifest import RouteManifest
 from rbac.models import RouteRow, ServiceManifestRow
 
@@ -69,8 +70,9 @@ class RegistryRepository:
         )
         return rows.all(), int(total or 0)
 
-    async def active_permissions(self) -> set[str]:
-        rows = await self.session.scalars(
-            select(RouteRow.permission).where(RouteRow.stale.is_(False))
-        )
-        return set(rows)
+    async def active_permissions(self, *, granted_only: bool = False) -> set[str]:
+        """Permission codes of live routes; `granted_only`: only those a role must grant."""
+        query = select(RouteRow.permission).where(RouteRow.stale.is_(False))
+        if granted_only:
+            query = query.where(RouteRow.access == Access.PERMISSION.value)
+        return set(await self.session.scalars(query))

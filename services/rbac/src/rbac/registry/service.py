@@ -4,9 +4,9 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
-from common.access import Access
+from common.access import Access, permission_code
 from common.pagination import Page, PageParams
-from common.route_manifest import RouteManifest
+from common.route_manifest import RouteEntry, RouteManifest
 from common.sql import SqlDatabase
 from rbac.registry.repository import RegistryRepository
 from rbac.registry.schemas import RegisteredRoute
@@ -15,8 +15,31 @@ from rbac.route_table import RouteInfo, RouteTable
 logger = logging.getLogger("rbac.registry")
 
 
+# FastAPI serves these outside the OpenAPI document, so no manifest lists them; every service
+# built by `common.app.create_app` has them and they are public (ARCHITECTURE.md, Access levels).
+DOCS_ROUTES = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
+
+
+def with_docs_routes(manifest: RouteManifest) -> RouteManifest:
+    listed = {(r.method, r.path) for r in manifest.routes}
+    extra = [
+        RouteEntry(
+            service=manifest.service,
+            method="GET",
+            path=path,
+            permission=permission_code(manifest.service, "GET", path),
+            access=Access.PUBLIC,
+            summary="API documentation",
+        )
+        for path in DOCS_ROUTES
+        if ("GET", path) not in listed
+    ]
+    return manifest.model_copy(update={"routes": [*manifest.routes, *extra]})
+
+
 async def apply_manifest(database: SqlDatabase, manifest: RouteManifest) -> bool:
-    """Store `manifest`; False when this exact manifest was already applied."""
+    """Store `manifest` (plus the docs routes); False when it was already applied."""
+    manifest = with_docs_routes(manifest)
     try:
         async with database.session() as session:
             repository = RegistryRepository(session)

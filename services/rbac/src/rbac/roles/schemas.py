@@ -53,4 +53,7 @@ class EffectivePermissions(BaseModel):
     is_admin: bool
     roles: list[str]
     patterns: list[str] = Field(description="What the user's active roles grant, as written")
-    permissions: list[str] = Field(description="Registered route permissions the user holds")
+    permissions: list[str] = Field(
+        description="Permission-level routes the user may call (public and authenticated "
+        "routes need no grant and are not listed)"
+    )

@@ -117,7 +117,7 @@ class RoleService:
     async def effective_permissions(self, user_id: str, *, is_admin: bool) -> EffectivePermissions:
         roles = await self.roles.user_role_codes(user_id)
         patterns = await self.roles.user_patterns(user_id)
-        known = await self.registry.active_permissions()
+        known = await self.registry.active_permissions(granted_only=True)
         grants = Grants(patterns)
         held = known if is_admin else {code for code in known if grants.allows(code)}
         return EffectivePermissions(
