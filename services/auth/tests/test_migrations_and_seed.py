@@ -1,0 +1,64 @@
+from typing import Any
+
+from sqlalchemy import func, select
+
+from auth.migrations import upgrade_database
+from auth.seed import seed_admin
+from auth.settings import AuthSettings
+from auth.users.models import User
+from common.sql import SqlDatabase
+
+
+async def _users(settings: AuthSettings) -> list[User]:
+    database = SqlDatabase(settings.database_url, pool_size=1)
+    try:
+        async with database.session() as session:
+            return list((await session.execute(select(User))).scalars())
+    finally:
+        await database.dispose()
+
+
+async def test_migrations_run_twice_without_harm(settings_factory: Any) -> None:
+    settings: AuthSettings = settings_factory()
+
+    await upgrade_database(settings.database_url)
+
+    database = SqlDatabase(settings.database_url, pool_size=1)
+    try:
+        async with database.session() as session:
+            assert await session.scalar(select(func.count()).select_from(User)) == 0
+    finally:
+        await database.dispose()
+
+
+async def test_seed_creates_the_admin_then_leaves_it_unchanged(settings_factory: Any) -> None:
+    settings: AuthSettings = settings_factory()
+
+    assert await seed_admin(settings, "root", "the first admin password") == "created"
+    assert await seed_admin(settings, "root", "the first admin password") == "unchanged"
+    [user] = await _users(settings)
+
+    assert user.username == "root"
+    assert user.is_admin
+    assert user.is_active
+    assert "the first admin password" not in user.password_hash
+    assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+async def test_seed_updates_the_password_and_restores_admin_rights(settings_factory: Any) -> None:
+    settings: AuthSettings = settings_factory()
+    await seed_admin(settings, "root", "the first admin password")
+    database = SqlDatabase(settings.database_url, pool_size=1)
+    try:
+        async with database.session() as session:
+            user = (await session.execute(select(User))).scalar_one()
+            user.is_active = False
+            user.is_admin = False
+    finally:
+        await database.dispose()
+
+    assert await seed_admin(settings, "ROOT", "a second admin password") == "updated"
+    [user] = await _users(settings)
+
+    assert user.is_admin
+    assert user.is_active
