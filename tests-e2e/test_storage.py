@@ -1,0 +1,188 @@
+"""storage through the gateway, like a client: presigned uploads, downloads and ownership."""
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from testkit.auth_client import login
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+async def admin(mesh: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
+        pair = await login(http, mesh.admin_username, mesh.admin_password)
+        http.headers["Authorization"] = f"Bearer {pair.access_token}"
+        yield http
+
+
+@pytest.fixture
+async def storage_role(admin: httpx.AsyncClient) -> str:
+    code = f"e2e-storage-{uuid.uuid4().hex[:8]}"
+    response = await admin.post(
+        "/rbac/roles", json={"code": code, "name": code, "permissions": ["storage:*"]}
+    )
+    assert response.status_code == 201, response.text
+    return code
+
+
+@asynccontextmanager
+async def _user(
+    mesh: Any, admin: httpx.AsyncClient, roles: list[str]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A fresh user holding `roles`, logged in through the gateway."""
+    username = f"e2e-{uuid.uuid4().hex[:10]}"
+    password = secrets.token_urlsafe(24)
+    created = await admin.post(
+        "/auth/users", json={"username": username, "password": password, "name": "Storage User"}
+    )
+    assert created.status_code == 201, created.text
+    bound = await admin.put(f"/rbac/users/{created.json()['id']}/roles", json={"roles": roles})
+    assert bound.status_code == 200, bound.text
+    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
+        pair = await login(http, username, password)
+        http.headers["Authorization"] = f"Bearer {pair.access_token}"
+        yield http
+
+
+@pytest.fixture
+async def alice(
+    mesh: Any, admin: httpx.AsyncClient, storage_role: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with _user(mesh, admin, [storage_role]) as http:
+        yield http
+
+
+@pytest.fixture
+async def bob(
+    mesh: Any, admin: httpx.AsyncClient, storage_role: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with _user(mesh, admin, [storage_role]) as http:
+        yield http
+
+
+@pytest.fixture
+async def s3() -> AsyncIterator[httpx.AsyncClient]:
+    """The client's own HTTP client for presigned URLs (no gateway token involved)."""
+    async with httpx.AsyncClient(timeout=60) as http:
+        yield http
+
+
+async def _ready_file(
+    user: httpx.AsyncClient, s3: httpx.AsyncClient, data: bytes, filename: str = "hello.txt"
+) -> dict[str, Any]:
+    body = {"filename": filename, "content_type": "text/plain", "size": len(data)}
+    ticket = await user.post("/storage/uploads", json=body)
+    assert ticket.status_code == 201, ticket.text
+    put = await s3.put(ticket.json()["upload_url"], content=data, headers=ticket.json()["headers"])
+    assert put.status_code == 200, put.text
+    done = await user.post(f"/storage/uploads/{ticket.json()['file_id']}/complete")
+    assert done.status_code == 200, done.text
+    file: dict[str, Any] = done.json()
+    return file
+
+
+async def test_single_upload_and_download_through_presigned_urls(
+    alice: httpx.AsyncClient, s3: httpx.AsyncClient
+) -> None:
+    data = os.urandom(64 * 1024)
+    file = await _ready_file(alice, s3, data, filename="données.bin")
+
+    link = await alice.get(f"/storage/files/{file['id']}/download")
+    downloaded = await s3.get(link.json()["url"])
+
+    assert file["status"] == "ready"
+    assert file["size"] == len(data)
+    assert downloaded.content == data
+    assert "filename*=UTF-8''donn%C3%A9es.bin" in downloaded.headers["content-disposition"]
+
+
+async def test_multipart_upload_through_presigned_urls(
+    alice: httpx.AsyncClient, s3: httpx.AsyncClient
+) -> None:
+    data = os.urandom(5 * MIB + 321)
+    body = {"filename": "big.bin", "content_type": "application/octet-stream", "size": len(data)}
+    ticket = (await alice.post("/storage/multipart", json={**body, "part_size": 5 * MIB})).json()
+    parts = []
+    for part in ticket["parts"]:
+        n = part["part_number"]
+        sent = await s3.put(part["url"], content=data[(n - 1) * 5 * MIB : n * 5 * MIB])
+        assert sent.status_code == 200, sent.text
+        parts.append({"part_number": n, "etag": sent.headers["etag"]})
+
+    done = await alice.post(
+        f"/storage/multipart/{ticket['file_id']}/complete", json={"parts": parts}
+    )
+    link = await alice.get(f"/storage/files/{ticket['file_id']}/download")
+
+    assert done.status_code == 200, done.text
+    assert done.json()["size"] == len(data)
+    assert (await s3.get(link.json()["url"])).content == data
+
+
+async def test_users_see_only_their_own_files_and_admins_see_all(
+    alice: httpx.AsyncClient,
+    bob: httpx.AsyncClient,
+    admin: httpx.AsyncClient,
+    s3: httpx.AsyncClient,
+) -> None:
+    file = await _ready_file(alice, s3, b"alice's")
+
+    by_bob = await bob.get(f"/storage/files/{file['id']}")
+    bobs_list = await bob.get("/storage/files")
+    bobs_delete = await bob.delete(f"/storage/files/{file['id']}")
+    by_admin = await admin.get(f"/storage/files/{file['id']}")
+
+    assert by_bob.status_code == 404
+    assert by_bob.json()["code"] == "file_not_found"
+    assert file["id"] not in {f["id"] for f in bobs_list.json()["items"]}
+    assert bobs_delete.status_code == 404
+    assert by_admin.status_code == 200
+    assert (await alice.delete(f"/storage/files/{file['id']}")).status_code == 204
+
+
+async def test_user_without_a_storage_permission_is_forbidden_at_the_gateway(
+    mesh: Any, admin: httpx.AsyncClient
+) -> None:
+    async with _user(mesh, admin, []) as http:
+        response = await http.get("/storage/files")
+
+    assert response.status_code == 403
+
+
+async def test_storage_requires_a_token(mesh: Any) -> None:
+    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
+        response = await http.post(
+            "/storage/uploads", json={"filename": "a", "content_type": "text/plain", "size": 1}
+        )
+
+    assert response.status_code == 401
+
+
+async def test_expiry_over_seven_days_is_refused(alice: httpx.AsyncClient) -> None:
+    body = {"filename": "a.txt", "content_type": "text/plain", "size": 1}
+
+    response = await alice.post("/storage/uploads", json={**body, "expires_in": 604801})
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_expiry"
+
+
+async def test_bucket_usage_is_for_admins(
+    alice: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    by_admin = await admin.get("/storage/buckets")
+    by_user = await alice.get("/storage/buckets")
+
+    assert by_admin.status_code == 200
+    assert {"name", "object_count", "total_size"} <= set(by_admin.json()["items"][0])
+    assert by_user.status_code == 403
