@@ -5,12 +5,14 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from scheduler.app import create_app
 from scheduler.migrations import upgrade_database
 from scheduler.settings import SchedulerSettings
 from testkit.tokens import TokenSigner
+from worker.catalog import publish_catalog
 from worker.testing import celery_process, process_env, wait_for_workers, worker_command
 
 # Our processes use their own database of the private Valkey, which we flush at will.
@@ -104,6 +106,18 @@ async def client(
         ) as http,
     ):
         yield http
+
+
+@pytest.fixture
+def demo_catalog(scheduler_redis_url: str, redis: Redis) -> dict[str, str]:
+    """The catalog a worker with the demo tasks publishes, without running one."""
+    catalog = {"demo.add": "Add two numbers.", "demo.sleep": "Sleep asynchronously."}
+    sync = SyncRedis.from_url(scheduler_redis_url, decode_responses=True)
+    try:
+        publish_catalog(sync, "test-worker", catalog, 600)
+    finally:
+        sync.close()
+    return catalog
 
 
 @pytest.fixture

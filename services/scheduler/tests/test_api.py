@@ -2,27 +2,17 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from redis import Redis as SyncRedis
+import pytest
 
 from common.sql import SqlDatabase
 from scheduler.repository import BeatRepository
-from worker.catalog import publish_catalog
 
-CATALOG = {"demo.add": "Add two numbers.", "demo.sleep": "Sleep asynchronously."}
-
-
-def publish_demo_catalog(redis_url: str) -> None:
-    redis = SyncRedis.from_url(redis_url, decode_responses=True)
-    try:
-        publish_catalog(redis, "test-worker", CATALOG, 60)
-    finally:
-        redis.close()
+pytestmark = pytest.mark.usefixtures("demo_catalog")
 
 
 async def test_registered_tasks_come_from_the_workers_catalog(
-    client: httpx.AsyncClient, scheduler_redis_url: str
+    client: httpx.AsyncClient,
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     response = await client.get("/scheduler/tasks")
     assert response.status_code == 200
     assert response.json() == [
@@ -33,10 +23,8 @@ async def test_registered_tasks_come_from_the_workers_catalog(
 
 async def test_created_periodic_task_can_be_read_listed_changed_and_deleted(
     client: httpx.AsyncClient,
-    scheduler_redis_url: str,
     interval_task: Callable[..., dict[str, Any]],
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     body = interval_task(description="adds", queue="celery", priority=3)
     created = await client.post("/scheduler/periodic-tasks", json=body)
     assert created.status_code == 201, created.text
@@ -71,11 +59,9 @@ async def test_created_periodic_task_can_be_read_listed_changed_and_deleted(
 
 async def test_every_write_moves_the_change_marker_beat_watches(
     client: httpx.AsyncClient,
-    scheduler_redis_url: str,
     interval_task: Callable[..., dict[str, Any]],
     database_url: str,
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     database = SqlDatabase(database_url)
 
     async def version() -> int:
@@ -97,10 +83,8 @@ async def test_every_write_moves_the_change_marker_beat_watches(
 
 async def test_a_task_no_worker_registered_is_refused_naming_the_field(
     client: httpx.AsyncClient,
-    scheduler_redis_url: str,
     interval_task: Callable[..., dict[str, Any]],
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     response = await client.post("/scheduler/periodic-tasks", json=interval_task(task="no.such"))
     assert response.status_code == 422
     assert response.json()["code"] == "unknown_task"
@@ -110,10 +94,8 @@ async def test_a_task_no_worker_registered_is_refused_naming_the_field(
 
 async def test_invalid_schedules_and_ranges_are_refused_and_nothing_is_stored(
     client: httpx.AsyncClient,
-    scheduler_redis_url: str,
     interval_task: Callable[..., dict[str, Any]],
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     bad: list[tuple[dict[str, Any], str]] = [
         ({"schedule": {"type": "crontab", "minute": "61"}}, "schedule"),
         ({"schedule": {"type": "crontab", "hour": "x"}}, "schedule"),
@@ -155,10 +137,8 @@ async def test_invalid_schedules_and_ranges_are_refused_and_nothing_is_stored(
 
 async def test_duplicate_names_conflict(
     client: httpx.AsyncClient,
-    scheduler_redis_url: str,
     interval_task: Callable[..., dict[str, Any]],
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     body = interval_task()
     assert (await client.post("/scheduler/periodic-tasks", json=body)).status_code == 201
     again = await client.post("/scheduler/periodic-tasks", json=body)
@@ -168,10 +148,8 @@ async def test_duplicate_names_conflict(
 
 async def test_patch_refuses_null_for_required_fields_and_leaves_the_task_unchanged(
     client: httpx.AsyncClient,
-    scheduler_redis_url: str,
     interval_task: Callable[..., dict[str, Any]],
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
     response = await client.patch(f"/scheduler/periodic-tasks/{task['id']}", json={"task": None})
     assert response.status_code == 422
@@ -181,10 +159,8 @@ async def test_patch_refuses_null_for_required_fields_and_leaves_the_task_unchan
 
 async def test_clocked_tasks_are_one_off(
     client: httpx.AsyncClient,
-    scheduler_redis_url: str,
     interval_task: Callable[..., dict[str, Any]],
 ) -> None:
-    publish_demo_catalog(scheduler_redis_url)
     body = interval_task(schedule={"type": "clocked", "run_at": "2031-05-01T10:00:00+02:00"})
     response = await client.post("/scheduler/periodic-tasks", json=body)
     assert response.status_code == 201, response.text

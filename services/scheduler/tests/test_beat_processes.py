@@ -1,0 +1,182 @@
+"""Real worker and beat processes against the API: the behaviour a user relies on."""
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from worker.testing import beat_command, celery_process, stop_process
+
+POLL_SECONDS = 0.25
+
+
+async def eventually[T](
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 20.0
+) -> T:
+    """Poll `probe` until `accept` holds for its value; fail with the last value seen."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def sent_count(log: Path, task: str) -> int:
+    return len(re.findall(rf"sent {re.escape(task)}\b", log.read_text(errors="replace")))
+
+
+def leads(log: Path) -> bool:
+    return "this beat leads now" in log.read_text(errors="replace")
+
+
+@pytest.fixture
+def beat(process_environment: dict[str, str], tmp_path: Path) -> Iterator[Path]:
+    """One beat process; yields its log file."""
+    log = tmp_path / "beat-1" / "beat.log"
+    with celery_process(beat_command(log.parent), process_environment, log):
+        yield log
+
+
+async def runs_of(client: httpx.AsyncClient, task_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/scheduler/periodic-tasks/{task_id}/runs", params={"limit": 200})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+def finished(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in runs if r["state"] == "SUCCESS"]
+
+
+@pytest.mark.usefixtures("worker", "beat")
+async def test_a_task_created_through_the_api_runs_within_seconds_and_its_runs_are_recorded(
+    client: httpx.AsyncClient, interval_task: Callable[..., dict[str, Any]]
+) -> None:
+    created = await client.post("/scheduler/periodic-tasks", json=interval_task(args=[2, 3]))
+    assert created.status_code == 201, created.text
+    task = created.json()
+
+    runs = await eventually(lambda: runs_of(client, task["id"]), lambda r: len(finished(r)) >= 2)
+    run = finished(runs)[0]
+    assert run["task"] == "demo.add"
+    assert run["periodic_task_id"] == task["id"]
+    assert run["result"] == 5
+    assert run["args"] == [2, 3]
+    assert run["error"] is None
+    assert run["runtime_ms"] is not None
+    assert run["started_at"] <= run["finished_at"]
+    single = await client.get(f"/scheduler/runs/{run['task_id']}")
+    assert single.json() == run
+
+    # Beat writes last_run_at / total_run_count back in batches.
+    async def stored() -> dict[str, Any]:
+        response = await client.get(f"/scheduler/periodic-tasks/{task['id']}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    state = await eventually(stored, lambda t: t["total_run_count"] >= 2)
+    assert state["last_run_at"] is not None
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("worker", "beat")
+async def test_an_edit_changes_the_rhythm_and_disabling_stops_the_runs(
+    client: httpx.AsyncClient, interval_task: Callable[..., dict[str, Any]]
+) -> None:
+    hourly = {"type": "interval", "every": 1, "period": "hours"}
+    task = (
+        await client.post("/scheduler/periodic-tasks", json=interval_task(schedule=hourly))
+    ).json()
+    await asyncio.sleep(2)
+    assert await runs_of(client, task["id"]) == []
+
+    every_second = {"type": "interval", "every": 1, "period": "seconds"}
+    edited = await client.patch(
+        f"/scheduler/periodic-tasks/{task['id']}", json={"schedule": every_second}
+    )
+    assert edited.status_code == 200
+    await eventually(lambda: runs_of(client, task["id"]), lambda r: len(finished(r)) >= 3)
+
+    disabled = await client.patch(
+        f"/scheduler/periodic-tasks/{task['id']}", json={"enabled": False}
+    )
+    assert disabled.status_code == 200
+    # Let a dispatch already on its way land, then nothing more may come.
+    await asyncio.sleep(2)
+    settled = len(await runs_of(client, task["id"]))
+    await asyncio.sleep(3)
+    assert len(await runs_of(client, task["id"])) == settled
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("worker")
+async def test_run_now_sends_an_async_task_and_its_run_is_recorded(
+    client: httpx.AsyncClient, interval_task: Callable[..., dict[str, Any]]
+) -> None:
+    yearly = {
+        "type": "crontab",
+        "minute": "0",
+        "hour": "0",
+        "day_of_month": "1",
+        "month_of_year": "1",
+    }
+    body = interval_task(task="demo.sleep", args=[0.2], schedule=yearly)
+    task = (await client.post("/scheduler/periodic-tasks", json=body)).json()
+
+    accepted = await client.post(f"/scheduler/periodic-tasks/{task['id']}/run")
+    assert accepted.status_code == 202
+    task_id = accepted.json()["task_id"]
+
+    async def run() -> dict[str, Any]:
+        response = await client.get(f"/scheduler/runs/{task_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    done = await eventually(run, lambda r: r["state"] == "SUCCESS")
+    assert done["task"] == "demo.sleep"
+    assert done["periodic_task_id"] == task["id"]
+    assert done["result"] >= 0.2
+    assert [r["task_id"] for r in await runs_of(client, task["id"])] == [task_id]
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_second_beat_stands_by_while_the_first_lives_and_takes_over_when_it_dies(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    process_environment: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    first_log = tmp_path / "beat-a" / "beat.log"
+    second_log = tmp_path / "beat-b" / "beat.log"
+    with celery_process(beat_command(first_log.parent), process_environment, first_log) as first:
+
+        async def first_sent() -> int:
+            return sent_count(first_log, "demo.add")
+
+        await eventually(first_sent, lambda n: n >= 1)
+        with celery_process(beat_command(second_log.parent), process_environment, second_log):
+            await asyncio.sleep(4)
+            assert sent_count(second_log, "demo.add") == 0
+            assert not leads(second_log)
+            assert sent_count(first_log, "demo.add") >= 3
+
+            stop_process(first, kill=True)
+            killed_after = sent_count(first_log, "demo.add")
+
+            async def second_sent() -> int:
+                return sent_count(second_log, "demo.add")
+
+            await eventually(second_sent, lambda n: n >= 2)
+            assert leads(second_log)
+            assert sent_count(first_log, "demo.add") == killed_after
+    assert task["id"]
