@@ -1,0 +1,133 @@
+"""scheduler through the gateway, like a client: catalog, periodic tasks, run now, run history."""
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from testkit.auth_client import login
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def admin(mesh: Any) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
+        pair = await login(http, mesh.admin_username, mesh.admin_password)
+        http.headers["Authorization"] = f"Bearer {pair.access_token}"
+        yield http
+
+
+@pytest.fixture
+async def periodic_task(admin: httpx.AsyncClient) -> AsyncIterator[Callable[..., Any]]:
+    """Create periodic tasks through the API; every one is deleted after the test."""
+    created: list[str] = []
+
+    async def create(**fields: Any) -> dict[str, Any]:
+        body = {"name": f"e2e-{uuid.uuid4().hex[:10]}", "task": "demo.add", "args": [20, 22]}
+        body.update(fields)
+        response = await admin.post("/scheduler/periodic-tasks", json=body)
+        assert response.status_code == 201, response.text
+        task: dict[str, Any] = response.json()
+        created.append(task["id"])
+        return task
+
+    yield create
+    for task_id in created:
+        await admin.delete(f"/scheduler/periodic-tasks/{task_id}")
+
+
+async def eventually[T](
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 30.0
+) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if accept(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"condition not met within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.5)
+
+
+async def test_the_catalog_lists_the_tasks_workers_registered(admin: httpx.AsyncClient) -> None:
+    async def names() -> set[str]:
+        response = await admin.get("/scheduler/tasks")
+        assert response.status_code == 200, response.text
+        return {t["name"] for t in response.json()}
+
+    found = await eventually(names, lambda n: {"demo.add", "demo.sleep"} <= n)
+    assert "storage.cleanup_stale_uploads" in found
+
+
+async def test_a_periodic_task_runs_and_its_history_is_visible(
+    admin: httpx.AsyncClient, periodic_task: Callable[..., Any]
+) -> None:
+    task = await periodic_task(schedule={"type": "interval", "every": 1, "period": "seconds"})
+
+    async def runs() -> list[dict[str, Any]]:
+        response = await admin.get(f"/scheduler/periodic-tasks/{task['id']}/runs")
+        assert response.status_code == 200, response.text
+        return [r for r in response.json()["items"] if r["state"] == "SUCCESS"]
+
+    done = await eventually(runs, lambda r: len(r) >= 1)
+    assert done[0]["result"] == 42
+    assert done[0]["periodic_task_id"] == task["id"]
+    disabled = await admin.patch(f"/scheduler/periodic-tasks/{task['id']}", json={"enabled": False})
+    assert disabled.status_code == 200
+
+
+async def test_run_now_runs_an_async_task(
+    admin: httpx.AsyncClient, periodic_task: Callable[..., Any]
+) -> None:
+    yearly = {
+        "type": "crontab",
+        "minute": "0",
+        "hour": "3",
+        "day_of_month": "1",
+        "month_of_year": "1",
+    }
+    task = await periodic_task(task="demo.sleep", args=[0.1], schedule=yearly)
+    accepted = await admin.post(f"/scheduler/periodic-tasks/{task['id']}/run")
+    assert accepted.status_code == 202, accepted.text
+
+    async def run() -> dict[str, Any]:
+        response = await admin.get(f"/scheduler/runs/{accepted.json()['task_id']}")
+        assert response.status_code in (200, 404), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    done = await eventually(run, lambda r: r.get("state") == "SUCCESS")
+    assert done["task"] == "demo.sleep"
+
+
+async def test_bad_input_is_a_problem_naming_the_field(admin: httpx.AsyncClient) -> None:
+    response = await admin.post(
+        "/scheduler/periodic-tasks",
+        json={
+            "name": f"e2e-{uuid.uuid4().hex[:10]}",
+            "task": "demo.add",
+            "schedule": {"type": "crontab", "minute": "75", "timezone": "Europe/Paris"},
+        },
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert any("schedule" in issue["loc"] for issue in response.json()["errors"])
+
+
+async def test_a_user_without_the_permission_is_refused(
+    mesh: Any, admin: httpx.AsyncClient
+) -> None:
+    username = f"e2e-{uuid.uuid4().hex[:10]}"
+    password = secrets.token_urlsafe(24)
+    created = await admin.post("/auth/users", json={"username": username, "password": password})
+    assert created.status_code == 201, created.text
+    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
+        pair = await login(http, username, password)
+        http.headers["Authorization"] = f"Bearer {pair.access_token}"
+        response = await http.get("/scheduler/periodic-tasks")
+    assert response.status_code == 403
