@@ -1,5 +1,6 @@
 """storage through the gateway, like a client: presigned uploads, downloads and ownership."""
 
+import asyncio
 import os
 import secrets
 import uuid
@@ -186,3 +187,41 @@ async def test_bucket_usage_is_for_admins(
     assert by_admin.status_code == 200
     assert {"name", "object_count", "total_size"} <= set(by_admin.json()["items"][0])
     assert by_user.status_code == 403
+
+
+async def test_scheduled_cleanup_removes_an_abandoned_upload(
+    admin: httpx.AsyncClient, alice: httpx.AsyncClient
+) -> None:
+    body = {"filename": "abandoned.txt", "content_type": "text/plain", "size": 3, "expires_in": 1}
+    ticket = (await alice.post("/storage/uploads", json=body)).json()
+    # The cleanup leaves uploads alone while their URL can still be used.
+    await asyncio.sleep(1.5)
+    task = await admin.post(
+        "/scheduler/periodic-tasks",
+        json={
+            "name": f"e2e-cleanup-{uuid.uuid4().hex[:8]}",
+            "task": "storage.cleanup_stale_uploads",
+            "schedule": {"type": "interval", "every": 1, "period": "days"},
+            "kwargs": {"older_than_seconds": 0},
+            "enabled": False,
+        },
+    )
+    assert task.status_code == 201, task.text
+
+    started = await admin.post(f"/scheduler/periodic-tasks/{task.json()['id']}/run")
+    run = await _finished_run(admin, started.json()["task_id"])
+
+    assert run["state"] == "SUCCESS", run
+    assert run["result"]["files_removed"] >= 1
+    assert (await alice.get(f"/storage/files/{ticket['file_id']}")).status_code == 404
+    await admin.delete(f"/scheduler/periodic-tasks/{task.json()['id']}")
+
+
+async def _finished_run(admin: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
+    for _ in range(120):
+        response = await admin.get(f"/scheduler/runs/{task_id}")
+        if response.status_code == 200 and response.json()["state"] in ("SUCCESS", "FAILURE"):
+            run: dict[str, Any] = response.json()
+            return run
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"run {task_id} did not finish")
