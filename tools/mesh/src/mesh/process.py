@@ -58,13 +58,17 @@ def _is_zombie(pid: int) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """True while a process of the group runs (zombies awaiting their parent do not count)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def stop_group(pgid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
@@ -76,14 +80,14 @@ def stop_group(pgid: int, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pgid)
-        if not group_alive(pgid) or not _group_has_live_members(pgid):
+        if not group_alive(pgid):
             return
         time.sleep(0.1)
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         return
-    while group_alive(pgid) and _group_has_live_members(pgid):
+    while group_alive(pgid):
         _reap(pgid)
         time.sleep(0.05)
 
@@ -92,19 +96,6 @@ def _reap(pid: int) -> None:
     # Our own children stay zombies (and keep the group "alive") until waited for.
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def _group_has_live_members(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
