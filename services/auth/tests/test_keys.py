@@ -22,6 +22,7 @@ def test_local_key_is_generated_once_with_owner_only_permissions(tmp_path: Path)
 
     key_file = tmp_path / "state" / "auth-private-key.pem"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert list((tmp_path / "state").iterdir()) == [key_file]
     assert first.kid == second.kid
 
 

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,11 +143,16 @@ def _local_key(state_dir: Path, bits: int) -> rsa.RSAPrivateKey:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    # Written aside, then linked into place: when two instances start together, the first link
+    # wins, the other finds a complete file, and both use the same key.
+    staging = state_dir / f".{PRIVATE_KEY_FILENAME}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        # O_EXCL: when two instances start together, the first writer wins and both use its key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        os.link(staging, path)
     except FileExistsError:
         return _parse_private(path.read_bytes())
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    finally:
+        staging.unlink(missing_ok=True)
     return key
