@@ -1,0 +1,193 @@
+"""DatabaseScheduler in process, against real SQL and Redis: what beat does on each tick."""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from common.sql import SqlDatabase
+from scheduler.beat import LAST_RUN_KEY, DatabaseScheduler
+from scheduler.beat_lock import LOCK_KEY
+from scheduler.migrations import upgrade_database
+from scheduler.models import PeriodicTask
+from scheduler.settings import SchedulerSettings
+from worker.celery_app import build_celery
+from worker.settings import WorkerSettings
+
+PAST = "2020-01-01T00:00:00Z"
+SchedulerFactory = Callable[..., DatabaseScheduler]
+
+
+@pytest.fixture
+def make_scheduler(
+    monkeypatch: pytest.MonkeyPatch, settings: SchedulerSettings
+) -> Iterator[SchedulerFactory]:
+    """Schedulers as `celery beat` builds them (settings from the environment); closed after."""
+    app = build_celery(WorkerSettings.model_validate({"redis_url": settings.redis_url}))
+    created: list[DatabaseScheduler] = []
+
+    def make(database_url: str = settings.database_url) -> DatabaseScheduler:
+        monkeypatch.setenv("SCHEDULER_DATABASE_URL", database_url)
+        monkeypatch.setenv("REDIS_URL", settings.redis_url)
+        monkeypatch.setenv("SCHEDULER_BEAT_LOCK_TTL_SECONDS", "3")
+        monkeypatch.setenv("SCHEDULER_BEAT_SYNC_SECONDS", "600")
+        scheduler = DatabaseScheduler(app=app)
+        created.append(scheduler)
+        return scheduler
+
+    yield make
+    for scheduler in created:
+        scheduler.close()
+    app.close()
+
+
+async def tick(scheduler: DatabaseScheduler) -> float:
+    return await asyncio.to_thread(scheduler.tick)
+
+
+async def stored(database_url: str, task_id: str) -> PeriodicTask:
+    database = SqlDatabase(database_url)
+    try:
+        async with database.session() as session:
+            row = await session.get(PeriodicTask, uuid.UUID(task_id))
+            assert row is not None
+            return row
+    finally:
+        await database.dispose()
+
+
+async def create(
+    client: httpx.AsyncClient, make: Callable[..., dict[str, Any]], **fields: Any
+) -> dict[str, Any]:
+    response = await client.post("/scheduler/periodic-tasks", json=make(**fields))
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+async def test_beat_survives_a_missing_schema_and_picks_the_schedule_up_once_it_exists(
+    make_scheduler: SchedulerFactory,
+    redis: Redis,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'later.db'}"
+    scheduler = make_scheduler(url)
+    with caplog.at_level(logging.ERROR, logger="scheduler.beat"):
+        assert await tick(scheduler) > 0
+    assert "retrying" in caplog.text
+    await upgrade_database(url)
+    assert await tick(scheduler) >= 0
+    assert scheduler.schedule == {}
+    assert await redis.get(LOCK_KEY) == scheduler._lock.token  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_due_task_is_sent_recorded_in_redis_at_once_and_in_sql_on_sync(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    redis: Redis,
+    database_url: str,
+) -> None:
+    task = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    scheduler = make_scheduler()
+    await tick(scheduler)
+    assert scheduler.schedule[task["id"]].total_run_count == 1
+    assert task["id"] in await redis.hgetall(LAST_RUN_KEY)
+    # Batched: SQL has not been written yet.
+    assert (await stored(database_url, task["id"])).total_run_count == 0
+    await asyncio.to_thread(scheduler.sync)
+    row = await stored(database_url, task["id"])
+    assert row.total_run_count == 1
+    assert row.last_run_at is not None
+    assert row.enabled is False  # a one-off task is done
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_standby_that_takes_over_does_not_repeat_what_the_dead_leader_sent(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    redis: Redis,
+) -> None:
+    task = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    leader = make_scheduler()
+    standby = make_scheduler()
+    await tick(leader)
+    await tick(standby)
+    assert leader.schedule[task["id"]].total_run_count == 1
+    assert standby.schedule == {}
+    # The leader dies without syncing: its lock expires, SQL still says "never ran".
+    await redis.delete(LOCK_KEY)
+    await tick(standby)
+    assert standby.schedule[task["id"]].total_run_count == 1
+    assert not standby.schedule[task["id"]].is_due().is_due
+    # And the old leader, should it wake up, no longer dispatches.
+    await tick(leader)
+    assert not leader._lock.valid  # type: ignore[union-attr]
+    assert leader.schedule[task["id"]].total_run_count == 1
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_task_missing_from_the_catalog_is_reported_and_not_sent(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    redis: Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gone = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    kept = await create(
+        client,
+        interval_task,
+        task="demo.sleep",
+        args=[0],
+        schedule={"type": "clocked", "run_at": PAST},
+    )
+    await redis.hdel("worker:catalog:test-worker", "demo.add")
+    scheduler = make_scheduler()
+    with caplog.at_level(logging.WARNING, logger="scheduler.beat"):
+        await tick(scheduler)
+        await tick(scheduler)
+    assert "no live worker has registered" in caplog.text
+    assert scheduler.schedule[gone["id"]].total_run_count == 0
+    assert scheduler.schedule[kept["id"]].total_run_count == 1
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_beat_reloads_only_when_the_change_marker_moves(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hourly = {"type": "interval", "every": 1, "period": "hours"}
+    first = await create(client, interval_task, schedule=hourly)
+    scheduler = make_scheduler()
+    scheduler.settings = scheduler.settings.model_copy(update={"beat_change_poll_seconds": 0.01})
+    await tick(scheduler)
+    loaded = scheduler.schedule
+    await asyncio.sleep(0.05)
+    await tick(scheduler)
+    assert scheduler.schedule is loaded  # nothing changed: no reload
+
+    second = await create(client, interval_task, schedule=hourly)
+    await asyncio.sleep(0.05)
+    await tick(scheduler)
+    assert set(scheduler.schedule) == {first["id"], second["id"]}
+
+    await client.patch(f"/scheduler/periodic-tasks/{first['id']}", json={"enabled": False})
+    await asyncio.sleep(0.05)
+    await tick(scheduler)
+    assert set(scheduler.schedule) == {second["id"]}
