@@ -1,3 +1,7 @@
+import asyncio
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -62,3 +66,48 @@ async def test_seed_updates_the_password_and_restores_admin_rights(settings_fact
 
     assert user.is_admin
     assert user.is_active
+
+
+async def _run(module: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode()
+
+
+async def test_the_commands_migrate_and_seed_without_printing_the_password(
+    tmp_path: Path,
+) -> None:
+    env = {
+        "ENVIRONMENT": "local",
+        "AUTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'auth.sqlite3'}",
+        "ADMIN_USERNAME": "boss",
+        "ADMIN_PASSWORD": "never-print-this-password",
+        "LOG_JSON": "false",
+    }
+
+    migrated = await _run("auth.migrations", env)
+    migrated_again = await _run("auth.migrations", env)
+    seeded = await _run("auth.seed", env)
+
+    assert migrated[0] == migrated_again[0] == seeded[0] == 0
+    assert "never-print-this-password" not in seeded[1]
+    assert "created" in seeded[1]
+
+
+async def test_seed_refuses_to_run_without_an_admin_password(tmp_path: Path) -> None:
+    env = {
+        "AUTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'auth.sqlite3'}",
+        "ADMIN_PASSWORD": "",
+    }
+
+    code, output = await _run("auth.seed", env)
+
+    assert code == 1
+    assert "ADMIN_PASSWORD" in output
