@@ -5,11 +5,22 @@ The SDK is blocking: call it through `asyncio.to_thread`, never on the event loo
 
 from urllib.parse import urlsplit
 
+import urllib3
 from minio import Minio
 
 
-def create_s3(endpoint_url: str, access_key: str, secret_key: str, region: str) -> Minio:
-    """A client for `http(s)://host:port`; the region is fixed so presigning needs no round trip."""
+def create_s3(
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    *,
+    http_client: urllib3.PoolManager | None = None,
+) -> Minio:
+    """A client for `http(s)://host:port`; the region is fixed so presigning needs no round trip.
+
+    `http_client` replaces the SDK's default pool (5 retries with backoff, 5-minute timeouts).
+    """
     parts = urlsplit(endpoint_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"S3 endpoint must be an http(s) URL, got {endpoint_url!r}")
@@ -19,4 +30,5 @@ def create_s3(endpoint_url: str, access_key: str, secret_key: str, region: str) 
         secret_key=secret_key,
         secure=parts.scheme == "https",
         region=region,
+        http_client=http_client,
     )
