@@ -1,8 +1,11 @@
 """`uvicorn --factory storage.app:create_app`: the storage service."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import certifi
+import urllib3
 from fastapi import FastAPI
 
 from common import app as common_app
@@ -24,10 +27,32 @@ from storage.settings import StorageSettings
 SERVICE_NAME = "storage"
 
 
+def s3_http_pool() -> urllib3.PoolManager:
+    """Connections to S3 that give up within seconds when it is down.
+
+    Each S3 call holds a worker thread while it waits; the SDK's default (5 retries with backoff,
+    5-minute timeouts) would queue every request behind an outage. Reads may still take long:
+    completing a 10,000-part upload makes S3 assemble the whole object.
+    """
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=3.0, read=300.0),
+        maxsize=16,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
 def build_object_store(settings: StorageSettings) -> ObjectStore:
     """The internal S3 client plus a presigner for the public endpoint."""
     secret = settings.s3_secret_key.get_secret_value()
-    client = create_s3(settings.s3_endpoint, settings.s3_access_key, secret, settings.s3_region)
+    client = create_s3(
+        settings.s3_endpoint,
+        settings.s3_access_key,
+        secret,
+        settings.s3_region,
+        http_client=s3_http_pool(),
+    )
     presigner = Presigner(
         settings.public_endpoint, Credentials(settings.s3_access_key, secret, settings.s3_region)
     )
