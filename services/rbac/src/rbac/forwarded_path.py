@@ -6,10 +6,14 @@ will really reach. Anything whose meaning could differ between us, the gateway a
 (dot segments, empty segments, control characters, undecodable bytes) is refused, never guessed.
 """
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 MAX_URI_LENGTH = 8192
+# A request target is printable ASCII; a decoded path must not hold control characters.
+_NOT_TARGET_CHAR = re.compile(r"[^\x21-\x7e]")
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class AmbiguousPathError(ValueError):
@@ -25,15 +29,16 @@ class ForwardedPath:
 def parse_forwarded_uri(uri: str) -> ForwardedPath:
     if not uri or len(uri) > MAX_URI_LENGTH or not uri.startswith("/"):
         raise AmbiguousPathError("the forwarded URI must be an absolute path")
-    if not uri.isascii() or any(ord(c) < 0x21 or c == "\x7f" for c in uri):
+    if _NOT_TARGET_CHAR.search(uri) is not None:
         raise AmbiguousPathError("the forwarded URI holds characters a request target cannot")
-    raw_path = uri.split("?", 1)[0].split("#", 1)[0]
-    try:
-        path = unquote(raw_path, errors="strict")
-    except UnicodeDecodeError as exc:
-        raise AmbiguousPathError("the forwarded path is not valid UTF-8") from exc
-    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
-        raise AmbiguousPathError("the forwarded path decodes to control characters")
+    path = uri.split("?", 1)[0].split("#", 1)[0]
+    if "%" in path:
+        try:
+            path = unquote(path, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise AmbiguousPathError("the forwarded path is not valid UTF-8") from exc
+        if _CONTROL_CHAR.search(path) is not None:
+            raise AmbiguousPathError("the forwarded path decodes to control characters")
     segments = path.split("/")[1:]
     if len(segments) > 1 and segments[-1] == "":
         # The service redirects `/files/` to `/files`: the same route.
