@@ -112,15 +112,17 @@ async def test_a_retry_within_the_grace_window_gets_the_same_new_pair(
     await service.refresh(rotated.refresh_token, user_agent=UA, users=_lookup(user))
 
 
-async def test_a_retry_from_another_user_agent_is_refused_even_within_the_grace_window(
+async def test_a_used_token_from_another_user_agent_revokes_the_session_even_within_grace(
     make_service: Callable[..., SessionService], user: User
 ) -> None:
     service = make_service(grace=2.0)
     first = await service.start(user, user_agent=UA, ip="203.0.113.1")
-    await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
+    rotated = await service.refresh(first.refresh_token, user_agent=UA, users=_lookup(user))
 
-    with pytest.raises(InvalidRefreshTokenError):
+    with pytest.raises(RefreshTokenReusedError):
         await service.refresh(first.refresh_token, user_agent="curl/8", users=_lookup(user))
+    with pytest.raises(InvalidRefreshTokenError):
+        await service.refresh(rotated.refresh_token, user_agent=UA, users=_lookup(user))
 
 
 async def test_refresh_from_another_user_agent_is_refused_and_the_token_stays_usable(

@@ -99,7 +99,9 @@ class SessionService:
         record = await self.store.get_refresh(token.user_id, token.jti)
         if record is None or not hmac.compare_digest(record.digest, token.digest):
             raise InvalidRefreshTokenError
-        if not hmac.compare_digest(record.user_agent_fingerprint, fingerprint(user_agent)):
+        same_agent = hmac.compare_digest(record.user_agent_fingerprint, fingerprint(user_agent))
+        if not same_agent and record.state == "active":
+            # Someone else's client holding a live token: refuse it, keep the owner's session.
             raise InvalidRefreshTokenError
         session = await self.store.get(record.session_id)
         if session is None or session.user_id != token.user_id:
@@ -119,12 +121,15 @@ class SessionService:
             issued_at=issued_at,
             expires_at=issued_at + self.policy.access_ttl,
         )
-        outcome = await self.store.claim_refresh(token.user_id, token.jti, now, successor)
+        outcome = "used"
+        if same_agent:
+            outcome = await self.store.claim_refresh(token.user_id, token.jti, now, successor)
         if outcome == "claimed":
             return await self._rotate(user, session, token, successor, user_agent, now)
         if outcome == "used":
             replay = await self.store.get_refresh(token.user_id, token.jti)
-            if replay is not None and 0 <= now - replay.used_at <= self.policy.reuse_grace:
+            in_grace = replay is not None and 0 <= now - replay.used_at <= self.policy.reuse_grace
+            if same_agent and replay is not None and in_grace:
                 # A client's concurrent retry: give back what the first request received.
                 same = Successor(
                     jti=replay.next_jti,
