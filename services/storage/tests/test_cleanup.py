@@ -122,7 +122,7 @@ async def test_worker_runs_the_cleanup_task_with_settings_from_the_environment(
         upload_expires_at=now - DAY,
     )
     await files.files.add(record)
-    url = files.store.presign_put(record.object_key, "text/plain", expires_seconds=60, now=now)
+    url = files.store.presign_put(record.object_key, "text/plain", 3, expires_seconds=60, now=now)
     await s3_http.put(url, content=b"old", headers={"Content-Type": "text/plain"})
     settings = files.settings
     env = {

@@ -1,7 +1,10 @@
+import asyncio
+import io
 import os
 from typing import Any
 
 import httpx
+import pytest
 
 from storage.models import FileStatus
 from storage.service import FileService
@@ -69,7 +72,7 @@ async def test_presigned_url_is_signed_for_the_public_endpoint(
     ticket = await _start(api, alice, 5)
 
     assert ticket["upload_url"].startswith(files.settings.public_endpoint + "/")
-    assert "X-Amz-SignedHeaders=content-type%3Bhost" in ticket["upload_url"]
+    assert "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost" in ticket["upload_url"]
 
 
 async def test_completing_before_uploading_is_a_conflict_and_keeps_the_file_pending(
@@ -86,11 +89,29 @@ async def test_completing_before_uploading_is_a_conflict_and_keeps_the_file_pend
     assert file.json()["status"] == FileStatus.PENDING
 
 
-async def test_object_of_another_size_is_refused_and_can_be_uploaded_again(
-    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+@pytest.mark.parametrize("body", [b"too short", b"far too long!"])
+async def test_upload_of_another_length_is_refused_by_the_signature(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient, body: bytes
 ) -> None:
     ticket = await _start(api, alice, 10)
-    await s3_http.put(ticket["upload_url"], content=b"too short", headers=ticket["headers"])
+
+    put = await s3_http.put(ticket["upload_url"], content=body, headers=ticket["headers"])
+
+    assert put.status_code == 403
+    done = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+    assert done.json()["code"] == "object_missing"
+
+
+async def test_stored_object_of_another_size_is_refused_and_can_be_replaced(
+    api: httpx.AsyncClient, files: FileService, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    ticket = await _start(api, alice, 10)
+    record = await files.files.get(ticket["file_id"])
+    assert record is not None
+    # An S3 that does not check signed lengths would store what the client sent.
+    await asyncio.to_thread(
+        files.store.client.put_object, record.bucket, record.object_key, io.BytesIO(b"short"), 5
+    )
 
     wrong = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
 

@@ -136,15 +136,19 @@ class ObjectStore:
         return await self._run(count)
 
     def presign_put(
-        self, key: str, content_type: str, *, expires_seconds: int, now: datetime
+        self, key: str, content_type: str, size: int, *, expires_seconds: int, now: datetime
     ) -> str:
-        """A single-part PUT whose signature pins the content type."""
+        """A single-part PUT whose signature pins the content type and the exact length.
+
+        Signing the length keeps a client from parking more bytes than it declared under a
+        file that it then never completes.
+        """
         return self.presigner.object_url(
             "PUT",
             self.bucket,
             key,
             expires_seconds=expires_seconds,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": content_type, "Content-Length": str(size)},
             now=now,
         )
 

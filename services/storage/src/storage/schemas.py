@@ -24,7 +24,10 @@ class UploadTicket(BaseModel):
     file_id: UUID
     upload_url: str
     method: str = "PUT"
-    headers: dict[str, str] = Field(description="Headers the upload request must carry as given")
+    headers: dict[str, str] = Field(
+        description="Headers the PUT must carry as given; its body must be exactly `size` bytes"
+        " (the length is signed too)"
+    )
     expires_at: datetime
 
 

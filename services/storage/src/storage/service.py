@@ -95,7 +95,11 @@ class FileService:
         expires_at = now + timedelta(seconds=expires_in)
         record = self._new_record(user, request, expires_at)
         url = self.store.presign_put(
-            record.object_key, request.content_type, expires_seconds=expires_in, now=now
+            record.object_key,
+            request.content_type,
+            request.size,
+            expires_seconds=expires_in,
+            now=now,
         )
         await self.files.add(record)
         return UploadTicket(
