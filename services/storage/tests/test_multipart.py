@@ -41,6 +41,7 @@ async def test_multipart_upload_through_presigned_urls_downloads_the_same_bytes(
     ticket = await _start(api, alice, len(data))
     assert ticket["part_size"] == PART
     assert [p["part_number"] for p in ticket["parts"]] == [1, 2, 3]
+    assert [p["size"] for p in ticket["parts"]] == [PART, PART, 1234]
 
     parts = await _upload_parts(s3_http, ticket, data)
     done = await api.post(
@@ -54,6 +55,17 @@ async def test_multipart_upload_through_presigned_urls_downloads_the_same_bytes(
     download = await s3_http.get(link.json()["url"])
     assert download.content == data
     assert download.headers["content-type"] == "video/mp4"
+
+
+async def test_part_of_another_length_is_refused_by_the_signature(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    ticket = await _start(api, alice, PART + 10)
+
+    longer = await s3_http.put(ticket["parts"][1]["url"], content=b"x" * 11)
+    shorter = await s3_http.put(ticket["parts"][0]["url"], content=b"x" * 10)
+
+    assert longer.status_code == shorter.status_code == 403
 
 
 async def test_part_size_is_computed_from_the_size_when_not_given(

@@ -153,14 +153,23 @@ class ObjectStore:
         )
 
     def presign_part(
-        self, key: str, upload_id: str, part_number: int, *, expires_seconds: int, now: datetime
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        size: int,
+        *,
+        expires_seconds: int,
+        now: datetime,
     ) -> str:
+        """A PUT for one part, its exact length signed like a single upload's."""
         return self.presigner.object_url(
             "PUT",
             self.bucket,
             key,
             expires_seconds=expires_seconds,
             query={"partNumber": str(part_number), "uploadId": upload_id},
+            headers={"Content-Length": str(size)},
             now=now,
         )
 

@@ -39,6 +39,7 @@ class MultipartRequest(UploadRequest):
 
 class PartUrl(BaseModel):
     part_number: int
+    size: int = Field(description="Exact bytes this part must carry (its length is signed)")
     url: str
 
 

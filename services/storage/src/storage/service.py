@@ -145,15 +145,13 @@ class FileService:
         record.upload_id = upload_id
         record.part_size = plan.part_size
         record.part_count = plan.part_count
-        parts = [
-            PartUrl(
-                part_number=n,
-                url=self.store.presign_part(
-                    record.object_key, upload_id, n, expires_seconds=expires_in, now=now
-                ),
+        parts = []
+        for n in range(1, plan.part_count + 1):
+            size = plan.expected_size(n, request.size)
+            url = self.store.presign_part(
+                record.object_key, upload_id, n, size, expires_seconds=expires_in, now=now
             )
-            for n in range(1, plan.part_count + 1)
-        ]
+            parts.append(PartUrl(part_number=n, size=size, url=url))
         try:
             await self.files.add(record)
         except BaseException:
