@@ -43,6 +43,10 @@ class Mesh:
     processes: list[RecordedProcess]
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
+    @property
+    def state_dir(self) -> Path:
+        return self.state.root
+
     def service_url(self, name: str) -> str:
         """A service's own loopback URL, bypassing the gateway."""
         return self.environment.service_url(name)

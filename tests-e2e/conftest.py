@@ -1,0 +1,47 @@
+"""The `mesh` every end-to-end test talks to, through its gateway URL only.
+
+By default a whole local mesh is started once per session on a free port in a temp state dir,
+through the same code as `mesh up --detach`. With `MESH_URL` set, the tests target that deployed
+mesh instead (compose, staging); its admin comes from `MESH_ADMIN_USERNAME` (default `admin`)
+and `MESH_ADMIN_PASSWORD`.
+"""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mesh.supervisor import Mesh
+from mesh.testing import running_mesh
+
+
+@dataclass(frozen=True)
+class DeployedMesh:
+    """A mesh someone else runs: only its gateway is known."""
+
+    url: str
+    admin_username: str
+    admin_password: str
+    state_dir: Path | None = None
+
+    def service_url(self, name: str) -> str:
+        raise LookupError(f"the services of a deployed mesh ({self.url}) are not reachable")
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh | DeployedMesh]:
+    deployed = os.environ.get("MESH_URL")
+    if deployed:
+        password = os.environ.get("MESH_ADMIN_PASSWORD")
+        if not password:
+            raise pytest.UsageError("MESH_URL is set: MESH_ADMIN_PASSWORD must be set too")
+        yield DeployedMesh(
+            url=deployed.rstrip("/"),
+            admin_username=os.environ.get("MESH_ADMIN_USERNAME", "admin"),
+            admin_password=password,
+        )
+        return
+    with running_mesh(tmp_path_factory.mktemp("mesh")) as local:
+        yield local
