@@ -28,17 +28,17 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_settings(request: Request) -> AuthSettings:
+async def get_settings(request: Request) -> AuthSettings:
     settings: AuthSettings = request.app.state.settings
     return settings
 
 
-def get_redis(request: Request) -> "Redis":
+async def get_redis(request: Request) -> "Redis":
     redis: Redis = request.app.state.redis
     return redis
 
 
-def get_keys(request: Request) -> KeyRing:
+async def get_keys(request: Request) -> KeyRing:
     keys: KeyRing = request.app.state.keys
     return keys
 
@@ -49,11 +49,11 @@ RedisClient = Annotated["Redis", Depends(get_redis)]
 Keys = Annotated[KeyRing, Depends(get_keys)]
 
 
-def get_client_ip(request: Request, settings: Settings) -> str:
+async def get_client_ip(request: Request, settings: Settings) -> str:
     return client_ip(request, settings.trusted_proxies)
 
 
-def get_user_agent(request: Request) -> str:
+async def get_user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
@@ -61,7 +61,9 @@ ClientIp = Annotated[str, Depends(get_client_ip)]
 UserAgent = Annotated[str, Depends(get_user_agent)]
 
 
-def get_session_service(request: Request, redis: RedisClient, settings: Settings) -> SessionService:
+async def get_session_service(
+    request: Request, redis: RedisClient, settings: Settings
+) -> SessionService:
     signer: AccessTokenSigner = request.app.state.signer
     return SessionService(redis, signer, session_policy(settings))
 
@@ -69,14 +71,14 @@ def get_session_service(request: Request, redis: RedisClient, settings: Settings
 Sessions = Annotated[SessionService, Depends(get_session_service)]
 
 
-def get_user_repository(session: DbSession) -> UserRepository:
+async def get_user_repository(session: DbSession) -> UserRepository:
     return UserRepository(session)
 
 
 Users = Annotated[UserRepository, Depends(get_user_repository)]
 
 
-def get_login_service(
+async def get_login_service(
     request: Request,
     redis: RedisClient,
     settings: Settings,
@@ -95,7 +97,7 @@ def get_login_service(
     )
 
 
-def get_user_service(
+async def get_user_service(
     request: Request, redis: RedisClient, settings: Settings, users: Users, sessions: Sessions
 ) -> UserService:
     return UserService(
