@@ -60,6 +60,9 @@ async def test_stopped_redis_turns_warm_allows_into_denials_until_it_is_back(
             assert admin_denied.json()["code"] == "revocation_unavailable"
             # Public routes need no revocation knowledge; the route table is in SQL.
             assert await _statuses(rbac, admin, user) == (503, 503, 200)
+            ready = await rbac.http.get("/ready")
+            assert ready.status_code == 503
+            assert "pubsub" in ready.json()["detail"]
 
             port = urlsplit(redis_url).port
             valkey.enter_context(valkey_server(tmp_path / "valkey", port=port))

@@ -70,6 +70,7 @@ def create_app(
         app.state.listener = listener
         register_ready_check(app, "sql", database.ping)
         register_ready_check(app, "redis", redis.ping)
+        register_ready_check(app, "pubsub", listener.wait_connected)
         # rbac's own routes do not depend on Redis being up.
         await apply_manifest(database, build_manifest(SERVICE, app.openapi()))
         authorizer.routes = await load_route_table(database)

@@ -55,6 +55,11 @@ class ChangeListener:
             user_events.CHANNEL: self._on_user_event,
         }
 
+    async def wait_connected(self) -> None:
+        """Returns once pub/sub is up (the `/ready` check: without it every decision is slower
+        and denies whenever Redis cannot answer)."""
+        await self.connected.wait()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="rbac-change-listener")
 
