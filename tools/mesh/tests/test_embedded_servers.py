@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 from mesh.launch import running
 from mesh.mongo import mongo_launch, mongo_url
 from mesh.net import free_port
-from mesh.process import group_alive
+from mesh.process import ProcessDiedError, group_alive
 from mesh.seaweed import S3Server
 
 
@@ -98,3 +98,14 @@ def test_s3_server_stores_objects_for_signed_requests(s3_server: S3Server) -> No
     finally:
         response.close()
         response.release_conn()
+
+
+def test_a_second_mongo_server_on_the_same_file_exits_naming_the_first(tmp_path: Path) -> None:
+    with running(mongo_launch(tmp_path, free_port()), tmp_path / "first.log") as first:
+        second = mongo_launch(tmp_path, free_port())
+        with (
+            pytest.raises(ProcessDiedError) as refused,
+            running(second, tmp_path / "second.log"),
+        ):
+            pytest.fail("a second server started on a file already served")
+    assert f"pid {first.pid}" in str(refused.value)

@@ -3,15 +3,19 @@
 It stops on SIGTERM/SIGINT by closing the proxy and the engine, so the SQLite write-ahead log is
 checkpointed and the next start opens a clean file. A log left by a killed process is folded into
 the database before the engine opens it, which keeps start-up time independent of how the
-previous run ended.
+previous run ended. Two servers on one file wait on each other's SQLite locks (a restart next to
+a forgotten server looks like a hang), so the file is locked and a second server exits at once.
 """
 
 import argparse
 import asyncio
+import fcntl
 import logging
+import os
 import signal
 import sqlite3
 from pathlib import Path
+from typing import TextIO
 
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
@@ -30,8 +34,37 @@ def checkpoint(path: Path) -> None:
         conn.close()
 
 
+class FileInUseError(RuntimeError):
+    pass
+
+
+def lock_database(path: Path) -> TextIO:
+    """Hold an exclusive lock next to the database for the life of the process."""
+    handle = path.with_name(path.name + ".lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise FileInUseError(f"{path} is served by {holder}; stop it first") from error
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 async def serve(host: str, port: int, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    lock = lock_database(path)
+    try:
+        await _serve_locked(host, port, path)
+    finally:
+        lock.close()
+
+
+async def _serve_locked(host: str, port: int, path: Path) -> None:
     await asyncio.to_thread(checkpoint, path)
     server = AsyncMongoEcoProxyServer(engine=SQLiteEngine(str(path)), host=host, port=port)
     address = await server.start()
@@ -54,7 +87,11 @@ def main() -> None:
     parser.add_argument("--path", type=Path, required=True, help="SQLite database file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve(args.host, args.port, args.path))
+    try:
+        asyncio.run(serve(args.host, args.port, args.path))
+    except FileInUseError as error:
+        logger.error("%s", error)
+        raise SystemExit(1) from error
 
 
 if __name__ == "__main__":
