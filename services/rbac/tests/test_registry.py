@@ -3,7 +3,7 @@
 import pytest
 from redis.asyncio import Redis
 
-from common.route_manifest import publish_manifest
+from common.route_manifest import RouteManifest, publish_manifest
 from rbac.migrations import upgrade
 from rbac.testing import Rbac, eventually, manifest, running_rbac
 from testkit.tokens import TokenSigner
@@ -76,3 +76,26 @@ async def test_manifest_stored_before_rbac_started_is_read_at_start(
     )
     async with running_rbac(sql_url, redis_url, signer) as rbac:
         assert (await rbac.authorize("POST", "/auth/login")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        manifest("Bad Name", [("GET", "/x", "permission")]),
+        manifest("scheduler", [("GET", "no-slash", "permission")]),
+        manifest("scheduler", [("BREW", "/x", "permission")]),
+        manifest("other", [("GET", "/x", "permission")]),
+    ],
+)
+async def test_malformed_manifest_is_ignored_and_the_listener_keeps_working(
+    rbac: Rbac, redis: Redis, bad: RouteManifest
+) -> None:
+    await redis.set("rbac:manifest:scheduler", bad.model_dump_json())
+    await redis.publish("rbac:manifests", "scheduler")
+    await publish_manifest(redis, manifest("storage", [("GET", "/health", "public")]))
+    allowed = await eventually(
+        lambda: rbac.authorize("GET", "/storage/health"), lambda r: r.status_code == 200
+    )
+    assert allowed.status_code == 200
+    assert await routes(rbac, service="scheduler") == []
+    assert rbac.app.state.listener.connected.is_set()

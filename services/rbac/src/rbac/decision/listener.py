@@ -25,7 +25,7 @@ from common.route_manifest import MANIFEST_CHANNEL, RouteManifest, manifest_key
 from common.sql import SqlDatabase
 from rbac import changes
 from rbac.decision.authorizer import Authorizer
-from rbac.registry.service import apply_manifest, load_route_table
+from rbac.registry.service import apply_manifest, load_route_table, manifest_problem
 
 logger = logging.getLogger("rbac.listener")
 
@@ -140,8 +140,9 @@ class ChangeListener:
         except ValidationError:
             logger.error("ignoring a malformed manifest", extra={"service": service})
             return False
-        if manifest.service != service:
-            logger.error("ignoring a manifest stored under another service's key")
+        problem = manifest_problem(manifest, service)
+        if problem is not None:
+            logger.error("ignoring a manifest: %s", problem, extra={"service": service[:64]})
             return False
         return await apply_manifest(self.database, manifest)
 

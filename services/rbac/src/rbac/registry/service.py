@@ -1,6 +1,7 @@
 """Applying manifests to the registry and building the decision's route table from it."""
 
 import logging
+import re
 
 from sqlalchemy.exc import IntegrityError
 
@@ -13,6 +14,24 @@ from rbac.registry.schemas import RegisteredRoute
 from rbac.route_table import RouteInfo, RouteTable
 
 logger = logging.getLogger("rbac.registry")
+
+
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def manifest_problem(manifest: RouteManifest, key_service: str) -> str | None:
+    """Why the manifest stored under `key_service` cannot go into the registry, if it cannot."""
+    if manifest.service != key_service:
+        return "stored under another service's key"
+    if SERVICE_NAME.fullmatch(manifest.service) is None:
+        return "the service name is not a lowercase identifier"
+    for route in manifest.routes:
+        if route.service != manifest.service or route.method not in _METHODS:
+            return f"route {route.method} {route.path[:80]!r} is malformed"
+        if not route.path.startswith("/") or len(route.path) > 512 or len(route.permission) > 600:
+            return f"route {route.method} {route.path[:80]!r} is malformed"
+    return None
 
 
 # FastAPI serves these outside the OpenAPI document, so no manifest lists them; every service
