@@ -81,7 +81,11 @@ def test_user_urls_replace_servers_but_not_the_addresses_of_mesh_processes(
     state = StateDir(tmp_path)
     state.create()
     ports = {"valkey": 1, "mongo": 2, "auth": 3, "rbac": 4, "storage": 5, "scheduler": 6}
-    environ = {"MONGO_URL": "mongodb://db.example:27017", "AUTH_URL": "http://elsewhere"}
+    environ = {
+        "MONGO_URL": "mongodb://db.example:27017",
+        "AUTH_URL": "http://elsewhere",
+        "ADMIN_PASSWORD": "only-for-the-seed",
+    }
     environment = build_environment(state, ports, 7, environ)
     assert environment.env["MONGO_URL"] == "mongodb://db.example:27017"
     assert environment.env["AUTH_URL"] == "http://127.0.0.1:3"

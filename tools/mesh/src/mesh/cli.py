@@ -4,10 +4,11 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
-from mesh.follow import follow
+from mesh.follow import POLL_SECONDS, LogFollower, follow
 from mesh.process import log_tail
 from mesh.state import StateDir, StateLockedError
 from mesh.supervisor import Mesh, MeshError, start, status, stop, stop_processes
@@ -100,6 +101,28 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     state = StateDir(Path(args.state_dir))
     names = [args.name] if args.name else [spec.name for spec in TOPOLOGY]
+    if args.follow:
+        follower = LogFollower({name: state.log(name) for name in names}, print)
+        # Start at the end: the tail was just printed, new lines follow.
+        follower.offsets = {name: _size(state.log(name)) for name in names}
+        code = _print_tails(state, names, args)
+        try:
+            while True:
+                follower.poll()
+                time.sleep(POLL_SECONDS)
+        except KeyboardInterrupt:
+            return code
+    return _print_tails(state, names, args)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _print_tails(state: StateDir, names: list[str], args: argparse.Namespace) -> int:
     found = False
     for name in names:
         path = state.log(name)
@@ -145,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs = with_state_dir(commands.add_parser("logs", help="print logs"))
     logs.add_argument("name", nargs="?", help="one process (default: the tail of each)")
     logs.add_argument("-n", "--lines", type=int, default=200)
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.set_defaults(run=cmd_logs)
     return parser
 

@@ -59,4 +59,6 @@ def build_environment(
     owned["AUTH_JWKS_URL"] = f"{owned['AUTH_URL']}/.well-known/jwks.json"
     owned["PYTHONUNBUFFERED"] = "1"
     external = frozenset(server for server, var in EXTERNAL_URLS.items() if environ.get(var))
-    return MeshEnvironment({**environ, **env, **owned}, external)
+    # The admin password reaches the seed only (topology adds it there).
+    passed = {k: v for k, v in environ.items() if k != "ADMIN_PASSWORD"}
+    return MeshEnvironment({**passed, **env, **owned}, external)

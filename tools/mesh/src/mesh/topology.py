@@ -46,8 +46,17 @@ class ProcessSpec:
     module: str | None = None  # must be importable (the service's code has landed)
 
 
+# Servers and the gateway need none of the services' settings or secrets.
+SYSTEM_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+GATEWAY_VARIABLES = ("AUTH_URL", "RBAC_URL", "STORAGE_URL", "SCHEDULER_URL")
+
+
+def only_variables(env: Mapping[str, str], names: tuple[str, ...] = ()) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k in SYSTEM_VARIABLES or k in names}
+
+
 def _with_env(launch: Launch, env: Mapping[str, str]) -> Launch:
-    return Launch(launch.name, launch.argv, launch.ready, dict(env), launch.cwd)
+    return Launch(launch.name, launch.argv, launch.ready, only_variables(env), launch.cwd)
 
 
 def _valkey(ctx: Context) -> Launch:
@@ -137,7 +146,10 @@ def _celery(name: str, *args: str, ready_pattern: str) -> Callable[[Context], La
 
 def _traefik(ctx: Context) -> Launch:
     return traefik_launch(
-        ctx.state.run / "traefik.yml", ctx.gateway_port, ctx.ports["traefik-ping"], dict(ctx.env)
+        ctx.state.run / "traefik.yml",
+        ctx.gateway_port,
+        ctx.ports["traefik-ping"],
+        only_variables(ctx.env, GATEWAY_VARIABLES),
     )
 
 
