@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,16 @@ class KeyRing:
     private_key: rsa.RSAPrivateKey
     previous: tuple[rsa.RSAPublicKey, ...] = field(default=())
 
-    @property
+    # Cached: every login and every token needs them, and they never change.
+    @cached_property
     def public_key(self) -> rsa.RSAPublicKey:
         return self.private_key.public_key()
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return key_id(self.public_key)
 
-    @property
+    @cached_property
     def public_pem(self) -> str:
         return public_pem(self.public_key)
 
