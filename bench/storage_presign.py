@@ -113,8 +113,13 @@ def _presign_micro() -> str:
     now = datetime.now(UTC)
     rows = []
     cases = {
-        "single PUT (content type signed)": {"headers": {"Content-Type": "video/mp4"}},
-        "multipart part PUT": {"query": {"partNumber": "42", "uploadId": "x" * 40}},
+        "single PUT (type and length signed)": {
+            "headers": {"Content-Type": "video/mp4", "Content-Length": "1048576"}
+        },
+        "multipart part PUT (length signed)": {
+            "query": {"partNumber": "42", "uploadId": "x" * 40},
+            "headers": {"Content-Length": "16777216"},
+        },
         "download GET (content disposition)": {
             "query": {"response-content-disposition": 'attachment; filename="a.bin"'}
         },
