@@ -154,6 +154,42 @@ async def test_pattern_grant_opens_every_matching_route_and_nothing_else(
     assert (await user.http.get("/scheduler/tasks")).status_code == 403
 
 
+async def raw_get(base_url: str, target: str, token: str) -> int:
+    """The status of `GET target` sent byte for byte (httpx would normalise dot segments)."""
+    parsed = httpx.URL(base_url)
+    reader, writer = await asyncio.open_connection(parsed.host, parsed.port or 80)
+    request = (
+        f"GET {target} HTTP/1.1\r\nHost: {parsed.host}\r\n"
+        f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(request.encode())
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/storage/files/../buckets",
+        "/storage/files/%2e%2e/buckets",
+        "/storage/files/..%2Fbuckets",
+        "/storage/files/%2E%2E%2Fbuckets",
+        "/storage/./buckets",
+        "/storage//buckets",
+    ],
+)
+async def test_path_tricks_do_not_reach_a_route_that_is_not_granted(
+    mesh: Any, admin: httpx.AsyncClient, user: User, target: str
+) -> None:
+    await bind(admin, user, await create_role(admin, "storage:GET:/files"))
+    opened = await within(CONTRACT_SECONDS, lambda: user.http.get("/storage/files"), 200)
+    assert opened.status_code == 200
+    token = user.http.headers["Authorization"].removeprefix("Bearer ")
+    assert await raw_get(mesh.url, target, token) in (400, 403, 404)
+
+
 async def test_revoked_grant_closes_the_route_within_a_second(
     admin: httpx.AsyncClient, user: User
 ) -> None:
