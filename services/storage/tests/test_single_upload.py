@@ -167,3 +167,15 @@ async def test_deleting_a_file_removes_its_object_and_metadata(
     assert (await s3_http.get(link["url"])).status_code == 404
     again = await api.delete(f"/files/{ticket['file_id']}", headers=alice)
     assert again.json()["code"] == "file_not_found"
+
+
+async def test_concurrent_completions_make_the_file_ready_once(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    ticket = await _start(api, alice, 3)
+    await s3_http.put(ticket["upload_url"], content=b"abc", headers=ticket["headers"])
+    url = f"/uploads/{ticket['file_id']}/complete"
+
+    answers = await asyncio.gather(*(api.post(url, headers=alice) for _ in range(4)))
+
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
