@@ -48,7 +48,7 @@ async def test_a_success_resets_the_usernames_count(redis: Redis) -> None:
     for _ in range(4):
         await throttle.record_failure("alice", "198.51.100.2")
 
-    await throttle.record_success("alice")
+    await throttle.record_success("alice", "198.51.100.2")
     await throttle.record_failure("alice", "198.51.100.2")
 
     assert await _retry_after(throttle, "alice", "198.51.100.2") == 0
@@ -74,6 +74,19 @@ async def test_twenty_failures_from_one_ip_block_every_username_from_it(redis: R
 
     assert await _retry_after(throttle, "somebody-new", "198.51.100.4") == 2
     assert await _retry_after(throttle, "somebody-new", "198.51.100.5") == 0
+
+
+async def test_an_attacker_elsewhere_does_not_lock_the_user_out_of_a_known_ip(
+    redis: Redis,
+) -> None:
+    throttle = LoginThrottle(redis, POLICY, clock=Clock())
+    await throttle.record_success("erin", "192.0.2.10")
+    for _ in range(8):
+        await throttle.record_failure("erin", "198.51.100.66")
+
+    assert await _retry_after(throttle, "erin", "198.51.100.66") == 16
+    assert await _retry_after(throttle, "erin", "198.51.100.67") == 16
+    assert await _retry_after(throttle, "erin", "192.0.2.10") == 0
 
 
 async def test_counters_expire_with_the_window(redis: Redis) -> None:

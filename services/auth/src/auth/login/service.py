@@ -87,7 +87,7 @@ class LoginService:
         if user is None:
             await self.throttle.record_failure(key, ip)
             raise InvalidCredentialsError
-        await self.throttle.record_success(key)
+        await self.throttle.record_success(key, ip)
         return await self.sessions.start(user, user_agent=user_agent, ip=ip)
 
     async def check_password(self, username: str, password: str | None) -> User | None:

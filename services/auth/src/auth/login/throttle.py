@@ -4,8 +4,12 @@
   success; forgotten `window` seconds after the last failure);
 - `auth:throttle:ip:{ip}`: failures from one IP within `window` seconds of the first.
 
+- `auth:throttle:known:{sha256(username)}`: IPs the user logged in from successfully.
+
 After `free` failures each further failure blocks the next attempt for base * 2^k seconds,
-capped at `max_delay`, so an attacker can slow a real user down but never lock them out long.
+capped at `max_delay`. The username block does not apply from an IP the user has logged in from
+before, so an attacker elsewhere can slow guessing down without locking the real user out; the
+per-IP limit still applies to everyone.
 """
 
 import hashlib
@@ -40,11 +44,17 @@ class ThrottlePolicy:
     window_seconds: int
     base_delay_seconds: int
     max_delay_seconds: int
+    known_ip_ttl_seconds: int = 30 * 24 * 3600
 
 
 def user_key(username_key: str) -> str:
     digest = hashlib.sha256(username_key.encode()).hexdigest()[:32]
     return f"auth:throttle:user:{digest}"
+
+
+def known_ips_key(username_key: str) -> str:
+    digest = hashlib.sha256(username_key.encode()).hexdigest()[:32]
+    return f"auth:throttle:known:{digest}"
 
 
 def ip_key(ip: str) -> str:
@@ -69,7 +79,9 @@ class LoginThrottle:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(user_key(username_key), "blocked_until")
             pipe.hget(ip_key(ip), "blocked_until")
-            blocks = await pipe.execute()
+            pipe.sismember(known_ips_key(username_key), ip)
+            user_block, ip_block, known_ip = await pipe.execute()
+        blocks = [ip_block] if known_ip else [user_block, ip_block]
         now = self.clock()
         wait = max((float(b) - now for b in blocks if b is not None), default=0.0)
         if wait > 0:
@@ -84,5 +96,10 @@ class LoginThrottle:
         )
         await self._fail(keys=[ip_key(ip)], args=[now, p.ip_free_failures, *common, 0])
 
-    async def record_success(self, username_key: str) -> None:
-        await self.redis.delete(user_key(username_key))
+    async def record_success(self, username_key: str, ip: str) -> None:
+        known = known_ips_key(username_key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(user_key(username_key))
+            pipe.sadd(known, ip)
+            pipe.expire(known, self.policy.known_ip_ttl_seconds)
+            await pipe.execute()
