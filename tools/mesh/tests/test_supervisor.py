@@ -12,6 +12,7 @@ from mesh.net import free_port, port_is_free
 from mesh.state import StateDir
 from mesh.supervisor import MeshError, start, stop_processes
 from mesh.testing import running_mesh
+from mesh.topology import log_says
 
 
 def test_an_embedded_server_is_not_started_when_its_url_is_set(
@@ -93,3 +94,14 @@ def test_user_urls_replace_servers_but_not_the_addresses_of_mesh_processes(
     assert environment.env["AUTH_JWKS_URL"] == "http://127.0.0.1:3/.well-known/jwks.json"
     assert environment.external == {"mongo"}
     assert "ADMIN_PASSWORD" not in environment.env
+
+
+def test_log_readiness_ignores_what_an_earlier_run_wrote(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    log.write_text("celery@host ready.\nworker: Warm shutdown\n")
+    check = log_says(log, r"celery@\S+ ready\.")
+    with pytest.raises(ConnectionError):
+        check()
+    with log.open("a") as out:
+        out.write("celery@host ready.\n")
+    check()

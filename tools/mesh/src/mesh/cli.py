@@ -38,8 +38,10 @@ def print_summary(mesh: Mesh) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     only = set(args.only.split(",")) if args.only else None
-    # `mesh down` stops a foreground mesh with SIGTERM; treat it like Ctrl-C.
+    # `mesh down` stops a foreground mesh with SIGTERM: treat it like Ctrl-C. SIGINT is set
+    # too, since a shell starting us in the background may have left it ignored.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         mesh = start(
             args.state_dir,

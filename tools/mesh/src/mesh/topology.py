@@ -120,12 +120,16 @@ def _api(name: str) -> Callable[[Context], Launch]:
 
 
 def log_says(path: Path, pattern: str) -> Callable[[], None]:
-    """Ready once the process's log matches `pattern` (Celery announces itself this way)."""
-    compiled = re.compile(pattern)
+    """Ready once the log, from its current end on, matches `pattern` (Celery announces itself
+    this way). Logs are appended to across runs: an old run's line must not count."""
+    compiled = re.compile(pattern.encode())
+    start = path.stat().st_size if path.exists() else 0
 
     def check() -> None:
-        if not compiled.search(path.read_text(errors="replace")):
-            raise ConnectionError(f"{path.name} does not say {pattern!r} yet")
+        with path.open("rb") as log:
+            log.seek(start)
+            if not compiled.search(log.read()):
+                raise ConnectionError(f"{path.name} does not say {pattern!r} yet")
 
     return check
 
