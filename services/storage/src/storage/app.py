@@ -71,6 +71,7 @@ def create_app(
         app.state.redis = redis
         verifier = install_token_verification(app, settings, redis=redis, keys=keys)
         mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [FileRecord])
+        app.state.mongo = mongo
         store = build_object_store(settings)
         try:
             await store.ensure_bucket()

@@ -56,3 +56,8 @@ class FileNotReady(ConflictError):
 class StorageUnavailable(ServiceUnavailableError):
     code = "storage_unavailable"
     title = "Object storage unavailable"
+
+
+class MetadataUnavailable(ServiceUnavailableError):
+    code = "metadata_unavailable"
+    title = "File metadata unavailable"

@@ -1,20 +1,39 @@
 """File metadata queries; the only module that talks to MongoDB."""
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from uuid import UUID
 
 from beanie import SortDirection
+from pymongo.errors import ConnectionFailure
 
+from storage.errors import MetadataUnavailable
 from storage.models import FileRecord, FileStatus, StoredPart
+
+logger = logging.getLogger("storage.repository")
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """An unreachable MongoDB is a 503 for the caller, not an unexpected error."""
+    try:
+        yield
+    except ConnectionFailure as exc:
+        logger.error("MongoDB unreachable: %s", type(exc).__name__)
+        raise MetadataUnavailable("File metadata cannot be reached right now.") from exc
 
 
 class FileRepository:
     async def add(self, record: FileRecord) -> FileRecord:
-        await record.insert()
+        with _reachable():
+            await record.insert()
         return record
 
     async def get(self, file_id: UUID) -> FileRecord | None:
-        return await FileRecord.get(file_id)
+        with _reachable():
+            return await FileRecord.get(file_id)
 
     async def page(
         self, owner_id: str | None, *, limit: int, offset: int
@@ -25,55 +44,60 @@ class FileRepository:
             if owner_id is None
             else FileRecord.find(FileRecord.owner_id == owner_id)
         )
-        total = await query.count()
-        items = (
-            await query.sort([("created_at", SortDirection.DESCENDING)])
-            .skip(offset)
-            .limit(limit)
-            .to_list()
-        )
+        with _reachable():
+            total = await query.count()
+            items = (
+                await query.sort([("created_at", SortDirection.DESCENDING)])
+                .skip(offset)
+                .limit(limit)
+                .to_list()
+            )
         return items, total
 
     async def mark_ready(
         self, file_id: UUID, completed_at: datetime, parts: list[StoredPart]
     ) -> FileRecord | None:
         """Pending → ready in one conditional write; None when it was not pending any more."""
-        result = await FileRecord.find_one(
-            FileRecord.id == file_id, FileRecord.status == FileStatus.PENDING
-        ).update(
-            {
-                "$set": {
-                    "status": FileStatus.READY.value,
-                    "completed_at": completed_at,
-                    "parts": [p.model_dump() for p in parts],
+        with _reachable():
+            result = await FileRecord.find_one(
+                FileRecord.id == file_id, FileRecord.status == FileStatus.PENDING
+            ).update(
+                {
+                    "$set": {
+                        "status": FileStatus.READY.value,
+                        "completed_at": completed_at,
+                        "parts": [p.model_dump() for p in parts],
+                    }
                 }
-            }
-        )
+            )
         if getattr(result, "modified_count", 0) != 1:
             return None
         return await self.get(file_id)
 
     async def delete(self, file_id: UUID) -> bool:
-        result = await FileRecord.find_one(FileRecord.id == file_id).delete()
+        with _reachable():
+            result = await FileRecord.find_one(FileRecord.id == file_id).delete()
         return getattr(result, "deleted_count", 0) == 1
 
     async def stale_pending(
         self, created_before: datetime, urls_expired_by: datetime, *, limit: int
     ) -> list[FileRecord]:
         """Pending files created before the cutoff whose upload URLs can no longer be used."""
-        return (
-            await FileRecord.find(
-                FileRecord.status == FileStatus.PENDING,
-                FileRecord.created_at < created_before,
-                FileRecord.upload_expires_at <= urls_expired_by,
+        with _reachable():
+            return (
+                await FileRecord.find(
+                    FileRecord.status == FileStatus.PENDING,
+                    FileRecord.created_at < created_before,
+                    FileRecord.upload_expires_at <= urls_expired_by,
+                )
+                .sort([("created_at", SortDirection.ASCENDING)])
+                .limit(limit)
+                .to_list()
             )
-            .sort([("created_at", SortDirection.ASCENDING)])
-            .limit(limit)
-            .to_list()
-        )
 
     async def known_upload_ids(self, upload_ids: list[str]) -> set[str]:
         if not upload_ids:
             return set()
-        records = await FileRecord.find({"upload_id": {"$in": upload_ids}}).to_list()
+        with _reachable():
+            records = await FileRecord.find({"upload_id": {"$in": upload_ids}}).to_list()
         return {r.upload_id for r in records if r.upload_id is not None}
