@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
+from common.ids import uuid7
 from storage.cleanup import cleanup_stale_uploads
 from storage.models import FileRecord
 from storage.object_store import ObjectNotFound
-from storage.service import FileService
+from storage.service import OBJECT_PREFIX, FileService
 from worker import TASKS_ENTRY_POINT_GROUP
 
 DAY = timedelta(days=1)
@@ -74,6 +75,9 @@ async def test_recent_and_completed_uploads_are_kept(
     )
     assert (await api.get(f"/files/{pending['file_id']}", headers=alice)).status_code == 404
     assert (await api.get(f"/files/{ready['file_id']}", headers=alice)).status_code == 200
+    kept = await files.files.get(ready["file_id"])
+    assert kept is not None
+    assert (await files.store.stat(kept.object_key)).size == 3
 
 
 async def test_pending_upload_whose_url_is_still_valid_is_kept(
@@ -99,6 +103,25 @@ async def test_multipart_upload_without_metadata_is_aborted(files: FileService) 
 
     assert report.orphan_uploads_aborted >= 1
     assert upload_id not in {u.upload_id for u in await files.store.pending_multipart(key)}
+
+
+async def test_object_without_metadata_is_removed(
+    files: FileService, s3_http: httpx.AsyncClient
+) -> None:
+    now = datetime.now(UTC)
+    orphan = f"{OBJECT_PREFIX}{uuid7()}"
+    foreign = f"{OBJECT_PREFIX}not-a-file-id"
+    for key in (orphan, foreign):
+        url = files.store.presign_put(key, "text/plain", 3, expires_seconds=60, now=now)
+        sent = await s3_http.put(url, content=b"abc", headers={"Content-Type": "text/plain"})
+        assert sent.status_code == 200
+
+    report = await cleanup_stale_uploads(files.files, files.store, older_than=DAY, now=now + LATER)
+
+    assert report.orphan_objects_removed >= 1
+    with pytest.raises(ObjectNotFound):
+        await files.store.stat(orphan)
+    assert (await files.store.stat(foreign)).size == 3
 
 
 def test_cleanup_task_is_declared_for_the_worker() -> None:

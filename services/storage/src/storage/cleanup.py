@@ -3,10 +3,12 @@
 A pending file whose upload URLs have expired and that is older than the configured age can no
 longer become ready: its bytes (a stray object or an unfinished multipart upload) and its metadata
 are removed. Multipart uploads S3 holds without any metadata (a crash between creating the upload
-and storing the record) are aborted once they are older than the same age.
+and storing the record) are aborted once they are older than the same age, and so are objects
+without metadata (a deleted file's upload URL used again before it expired).
 """
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +26,7 @@ BATCH_SIZE = 200
 class CleanupReport:
     files_removed: int
     orphan_uploads_aborted: int
+    orphan_objects_removed: int
     failures: int
 
 
@@ -54,10 +57,16 @@ async def cleanup_stale_uploads(
         if len(batch) < BATCH_SIZE or batch_failures:
             break
     aborted = await _abort_orphans(files, store, cutoff)
-    report = CleanupReport(removed, aborted, failures)
+    objects = await _remove_orphan_objects(files, store, cutoff)
+    report = CleanupReport(removed, aborted, objects, failures)
     logger.info(
         "stale uploads cleaned",
-        extra={"files_removed": removed, "orphans_aborted": aborted, "failures": failures},
+        extra={
+            "files_removed": removed,
+            "orphans_aborted": aborted,
+            "orphan_objects_removed": objects,
+            "failures": failures,
+        },
     )
     return report
 
@@ -73,3 +82,27 @@ async def _abort_orphans(files: FileRepository, store: ObjectStore, cutoff: date
         await store.abort_multipart(upload.key, upload.upload_id)
         aborted += 1
     return aborted
+
+
+def _file_id(key: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(key.removeprefix(OBJECT_PREFIX))
+    except ValueError:
+        return None
+
+
+async def _remove_orphan_objects(
+    files: FileRepository, store: ObjectStore, cutoff: datetime
+) -> int:
+    keys = await store.keys_older_than(OBJECT_PREFIX, cutoff)
+    removed = 0
+    for start in range(0, len(keys), BATCH_SIZE):
+        batch = {key: _file_id(key) for key in keys[start : start + BATCH_SIZE]}
+        known = await files.existing_ids([i for i in batch.values() if i is not None])
+        for key, file_id in batch.items():
+            # Keys the service did not name are left alone: they are not ours to judge.
+            if file_id is None or file_id in known:
+                continue
+            await store.remove(key)
+            removed += 1
+    return removed

@@ -124,6 +124,18 @@ class ObjectStore:
     async def pending_multipart(self, prefix: str) -> list[PendingUpload]:
         return await self._run(s3_multipart.list_uploads, self.client, self.bucket, prefix)
 
+    async def keys_older_than(self, prefix: str, cutoff: datetime) -> list[str]:
+        """Keys under `prefix` last written before `cutoff` (lists the whole prefix)."""
+
+        def scan() -> list[str]:
+            return [
+                str(obj.object_name)
+                for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+                if obj.last_modified is not None and obj.last_modified < cutoff
+            ]
+
+        return await self._run(scan)
+
     async def usage(self) -> BucketUsage:
         def count() -> BucketUsage:
             objects = self.client.list_objects(self.bucket, recursive=True)

@@ -101,3 +101,10 @@ class FileRepository:
         with _reachable():
             records = await FileRecord.find({"upload_id": {"$in": upload_ids}}).to_list()
         return {r.upload_id for r in records if r.upload_id is not None}
+
+    async def existing_ids(self, file_ids: list[UUID]) -> set[UUID]:
+        if not file_ids:
+            return set()
+        with _reachable():
+            records = await FileRecord.find({"_id": {"$in": file_ids}}).to_list()
+        return {r.id for r in records}

@@ -15,8 +15,8 @@ from worker.tasks_api import task
 @task("storage.cleanup_stale_uploads", idempotent=True)
 async def cleanup_stale_uploads(older_than_seconds: int | None = None) -> dict[str, int]:
     """Remove uploads never completed: pending files older than `older_than_seconds` (default
-    STORAGE_STALE_UPLOAD_SECONDS, one day) whose URLs have expired, and orphaned multipart
-    uploads. Returns the counts of files removed, orphans aborted and failures."""
+    STORAGE_STALE_UPLOAD_SECONDS, one day) whose URLs have expired, orphaned multipart uploads
+    and objects without metadata. Returns what it removed and how many removals failed."""
     settings = load_settings(StorageSettings)
     age = older_than_seconds if older_than_seconds is not None else settings.stale_upload_seconds
     mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [FileRecord])
@@ -31,5 +31,6 @@ async def cleanup_stale_uploads(older_than_seconds: int | None = None) -> dict[s
     return {
         "files_removed": report.files_removed,
         "orphan_uploads_aborted": report.orphan_uploads_aborted,
+        "orphan_objects_removed": report.orphan_objects_removed,
         "failures": report.failures,
     }
