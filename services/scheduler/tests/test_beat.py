@@ -104,7 +104,7 @@ async def test_a_due_task_is_sent_recorded_in_redis_at_once_and_in_sql_on_sync(
     assert task["id"] in await redis.hgetall(LAST_RUN_KEY)
     # Batched: SQL has not been written yet.
     assert (await stored(database_url, task["id"])).total_run_count == 0
-    await asyncio.to_thread(scheduler.sync)
+    await asyncio.to_thread(scheduler.flush)
     row = await stored(database_url, task["id"])
     assert row.total_run_count == 1
     assert row.last_run_at is not None
@@ -187,7 +187,18 @@ async def test_beat_reloads_only_when_the_change_marker_moves(
     await tick(scheduler)
     assert set(scheduler.schedule) == {first["id"], second["id"]}
 
+    minutely = {"type": "interval", "every": 1, "period": "minutes"}
+    await client.patch(f"/scheduler/periodic-tasks/{second['id']}", json={"schedule": minutely})
+    await asyncio.sleep(0.05)
+    await tick(scheduler)
+    assert scheduler.schedule[second["id"]].schedule.run_every.total_seconds() == 60
+
     await client.patch(f"/scheduler/periodic-tasks/{first['id']}", json={"enabled": False})
     await asyncio.sleep(0.05)
     await tick(scheduler)
     assert set(scheduler.schedule) == {second["id"]}
+
+    await client.delete(f"/scheduler/periodic-tasks/{second['id']}")
+    await asyncio.sleep(0.05)
+    await tick(scheduler)
+    assert scheduler.schedule == {}

@@ -1,6 +1,7 @@
 from typing import assert_type
 
 from worker.demo import add, sleep
+from worker.event_loop import process_loop
 from worker.tasks_api import TaskCall, TaskResult, TypedTask
 
 
@@ -30,3 +31,11 @@ def test_tasks_are_registered_under_their_public_names() -> None:
 
 def test_result_handle_is_generic_in_the_return_type() -> None:
     assert_type(TaskResult[int], type[TaskResult[int]])
+
+
+def test_async_tasks_reuse_one_running_loop_across_calls() -> None:
+    sleep(0)
+    first = process_loop.loop
+    sleep(0)
+    assert process_loop.loop is first
+    assert first.is_running()

@@ -18,11 +18,14 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from datetime import datetime
 from typing import Any
 
 from celery import Celery
 from celery.beat import Scheduler, event_t
+from celery.schedules import BaseSchedule
 from redis.asyncio import Redis
 
 from common.redis_client import create_redis
@@ -57,6 +60,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self._redis: Redis | None = None
         self._lock: LeaderLock | None = None
         self._entries: dict[str, PeriodicTaskEntry] = {}
+        # Tasks sharing a schedule share its (stateless) Celery schedule object.
+        self._schedules: dict[str, BaseSchedule] = {}
         # Run state not yet in SQL, and dispatches not yet in the Redis last-run hash.
         self._unsynced: dict[str, RunState] = {}
         self._unpublished: dict[str, RunState] = {}
@@ -64,6 +69,12 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self._next_change_poll = 0.0
         self._next_catalog_refresh = 0.0
         self._last_sql_sync = time.monotonic()
+        # The SQL write-back runs on the IO loop while beat keeps dispatching.
+        self._sync_future: Future[None] | None = None
+        self._sync_batch: dict[str, RunState] = {}
+        # Celery's SIGTERM handler closes the scheduler from inside whatever beat was doing;
+        # after that nothing may dispatch, lead or reopen connections.
+        self._closed = False
         super().__init__(app, *args, **kwargs)
         self.max_interval = self.settings.beat_max_interval_seconds
         self.sync_every = self.settings.beat_sync_seconds
@@ -86,6 +97,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
     schedule = property(get_schedule, set_schedule)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        if self._closed:
+            return float(self.max_interval)
         try:
             self._io_run(self._maintain())
         except Exception:
@@ -112,12 +125,44 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         return bool(self._unsynced) and time.monotonic() - self._last_sql_sync >= self.sync_every
 
     def sync(self) -> None:
+        """Start writing the run state gathered since the last sync (one write at a time)."""
+        if self._closed:
+            return
+        self._collect_sync()
+        if self._sync_future is not None:
+            return
+        pending, self._unsynced = self._unsynced, {}
+        self._last_sql_sync = time.monotonic()
+        if pending:
+            self._sync_batch = pending
+            self._sync_future = self._io.submit(self._write_run_states(list(pending.values())))
+
+    def _collect_sync(self, wait: float = 0.0) -> None:
+        future = self._sync_future
+        if future is None:
+            return
         try:
-            self._io_run(self._write_run_states())
+            future.result(timeout=wait)
+        except FutureTimeoutError:
+            return
         except Exception:
             logger.exception("could not write run state back; retrying on the next sync")
+            for key, state in self._sync_batch.items():
+                self._unsynced.setdefault(key, state)
+        self._sync_future = None
+        self._sync_batch = {}
+
+    def flush(self, timeout: float = IO_TIMEOUT_SECONDS) -> None:
+        """Write all gathered run state now and wait for it (shutdown, tests)."""
+        self._collect_sync(wait=timeout)
+        self.sync()
+        self._collect_sync(wait=timeout)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
         try:
             super().close()
         finally:
@@ -138,12 +183,15 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             self.populate_heap()
         heap = self._heap
         sent = 0
-        while heap and self._lock is not None and self._lock.valid:
-            when, priority, entry = heap[0]
+        while heap and not self._closed and self._lock is not None and self._lock.valid:
+            when, priority = heap[0][0], heap[0][1]
+            entry: PeriodicTaskEntry = heap[0][2]
             now = self._when(entry, 0)
             if when > now:
                 break
             heapq.heappop(heap)
+            if self._entries.get(entry.name) is not entry:
+                continue  # replaced by an edit or removed since it was queued
             try:
                 is_due, next_in = self.is_due(entry)
             except Exception:
@@ -219,9 +267,27 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             version = await BeatRepository(session).change_version()
         if version == self._version:
             return
-        if self._unsynced:
-            await self._write_run_states()
         started = time.perf_counter()
+        if self._version is None or self._heap is None:
+            await self._load_everything(version)
+            kind = "full"
+        else:
+            await self._load_changes_since(self._version, version)
+            kind = "changes"
+        self._version = version
+        logger.info(
+            "schedule loaded",
+            extra={
+                "kind": kind,
+                "tasks": len(self._entries),
+                "version": version,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+    async def _load_everything(self, version: int) -> None:
+        """Every enabled task, run state merged from SQL and the Redis last-run record."""
+        assert self._database is not None  # noqa: S101 - set in setup_schedule
         async with self._database.session() as session:
             repository = BeatRepository(session)
             models = await repository.enabled_tasks()
@@ -229,31 +295,80 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         recorded = await self._recorded_last_runs(all_ids)
         entries: dict[str, PeriodicTaskEntry] = {}
         for model in models:
-            key = str(model.id)
-            try:
-                entries[key] = self._entry(model, recorded.get(key))
-            except Exception:
-                logger.exception("periodic task %s cannot be scheduled; skipped", key)
+            entry = self._entry(model, recorded.get(str(model.id)))
+            if entry is not None:
+                entries[entry.name] = entry
         self._entries = entries
         self._heap = None
-        self._version = version
         self._next_catalog_refresh = 0.0
-        logger.info(
-            "schedule loaded",
-            extra={
-                "tasks": len(entries),
-                "version": version,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
 
-    def _entry(self, model: PeriodicTask, recorded: RunState | None) -> PeriodicTaskEntry:
+    async def _load_changes_since(self, seen: int, version: int) -> None:
+        """Only the rows written after version `seen`; deletions found by the enabled ids."""
+        assert self._database is not None  # noqa: S101 - set in setup_schedule
+        async with self._database.session() as session:
+            repository = BeatRepository(session)
+            changed = await repository.changed_since(seen)
+            enabled = {str(i) for i in await repository.enabled_ids()}
+        for key in [key for key in self._entries if key not in enabled]:
+            del self._entries[key]
+        fresh = [m for m in changed if str(m.id) in enabled and str(m.id) not in self._entries]
+        recorded = await self._recorded_for([str(m.id) for m in fresh])
+        for model in changed:
+            key = str(model.id)
+            if key not in enabled:
+                self._entries.pop(key, None)
+                continue
+            current = self._entries.get(key)
+            state = (
+                RunState(model.id, as_utc(current.last_run_at), current.total_run_count)
+                if current is not None
+                else recorded.get(key)
+            )
+            entry = self._entry(model, state)
+            if entry is None:
+                self._entries.pop(key, None)
+                continue
+            entry.registered = current.registered if current is not None else True
+            self._entries[key] = entry
+            self._push(entry)
+        if fresh:
+            self._next_catalog_refresh = 0.0
+
+    def _push(self, entry: PeriodicTaskEntry) -> None:
+        if self._heap is None:
+            return
+        try:
+            is_due, next_in = entry.is_due()
+        except Exception:
+            is_due, next_in = self._is_due_failed(entry)
+        heapq.heappush(self._heap, event_t(self._when(entry, 0 if is_due else next_in), 5, entry))
+
+    def _entry(self, model: PeriodicTask, recorded: RunState | None) -> PeriodicTaskEntry | None:
         last, count = model.last_run_at, model.total_run_count
-        if recorded is not None and (last is None or recorded.last_run_at > as_utc(last)):
+        if recorded is not None and (last is None or recorded.last_run_at >= as_utc(last)):
             last, count = recorded.last_run_at, recorded.total_run_count
-        return PeriodicTaskEntry.from_model(
-            model, self.app, last_run_at=last, total_run_count=count
-        )
+        try:
+            return PeriodicTaskEntry.from_model(
+                model,
+                self.app,
+                last_run_at=last,
+                total_run_count=count,
+                schedules=self._schedules,
+            )
+        except Exception:
+            logger.exception("periodic task %s cannot be scheduled; skipped", model.id)
+            return None
+
+    async def _recorded_for(self, keys: list[str]) -> dict[str, RunState]:
+        assert self._redis is not None  # noqa: S101 - set in setup_schedule
+        if not keys:
+            return {}
+        values = await self._redis.hmget(LAST_RUN_KEY, keys)
+        return {
+            key: state
+            for key, value in zip(keys, values, strict=True)
+            if value is not None and (state := _run_state(key, str(value))) is not None
+        }
 
     async def _recorded_last_runs(self, existing: set[str]) -> dict[str, RunState]:
         """Dispatches recorded in Redis (by any beat), newer than SQL may know yet."""
@@ -264,16 +379,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             await self._redis.hdel(LAST_RUN_KEY, *gone)
         recorded: dict[str, RunState] = {}
         for key, value in raw.items():
-            if key in existing:
-                try:
-                    data = json.loads(value)
-                    recorded[key] = RunState(
-                        task_id=uuid.UUID(key),
-                        last_run_at=as_utc(datetime.fromisoformat(data["at"])),
-                        total_run_count=int(data["count"]),
-                    )
-                except (ValueError, KeyError, TypeError):
-                    logger.warning("ignoring an unreadable last-run record for %s", key)
+            if key in existing and (state := _run_state(key, value)) is not None:
+                recorded[key] = state
         return recorded
 
     async def _refresh_catalog(self) -> None:
@@ -311,18 +418,11 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             if self._unpublished.get(key) is state:
                 del self._unpublished[key]
 
-    async def _write_run_states(self) -> None:
+    async def _write_run_states(self, states: list[RunState]) -> None:
         assert self._database is not None  # noqa: S101 - set in setup_schedule
-        pending = dict(self._unsynced)
-        self._last_sql_sync = time.monotonic()
-        if not pending:
-            return
         async with self._database.session() as session:
-            await BeatRepository(session).write_run_states(list(pending.values()))
-        for key, state in pending.items():
-            if self._unsynced.get(key) is state:
-                del self._unsynced[key]
-        logger.debug("run state written", extra={"tasks": len(pending)})
+            await BeatRepository(session).write_run_states(states)
+        logger.debug("run state written", extra={"tasks": len(states)})
 
     async def _shutdown(self) -> None:
         try:
@@ -335,3 +435,16 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 await self._redis.aclose()
             if self._database is not None:
                 await self._database.dispose()
+
+
+def _run_state(key: str, value: str) -> RunState | None:
+    try:
+        data = json.loads(value)
+        return RunState(
+            task_id=uuid.UUID(key),
+            last_run_at=as_utc(datetime.fromisoformat(data["at"])),
+            total_run_count=int(data["count"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        logger.warning("ignoring an unreadable last-run record for %s", key)
+        return None

@@ -1,5 +1,6 @@
 """A periodic task as beat holds it in memory."""
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -65,8 +66,8 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
         *,
         last_run_at: datetime | None = None,
         total_run_count: int | None = None,
+        schedules: dict[str, BaseSchedule] | None = None,
     ) -> "PeriodicTaskEntry":
-        spec = schedule_from_json(model.schedule)
         options: dict[str, Any] = {"headers": {"periodic_task_id": str(model.id)}}
         if model.queue:
             options["queue"] = model.queue
@@ -78,7 +79,7 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
         return cls(
             name=str(model.id),
             task=model.task,
-            schedule=to_celery_schedule(spec, app),
+            schedule=_celery_schedule(model.schedule, app, schedules),
             args=list(model.args),
             kwargs=dict(model.kwargs),
             options=options,
@@ -111,3 +112,17 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
         if isinstance(self.schedule, ClockedSchedule):
             return self.schedule.is_due(self.last_run_at if self.total_run_count else None)
         return self.schedule.is_due(self.last_run_at)
+
+
+def _celery_schedule(
+    stored: dict[str, Any], app: Celery, cache: dict[str, BaseSchedule] | None
+) -> BaseSchedule:
+    """The Celery schedule of a stored spec; stateless kinds are shared through `cache`."""
+    key = json.dumps(stored, sort_keys=True)
+    if cache is not None and key in cache:
+        return cache[key]
+    schedule = to_celery_schedule(schedule_from_json(stored), app)
+    # celery's solar keeps an ephem observer it mutates while computing: never share it.
+    if cache is not None and stored.get("type") != "solar":
+        cache[key] = schedule
+    return schedule

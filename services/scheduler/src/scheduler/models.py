@@ -37,6 +37,9 @@ class PeriodicTask(SQLModel, table=True):  # type: ignore[no-redef]
     description: str = Field("", max_length=2000)
     last_run_at: datetime | None = Field(None, sa_column=Column(DateTime(timezone=True)))
     total_run_count: int = 0
+    # The change-marker version this row was last written under: beat loads only rows newer
+    # than the version it has seen.
+    revision: int = 0
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )

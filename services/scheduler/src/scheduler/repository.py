@@ -33,28 +33,37 @@ class PeriodicTaskRepository:
         return (await self.session.scalar(query)) is not None
 
     async def add(self, task: PeriodicTask) -> None:
+        task.revision = await self.mark_changed()
         self.session.add(task)
         await self.session.flush()
-        await self.mark_changed()
 
     async def save(self, task: PeriodicTask) -> None:
         task.updated_at = utcnow()
+        task.revision = await self.mark_changed()
         self.session.add(task)
         await self.session.flush()
-        await self.mark_changed()
 
     async def delete(self, task: PeriodicTask) -> None:
         await self.session.delete(task)
         await self.session.flush()
         await self.mark_changed()
 
-    async def mark_changed(self) -> None:
-        """Bump the change marker in the caller's transaction, so beat sees the write."""
+    async def mark_changed(self) -> int:
+        """Bump the change marker in the caller's transaction and return the new version.
+
+        The UPDATE locks the marker row until the transaction ends, so versions are handed out
+        in commit order: once beat reads version V, every row written under V or less is
+        committed and visible.
+        """
         await self.session.execute(
             update(ScheduleChange)
             .where(col(ScheduleChange.id) == CHANGE_MARKER_ID)
             .values(version=col(ScheduleChange.version) + 1, changed_at=utcnow())
         )
+        version = await self.session.scalar(
+            select(col(ScheduleChange.version)).where(col(ScheduleChange.id) == CHANGE_MARKER_ID)
+        )
+        return int(version or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +88,19 @@ class BeatRepository:
             select(col(ScheduleChange.version)).where(col(ScheduleChange.id) == CHANGE_MARKER_ID)
         )
         return int(version or 0)
+
+    async def changed_since(self, version: int) -> Sequence[PeriodicTask]:
+        """Rows written under a change-marker version after `version` (enabled or not)."""
+        rows = await self.session.scalars(
+            select(PeriodicTask).where(col(PeriodicTask.revision) > version)
+        )
+        return rows.all()
+
+    async def enabled_ids(self) -> Sequence[uuid.UUID]:
+        rows = await self.session.scalars(
+            select(col(PeriodicTask.id)).where(col(PeriodicTask.enabled).is_(True))
+        )
+        return rows.all()
 
     async def enabled_tasks(self) -> Sequence[PeriodicTask]:
         rows = await self.session.scalars(

@@ -140,7 +140,7 @@ def _check_times(start: datetime | None, expires: datetime | None, *, expiry_cha
 
 def to_read(task: PeriodicTask) -> PeriodicTaskRead:
     spec: ScheduleSpec = schedule_from_json(task.schedule)
-    values: dict[str, Any] = task.model_dump(mode="python", exclude={"schedule_type"})
+    values: dict[str, Any] = task.model_dump(mode="python", exclude={"schedule_type", "revision"})
     values["schedule"] = spec
     for field in ("start_time", "expires_at", "last_run_at", "created_at", "updated_at"):
         if values[field] is not None:

@@ -4,6 +4,7 @@ Importing this module loads the task modules of every installed package (entry-p
 `async_fastapi_multidb.tasks`), records runs in MongoDB and publishes the task catalog.
 """
 
+import sys
 from typing import Any
 
 from celery.signals import setup_logging
@@ -17,7 +18,8 @@ from worker.task_discovery import discover_task_modules
 
 def _configure_logging(**_: Any) -> None:
     # Connecting this signal also stops Celery from installing its own handlers.
-    configure_logging("worker", settings.log_level, json_format=settings.log_json)
+    name = "beat" if "beat" in sys.argv[1:] else "worker"
+    configure_logging(name, settings.log_level, json_format=settings.log_json)
 
 
 setup_logging.connect(_configure_logging, weak=False)

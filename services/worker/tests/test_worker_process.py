@@ -1,0 +1,140 @@
+"""A real worker process: typed calls, native async tasks, run history, the task catalog."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis as SyncRedis
+
+from common.mongo import init_mongo
+from worker.catalog import CATALOG_PREFIX
+from worker.celery_app import celery_app
+from worker.demo import add, sleep
+from worker.runs import RunState, TaskRun
+from worker.tasks_api import TaskResult
+from worker.testing import (
+    celery_process,
+    process_env,
+    stop_process,
+    wait_for_workers,
+    worker_command,
+)
+
+WORKER_REDIS_DB = 6
+
+
+@pytest.fixture(scope="module")
+def broker_url(redis_url: str) -> Iterator[str]:
+    """A flushed database of the private Valkey, and this process's Celery app pointed at it."""
+    url = f"{redis_url.rsplit('/', 1)[0]}/{WORKER_REDIS_DB}"
+    redis = SyncRedis.from_url(url)
+    redis.flushdb()
+    previous = celery_app.conf.broker_url, celery_app.conf.result_backend
+    celery_app.conf.update(broker_url=url, result_backend=url)
+    try:
+        yield url
+    finally:
+        celery_app.conf.update(broker_url=previous[0], result_backend=previous[1])
+        celery_app.close()
+        redis.flushdb()
+        redis.close()
+
+
+@pytest.fixture(scope="module")
+def runs_database() -> str:
+    return f"worker_test_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def worker_log(
+    broker_url: str, mongo_url: str, runs_database: str, tmp_path: Path
+) -> Iterator[Path]:
+    env = process_env(
+        redis_url=broker_url, mongo_url=mongo_url, worker_mongo_database=runs_database
+    )
+    log = tmp_path / "worker.log"
+    with celery_process(worker_command("wt"), env, log):
+        wait_for_workers(broker_url)
+        yield log
+
+
+async def recorded_run(mongo_url: str, database: str, task_id: str) -> TaskRun:
+    client = await init_mongo(mongo_url, database, [TaskRun])
+    try:
+        for _ in range(80):
+            run = await TaskRun.find_one(TaskRun.task_id == task_id)
+            if run is not None and run.state not in (RunState.PENDING, RunState.STARTED):
+                return run
+            await asyncio.sleep(0.25)
+    finally:
+        await client.close()
+    pytest.fail(f"run {task_id} was not recorded as finished")
+
+
+@pytest.mark.usefixtures("worker_log")
+async def test_typed_calls_run_on_the_worker_and_are_recorded(
+    mongo_url: str, runs_database: str
+) -> None:
+    result: TaskResult[float] = add.delay(2, 3)
+    assert await asyncio.to_thread(result.get, 30) == 5
+    run = await recorded_run(mongo_url, runs_database, result.id)
+    assert run.task == "demo.add"
+    assert run.state is RunState.SUCCESS
+    assert run.args == [2, 3]
+    assert run.result == 5
+    assert run.runtime_ms is not None
+    assert run.started_at is not None
+    assert run.finished_at is not None
+
+
+@pytest.mark.usefixtures("worker_log")
+async def test_async_def_tasks_run_natively_and_concurrently(
+    mongo_url: str, runs_database: str
+) -> None:
+    results = [sleep.options(priority=1).delay(0.5) for _ in range(4)]
+    slept = [await asyncio.to_thread(r.get, 30) for r in results]
+    assert all(s >= 0.5 for s in slept)
+    run = await recorded_run(mongo_url, runs_database, results[0].id)
+    assert run.task == "demo.sleep"
+    assert run.state is RunState.SUCCESS
+
+
+@pytest.mark.usefixtures("worker_log")
+async def test_a_failing_task_is_recorded_with_its_error(
+    mongo_url: str, runs_database: str
+) -> None:
+    result = add.apply_async(("two", 3))
+    with pytest.raises(TypeError):
+        await asyncio.to_thread(result.get, 30)
+    run = await recorded_run(mongo_url, runs_database, result.id)
+    assert run.state is RunState.FAILURE
+    assert run.error is not None
+    assert run.error.startswith("TypeError")
+    assert run.result is None
+
+
+def test_the_worker_publishes_every_installed_task_and_withdraws_them_on_shutdown(
+    broker_url: str, mongo_url: str, runs_database: str, tmp_path: Path
+) -> None:
+    env = process_env(
+        redis_url=broker_url, mongo_url=mongo_url, worker_mongo_database=runs_database
+    )
+    redis = SyncRedis.from_url(broker_url, decode_responses=True)
+    try:
+        with celery_process(worker_command("wc"), env, tmp_path / "worker.log") as proc:
+            wait_for_workers(broker_url)
+            [key] = list(redis.scan_iter(match=f"{CATALOG_PREFIX}*"))
+            catalog = {str(k): str(v) for k, v in redis.hgetall(key).items()}
+            assert 0 < redis.ttl(key) <= 60
+            stop_process(proc)
+        assert catalog["demo.add"] == "Add two numbers."
+        assert catalog["demo.sleep"].startswith("Sleep asynchronously")
+        # Contributed by the storage package through the entry-point group.
+        assert "storage.cleanup_stale_uploads" in catalog
+        assert not any(name.startswith("celery.") for name in catalog)
+        assert list(redis.scan_iter(match=f"{CATALOG_PREFIX}*")) == []
+    finally:
+        redis.flushdb()
+        redis.close()
