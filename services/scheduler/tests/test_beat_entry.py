@@ -1,0 +1,65 @@
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scheduler.beat_entry import DORMANT_SECONDS, PeriodicTaskEntry
+from scheduler.models import PeriodicTask
+from worker.celery_app import celery_app
+
+EVERY_MINUTE = {"type": "interval", "every": 1, "period": "minutes"}
+
+
+def entry(**fields: Any) -> PeriodicTaskEntry:
+    values: dict[str, Any] = {
+        "name": "t",
+        "task": "demo.add",
+        "schedule_type": "interval",
+        "schedule": EVERY_MINUTE,
+        "created_at": datetime.now(UTC) - timedelta(hours=1),
+    }
+    values.update(fields)
+    return PeriodicTaskEntry.from_model(PeriodicTask(**values), celery_app)
+
+
+def test_a_task_that_never_ran_counts_its_first_period_from_creation() -> None:
+    assert entry().is_due().is_due
+    fresh = entry(created_at=datetime.now(UTC))
+    due, next_in = fresh.is_due()
+    assert not due
+    assert 55 < next_in <= 60
+
+
+def test_nothing_is_due_before_the_start_time() -> None:
+    due, next_in = entry(start_time=datetime.now(UTC) + timedelta(seconds=30)).is_due()
+    assert not due
+    assert 25 < next_in <= 30
+
+
+def test_expired_and_finished_one_off_tasks_are_dormant() -> None:
+    expired = entry(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert expired.is_due() == (False, DORMANT_SECONDS)
+    done = entry(one_off=True, total_run_count=1)
+    assert done.is_due() == (False, DORMANT_SECONDS)
+    assert entry(one_off=True).is_due().is_due
+
+
+def test_a_task_no_worker_has_registered_is_held_back() -> None:
+    held = entry()
+    held.registered = False
+    assert held.is_due() == (False, DORMANT_SECONDS)
+
+
+def test_message_options_carry_the_queue_priority_expiry_and_periodic_task_id() -> None:
+    expires = datetime.now(UTC) + timedelta(days=1)
+    made = entry(queue="io", priority=7, expires_at=expires)
+    assert made.options["queue"] == "io"
+    assert made.options["priority"] == 7
+    assert made.options["expires"] == expires
+    assert made.options["headers"] == {"periodic_task_id": made.name}
+
+
+def test_the_next_entry_counts_the_run_and_keeps_the_gates() -> None:
+    first = entry(one_off=True)
+    second = next(first)
+    assert second.total_run_count == 1
+    assert second.one_off
+    assert not second.is_due().is_due
