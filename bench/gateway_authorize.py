@@ -112,17 +112,17 @@ def _latency_ms(text: str, percentile: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)]
 
 
-def wrk(url: str, connections: int, token: str, seconds: int) -> Result:
-    argv = [
-        _wrk_binary(),
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-H",
-        f"Authorization: Bearer {token}",
-        url,
-    ]
+# Direct calls to an authorizer carry what Traefik would send it.
+FORWARDED = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/bench/items"}
+DIRECT_TO_AUTHORIZER = ("f", "g")
+
+
+def wrk(url: str, connections: int, token: str, seconds: int, *, forwarded: bool = False) -> Result:
+    headers = {"Authorization": f"Bearer {token}", **(FORWARDED if forwarded else {})}
+    argv = [_wrk_binary(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(url)
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout  # noqa: S603
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"the benchmark saw failed requests at {url}:\n{output}")
@@ -225,10 +225,11 @@ async def _grant(redis_url: str, rbac_url: str, signer: TokenSigner, user_id: st
         bound.raise_for_status()
 
 
-def _wait_allowed(url: str, token: str) -> None:
+def _wait_allowed(url: str, token: str, *, forwarded: bool) -> None:
+    headers = {"Authorization": f"Bearer {token}", **(FORWARDED if forwarded else {})}
     deadline = time.monotonic() + 30
     while True:
-        response = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        response = httpx.get(url, headers=headers, timeout=5)
         if response.status_code == 200:
             return
         if time.monotonic() > deadline:
@@ -287,9 +288,11 @@ def _stack(
             "c": f"{web}/bench/items",
             "d": f"{web}/noop/items",
             "e": f"{web}/raw/items",
+            "f": f"{authorizers['bench']}",
+            "g": f"{authorizers['noop']}",
         }
-        for url in urls.values():
-            _wait_allowed(url, user_token)
+        for variant, url in urls.items():
+            _wait_allowed(url, user_token, forwarded=variant in DIRECT_TO_AUTHORIZER)
         yield urls, {"c": ports["rbac"], "d": ports["noop"], "e": ports["raw"]}
 
 
@@ -299,6 +302,8 @@ LABELS = {
     "c": "(c) Traefik + forwardAuth → rbac `/authorize`",
     "d": "(d) Traefik + forwardAuth → no-op ASGI (uvicorn)",
     "e": "(e) Traefik + forwardAuth → no-op bare asyncio server",
+    "f": "(f) rbac `/authorize` alone (no Traefik)",
+    "g": "(g) no-op ASGI alone (no Traefik)",
 }
 
 
@@ -313,10 +318,11 @@ def measure(seconds: int = DURATION_SECONDS) -> dict[tuple[str, int], Result]:
     ):
         for variant, url in urls.items():
             for connections in CONNECTIONS:
-                wrk(url, connections, token, WARMUP_SECONDS)
+                direct = variant in DIRECT_TO_AUTHORIZER
+                wrk(url, connections, token, WARMUP_SECONDS, forwarded=direct)
                 port = auth_ports.get(variant)
                 before = _time_wait(port) if port else 0
-                result = wrk(url, connections, token, seconds)
+                result = wrk(url, connections, token, seconds, forwarded=direct)
                 if port:
                     closed = _time_wait(port) - before
                     result = dataclasses.replace(result, closed_auth_connections=max(0, closed))
@@ -353,6 +359,7 @@ def report(results: dict[tuple[str, int], Result], seconds: int) -> str:
         ("(d)/(b) throughput: the forwardAuth hop", "d", "b"),
         ("(c)/(d) throughput: our decision (target ≥ 0.90)", "c", "d"),
         ("(e)/(d) throughput: a bare server instead of uvicorn", "e", "d"),
+        ("(f)/(g) throughput: our decision, servers alone", "f", "g"),
     ]
     for label, top, bottom in ratios:
         cells = [

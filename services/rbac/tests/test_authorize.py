@@ -1,5 +1,6 @@
 """The gateway decision through `/authorize`, against a real database and Valkey."""
 
+import time
 import uuid
 
 import pytest
@@ -183,3 +184,12 @@ async def test_disabled_mark_alone_refuses_a_token_never_seen(rbac: Rbac, redis:
     await mark_disabled(redis, "u-cold")
     token = rbac.signer.token(sub="u-cold", adm=True)
     assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 401
+
+
+async def test_remembered_allow_ends_when_the_token_expires(rbac: Rbac) -> None:
+    token = rbac.signer.token(exp=int(time.time()) + 1)
+    assert (await rbac.authorize("GET", "/storage/me", token)).status_code == 200
+    response = await eventually(
+        lambda: rbac.authorize("GET", "/storage/me", token), lambda r: r.status_code == 401
+    )
+    assert response.json()["code"] == "invalid_token"

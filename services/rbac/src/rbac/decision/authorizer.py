@@ -6,7 +6,8 @@ the route's permission in their grants (403). Everything here is in-process on a
 """
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from redis.exceptions import RedisError
@@ -21,6 +22,8 @@ from rbac.route_table import RouteInfo, RouteTable
 
 logger = logging.getLogger("rbac.decision")
 
+REMEMBER_SECONDS = 5.0
+MAX_REMEMBERED = 50_000
 IDENTITY_HEADERS = ("x-user-id", "x-user-name", "x-user-admin", "x-session-id")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Answered on every allow without identity, so a client cannot smuggle its own X-User-* through.
@@ -34,10 +37,24 @@ class Decision:
     detail: str
     headers: tuple[tuple[str, str], ...] = ()
     claims: AccessClaims | None = None
+    # The headers as the ASGI server wants them, encoded once.
+    raw_headers: tuple[tuple[bytes, bytes], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        raw = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers)
+        object.__setattr__(self, "raw_headers", raw)
 
     @property
     def allowed(self) -> bool:
         return self.status == 200
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    decision: Decision
+    state: tuple[int, int, RouteTable]
+    until: float  # monotonic
+    token_exp: float  # unix time
 
 
 ALLOW_ANONYMOUS = Decision(200, "allowed", "allowed", ANONYMOUS)
@@ -83,8 +100,35 @@ class Authorizer:
         self.revocations = revocations
         self.grants = grants
         self.routes = routes or RouteTable([])
+        self._memo: dict[tuple[str | None, str | None, str | None], _Remembered] = {}
+
+    def _state(self) -> tuple[int, int, RouteTable]:
+        return (self.revocations.generation, self.grants.generation, self.routes)
 
     async def decide(
+        self, method: str | None, uri: str | None, authorization: str | None
+    ) -> Decision:
+        key = (method, uri, authorization)
+        remembered = self._memo.get(key)
+        if (
+            remembered is not None
+            and remembered.state == self._state()
+            and remembered.until > time.monotonic()
+            and remembered.token_exp > time.time()
+        ):
+            return remembered.decision
+        # Taken before deciding: a change that lands while we await makes the result unusable.
+        state = self._state()
+        decision = await self._decide(method, uri, authorization)
+        if decision.allowed and self.revocations.live and self.grants.live:
+            if len(self._memo) >= MAX_REMEMBERED:
+                self._memo.clear()
+            token_exp = float(decision.claims.exp) if decision.claims else float("inf")
+            until = time.monotonic() + REMEMBER_SECONDS
+            self._memo[key] = _Remembered(decision, state, until, token_exp)
+        return decision
+
+    async def _decide(
         self, method: str | None, uri: str | None, authorization: str | None
     ) -> Decision:
         if method is None or method.upper() not in _METHODS or uri is None:

@@ -43,7 +43,7 @@ class AuthorizeEndpoint:
 
 
 async def _respond(decision: Decision, send: Send) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in decision.headers]
+    headers = list(decision.raw_headers)
     if decision.allowed:
         await send({"type": "http.response.start", "status": 200, "headers": headers + _OK_HEADERS})
         await send({"type": "http.response.body", "body": b""})

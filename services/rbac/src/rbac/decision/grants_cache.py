@@ -24,6 +24,11 @@ class GrantsCache:
         self._generation = 0
         self.live = False
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever a grant may have changed."""
+        return self._generation
+
     async def get(self, user_id: str) -> Grants:
         entry = self._entries.get(user_id)
         if entry is not None and self.live and entry[1] > time.monotonic():

@@ -35,6 +35,11 @@ class RevocationCache:
         self._generation = 0
         self.live = False
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever a token that passed before may not pass any more."""
+        return self._generation
+
     async def is_revoked(self, claims: AccessClaims) -> bool:
         now = time.monotonic()
         if self._known_revoked(claims, now):
@@ -69,6 +74,7 @@ class RevocationCache:
         """A message of `auth:revocations` (session-wide or user-wide)."""
         until = time.monotonic() + REMEMBER_REVOKED_SECONDS
         self._make_room()
+        self._generation += 1
         session_id = message.get("session_id")
         if isinstance(session_id, str):
             self._revoked_sessions[session_id] = until
@@ -80,6 +86,7 @@ class RevocationCache:
 
     def apply_user_event(self, event: UserEvent) -> None:
         """A message of `auth:users`; enabling a user forgets what was decided about them."""
+        self._generation += 1
         if event.event in (UserEventKind.DISABLED, UserEventKind.DELETED):
             self._make_room()
             self._disabled[event.user_id] = time.monotonic() + REMEMBER_REVOKED_SECONDS
@@ -110,4 +117,5 @@ class RevocationCache:
             self._revoked_sessions.clear()
             self._revoked_before.clear()
             self._disabled.clear()
+        self._generation += 1
         self._clean.clear()
