@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from minio import Minio
 from minio.error import S3Error
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.errors import NetworkTimeout
 
 from mesh.launch import running
 from mesh.mongo import mongo_launch, mongo_url
@@ -109,3 +110,26 @@ def test_a_second_mongo_server_on_the_same_file_exits_naming_the_first(tmp_path:
         ):
             pytest.fail("a second server started on a file already served")
     assert f"pid {first.pid}" in str(refused.value)
+
+
+def test_mongo_stopped_during_a_long_write_restarts_with_the_committed_data(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    with running(mongo_launch(tmp_path, port), tmp_path / "server.log") as proc:
+        client: MongoClient[dict[str, object]] = MongoClient(mongo_url(port), socketTimeoutMS=2000)
+        try:
+            client.db.items.insert_many([{"n": n} for n in range(300)])
+            # Large enough to still run on the server when the client gives up and we stop it.
+            with pytest.raises(NetworkTimeout):
+                client.db.items.insert_many([{"n": n} for n in range(5000)])
+        finally:
+            client.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+    with running(mongo_launch(tmp_path, port), tmp_path / "server.log"):
+        client = MongoClient(mongo_url(port))
+        try:
+            assert client.db.items.count_documents({"n": {"$lt": 300}}) >= 300
+        finally:
+            client.close()
