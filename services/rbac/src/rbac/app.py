@@ -5,9 +5,11 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from starlette.types import Receive, Scope, Send
 
 from common.app import create_app as create_service_app
 from common.docs_portal import router as docs_portal_router
@@ -18,7 +20,7 @@ from common.settings import load_settings
 from common.sql import SqlDatabase
 from common.tokens import JwksClient, KeySource, TokenVerifier
 from rbac.decision.authorizer import Authorizer
-from rbac.decision.endpoint import AuthorizeEndpoint
+from rbac.decision.endpoint import AUTHORIZE_PATH, AuthorizeEndpoint
 from rbac.decision.grants_cache import GrantsCache
 from rbac.decision.listener import ChangeListener
 from rbac.decision.revocation_cache import RevocationCache
@@ -41,7 +43,7 @@ def create_app(
     *,
     keys: KeySource | None = None,
     configure_logs: bool = True,
-) -> FastAPI:
+) -> "RbacApp":
     """The rbac app; `keys` replaces auth's JWKS (tests sign their own tokens)."""
     settings = settings or load_settings(RbacSettings)
     database = SqlDatabase(settings.database_url)
@@ -93,5 +95,26 @@ def create_app(
         lifespan=lifespan,
         configure_logs=configure_logs,
     )
-    app.add_middleware(AuthorizeEndpoint, authorizer=authorizer)
-    return app
+    return RbacApp(app, AuthorizeEndpoint(authorizer))
+
+
+class RbacApp:
+    """What uvicorn serves: `/authorize` answered before FastAPI, everything else by the API.
+
+    The gateway asks `/authorize` on every request; going around FastAPI's per-request layers
+    (its telemetry check, error middleware, routing) keeps the decision close to the bare hop.
+    Other attributes (`state`, `openapi()`, `router`) are the FastAPI app's.
+    """
+
+    def __init__(self, api: FastAPI, authorize: AuthorizeEndpoint) -> None:
+        self.api = api
+        self.authorize = authorize
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == AUTHORIZE_PATH:
+            await self.authorize(scope, receive, send)
+            return
+        await self.api(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.api, name)

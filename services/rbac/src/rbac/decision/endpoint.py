@@ -1,10 +1,10 @@
-"""`/authorize` as bare ASGI in front of the app: the gateway calls it on every request, so it
-skips routing, dependency injection and per-request logging (denials are logged at debug)."""
+"""`/authorize` as bare ASGI: the gateway calls it on every request, so it skips FastAPI's
+per-request layers, routing and per-request logging (denials are logged at debug)."""
 
 import json
 import logging
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from common.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
 from rbac.decision.authorizer import Authorizer, Decision
@@ -17,14 +17,10 @@ _OK_HEADERS = [(b"content-length", b"0")]
 
 
 class AuthorizeEndpoint:
-    def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
-        self.app = app
+    def __init__(self, authorizer: Authorizer) -> None:
         self.authorizer = authorizer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != AUTHORIZE_PATH:
-            await self.app(scope, receive, send)
-            return
         method = uri = authorization = None
         for name, value in scope["headers"]:
             if name == b"x-forwarded-method":
