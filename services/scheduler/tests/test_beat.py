@@ -17,6 +17,7 @@ from scheduler.beat_lock import LOCK_KEY
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
 from scheduler.settings import SchedulerSettings
+from testkit.ports import free_port
 from worker.celery_app import build_celery
 from worker.settings import WorkerSettings
 
@@ -32,9 +33,11 @@ def make_scheduler(
     app = build_celery(WorkerSettings.model_validate({"redis_url": settings.redis_url}))
     created: list[DatabaseScheduler] = []
 
-    def make(database_url: str = settings.database_url) -> DatabaseScheduler:
+    def make(
+        database_url: str = settings.database_url, redis_url: str = settings.redis_url
+    ) -> DatabaseScheduler:
         monkeypatch.setenv("SCHEDULER_DATABASE_URL", database_url)
-        monkeypatch.setenv("REDIS_URL", settings.redis_url)
+        monkeypatch.setenv("REDIS_URL", redis_url)
         monkeypatch.setenv("SCHEDULER_BEAT_LOCK_TTL_SECONDS", "3")
         monkeypatch.setenv("SCHEDULER_BEAT_SYNC_SECONDS", "600")
         scheduler = DatabaseScheduler(app=app)
@@ -87,6 +90,19 @@ async def test_beat_survives_a_missing_schema_and_picks_the_schedule_up_once_it_
     assert await tick(scheduler) >= 0
     assert scheduler.schedule == {}
     assert await redis.get(LOCK_KEY) == scheduler._lock.token  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+async def test_beat_without_redis_logs_retries_and_never_leads(
+    make_scheduler: SchedulerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    scheduler = make_scheduler(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with caplog.at_level(logging.ERROR, logger="scheduler.beat"):
+        assert await tick(scheduler) > 0
+        assert await tick(scheduler) > 0
+    assert caplog.text.count("beat maintenance failed") == 2
+    assert not scheduler._lock.valid  # type: ignore[union-attr]
+    assert scheduler.schedule == {}
 
 
 @pytest.mark.usefixtures("demo_catalog")
