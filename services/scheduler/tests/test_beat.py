@@ -12,12 +12,12 @@ import pytest
 from redis.asyncio import Redis
 
 from common.sql import SqlDatabase
+from mesh.net import free_port
 from scheduler.beat import LAST_RUN_KEY, DatabaseScheduler
 from scheduler.beat_lock import LOCK_KEY
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
 from scheduler.settings import SchedulerSettings
-from testkit.ports import free_port
 from worker.celery_app import build_celery
 from worker.settings import WorkerSettings
 
@@ -125,6 +125,25 @@ async def test_a_due_task_is_sent_recorded_in_redis_at_once_and_in_sql_on_sync(
     assert row.total_run_count == 1
     assert row.last_run_at is not None
     assert row.enabled is False  # a one-off task is done
+
+
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_task_deleted_before_the_write_back_does_not_break_it(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deleted = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    kept = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    scheduler = make_scheduler()
+    await tick(scheduler)
+    await client.delete(f"/scheduler/periodic-tasks/{deleted['id']}")
+    with caplog.at_level(logging.ERROR, logger="scheduler.beat"):
+        await asyncio.to_thread(scheduler.flush)
+    assert "could not write run state" not in caplog.text
+    assert (await stored(database_url, kept["id"])).total_run_count == 1
 
 
 @pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)

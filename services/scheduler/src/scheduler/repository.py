@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -113,17 +113,21 @@ class BeatRepository:
         return rows.all()
 
     async def write_run_states(self, states: Sequence[RunState]) -> None:
+        """One executemany for the batch; rows deleted meanwhile are simply not there to update
+        (a Core statement, so no ORM row-count check turns that into an error)."""
         if not states:
             return
-        # ORM bulk UPDATE by primary key: one executemany statement for the whole batch.
-        await self.session.execute(
-            update(PeriodicTask),
+        table = PeriodicTask.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(last_run_at=bindparam("b_last_run_at"), total_run_count=bindparam("b_count"))
+        )
+        connection = await self.session.connection()
+        await connection.execute(
+            statement,
             [
-                {
-                    "id": s.task_id,
-                    "last_run_at": s.last_run_at,
-                    "total_run_count": s.total_run_count,
-                }
+                {"b_id": s.task_id, "b_last_run_at": s.last_run_at, "b_count": s.total_run_count}
                 for s in states
             ],
         )
