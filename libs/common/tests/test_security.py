@@ -108,7 +108,7 @@ async def test_admin_routes_refuse_other_users(
 async def test_an_unreachable_redis_denies_instead_of_skipping_the_revocation_check(
     signer: TokenSigner,
 ) -> None:
-    from testkit.ports import free_port
+    from mesh.net import free_port
 
     async with build_client(signer, f"redis://127.0.0.1:{free_port()}/0") as http:
         response = await http.get("/me", headers=bearer(signer.token()))

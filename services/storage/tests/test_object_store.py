@@ -1,11 +1,11 @@
 import pytest
 
 from common.s3 import create_s3
+from mesh.net import free_port
 from storage.app import s3_http_pool
 from storage.errors import StorageUnavailable
 from storage.object_store import ObjectStore
 from storage.presigner import Credentials, Presigner
-from testkit.ports import free_port
 
 
 async def test_unreachable_s3_is_reported_as_unavailable() -> None:
