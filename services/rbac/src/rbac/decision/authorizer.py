@@ -23,7 +23,7 @@ from rbac.route_table import RouteInfo, RouteTable
 logger = logging.getLogger("rbac.decision")
 
 REMEMBER_SECONDS = 5.0
-MAX_REMEMBERED = 50_000
+MAX_REMEMBERED = 10_000  # keys hold whole tokens: about 10 MB at most
 IDENTITY_HEADERS = ("x-user-id", "x-user-name", "x-user-admin", "x-session-id")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Answered on every allow without identity, so a client cannot smuggle its own X-User-* through.
