@@ -2,7 +2,7 @@ from typing import assert_type
 
 from worker.demo import add, sleep
 from worker.event_loop import process_loop
-from worker.tasks_api import TaskCall, TaskResult, TypedTask
+from worker.tasks_api import TaskCall, TaskResult, TypedTask, task
 
 
 def test_sync_task_keeps_its_signature_and_runs_inline() -> None:
@@ -39,3 +39,17 @@ def test_async_tasks_reuse_one_running_loop_across_calls() -> None:
     sleep(0)
     assert process_loop.loop is first
     assert first.is_running()
+
+
+def test_idempotent_tasks_are_acknowledged_late_and_redelivered_if_the_worker_dies() -> None:
+    @task("test.idempotent_noop", idempotent=True)
+    def idempotent_noop() -> None:
+        """Do nothing, safely, any number of times."""
+
+    @task("test.plain_noop")
+    def plain_noop() -> None:
+        """Do nothing, at most once."""
+
+    assert idempotent_noop.celery_task.acks_late is True
+    assert idempotent_noop.celery_task.reject_on_worker_lost is True
+    assert plain_noop.celery_task.acks_late is False
