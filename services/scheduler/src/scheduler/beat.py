@@ -269,10 +269,10 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             return
         started = time.perf_counter()
         if self._version is None or self._heap is None:
-            await self._load_everything(version)
+            await self._load_everything()
             kind = "full"
         else:
-            await self._load_changes_since(self._version, version)
+            await self._load_changes_since(self._version)
             kind = "changes"
         self._version = version
         logger.info(
@@ -285,7 +285,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             },
         )
 
-    async def _load_everything(self, version: int) -> None:
+    async def _load_everything(self) -> None:
         """Every enabled task, run state merged from SQL and the Redis last-run record."""
         assert self._database is not None  # noqa: S101 - set in setup_schedule
         async with self._database.session() as session:
@@ -302,7 +302,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self._heap = None
         self._next_catalog_refresh = 0.0
 
-    async def _load_changes_since(self, seen: int, version: int) -> None:
+    async def _load_changes_since(self, seen: int) -> None:
         """Only the rows written after version `seen`; deletions found by the enabled ids."""
         assert self._database is not None  # noqa: S101 - set in setup_schedule
         async with self._database.session() as session:
