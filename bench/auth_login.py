@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from mesh.net import free_port, wait_for_port
 from testkit.auth_client import encrypted_login_body
-from testkit.ports import free_port, wait_for_port
 from testkit.valkey import valkey_server
 
 CLIENTS = 20

@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 from jwt.algorithms import RSAAlgorithm
 
+from mesh.net import free_port, wait_for_port
 from mesh.seaweed import S3Server
 from storage.presigner import Credentials, Presigner
 from testkit.embedded import mongo_server, seaweed_server
-from testkit.ports import free_port, wait_for_port
 from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
 

@@ -46,3 +46,13 @@ def poll_until(
             time.sleep(interval)
         else:
             return
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    """Return once something accepts connections on the loopback port."""
+
+    def connect() -> None:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            pass
+
+    poll_until(connect, timeout, interval=0.05)
