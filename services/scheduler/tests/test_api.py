@@ -167,13 +167,28 @@ async def test_clocked_tasks_are_one_off(
     assert response.json()["one_off"] is True
 
 
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
 async def test_requests_without_a_valid_token_are_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/scheduler/periodic-tasks", headers={"Authorization": ""})
     assert response.status_code == 401
     assert response.json()["code"] == "missing_token"
 
 
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
 async def test_unknown_run_is_not_found(client: httpx.AsyncClient) -> None:
     response = await client.get("/scheduler/runs/no-such-task-id")
     assert response.status_code == 404
     assert response.json()["code"] == "run_not_found"
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+async def test_openapi_marks_every_scheduler_route_with_its_permission(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/scheduler/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    run_now = paths["/periodic-tasks/{task_id}/run"]["post"]
+    assert run_now["x-access"] == "permission"
+    assert run_now["x-permission"] == "scheduler:POST:/periodic-tasks/{task_id}/run"
+    assert paths["/health"]["get"]["x-access"] == "public"

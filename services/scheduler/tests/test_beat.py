@@ -237,3 +237,18 @@ async def test_beat_reloads_only_when_the_change_marker_moves(
     await asyncio.sleep(0.05)
     await tick(scheduler)
     assert scheduler.schedule == {}
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+async def test_a_beat_that_stops_hands_the_lead_over_at_once(
+    make_scheduler: SchedulerFactory, redis: Redis
+) -> None:
+    leader = make_scheduler()
+    standby = make_scheduler()
+    await tick(leader)
+    await tick(standby)
+    assert not standby._lock.valid  # type: ignore[union-attr]
+    await asyncio.to_thread(leader.close)
+    assert await redis.get(LOCK_KEY) is None
+    await tick(standby)
+    assert standby._lock.valid  # type: ignore[union-attr]
