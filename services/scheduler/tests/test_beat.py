@@ -17,6 +17,7 @@ from scheduler.beat import LAST_RUN_KEY, DatabaseScheduler
 from scheduler.beat_lock import LOCK_KEY
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
+from scheduler.repository import PeriodicTaskRepository
 from scheduler.settings import SchedulerSettings
 from worker.celery_app import build_celery
 from worker.settings import WorkerSettings
@@ -252,3 +253,33 @@ async def test_a_beat_that_stops_hands_the_lead_over_at_once(
     assert await redis.get(LOCK_KEY) is None
     await tick(standby)
     assert standby._lock.valid  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_row_beat_cannot_read_is_reported_and_the_others_still_run(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    database = SqlDatabase(database_url)
+    try:
+        async with database.session() as session:
+            broken = PeriodicTask(
+                name="written-around-the-api",
+                task="demo.add",
+                schedule_type="crontab",
+                schedule={"type": "crontab", "minute": "99"},
+            )
+            await PeriodicTaskRepository(session).add(broken)
+    finally:
+        await database.dispose()
+    scheduler = make_scheduler()
+    with caplog.at_level(logging.ERROR, logger="scheduler.beat"):
+        await tick(scheduler)
+    assert f"periodic task {broken.id} cannot be scheduled" in caplog.text
+    assert set(scheduler.schedule) == {good["id"]}
+    assert scheduler.schedule[good["id"]].total_run_count == 1

@@ -30,12 +30,12 @@ class PeriodicTask(SQLModel, table=True):  # type: ignore[no-redef]
     kwargs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     enabled: bool = True
     one_off: bool = False
-    start_time: datetime | None = Field(None, sa_column=Column(DateTime(timezone=True)))
-    expires_at: datetime | None = Field(None, sa_column=Column(DateTime(timezone=True)))
-    queue: str | None = Field(None, max_length=200)
+    start_time: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    queue: str | None = Field(default=None, max_length=200)
     priority: int | None = None
-    description: str = Field("", max_length=2000)
-    last_run_at: datetime | None = Field(None, sa_column=Column(DateTime(timezone=True)))
+    description: str = Field(default="", max_length=2000)
+    last_run_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
     total_run_count: int = 0
     # The change-marker version this row was last written under: beat loads only rows newer
     # than the version it has seen.
