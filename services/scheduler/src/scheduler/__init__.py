@@ -1,1 +1,16 @@
-"""Scheduler service: periodic Celery tasks in SQL and the DatabaseScheduler for beat."""
+"""Scheduler service: periodic Celery tasks in SQL and the DatabaseScheduler for beat.
+
+Processes (docs/processes.md):
+- `python -m scheduler.migrations` - Alembic upgrade of `SCHEDULER_DATABASE_URL`;
+- `uvicorn --factory scheduler.app:create_app` - the API (`/scheduler/...` behind the gateway);
+- `celery -A worker.app beat -S scheduler.beat:DatabaseScheduler` - beat.
+
+Environment: `SCHEDULER_DATABASE_URL`, `REDIS_URL` (catalog, leader lock, last runs),
+`MONGO_URL` + `SCHEDULER_MONGO_DATABASE` (run history, default `scheduler`, the same database
+the worker writes: `WORKER_MONGO_DATABASE`), `CELERY_BROKER_URL` (default `REDIS_URL`), and
+for beat `SCHEDULER_BEAT_LOCK_TTL_SECONDS` (10), `SCHEDULER_BEAT_CHANGE_POLL_SECONDS` (1),
+`SCHEDULER_BEAT_SYNC_SECONDS` (5), `SCHEDULER_BEAT_MAX_INTERVAL_SECONDS` (1).
+
+Redis keys: `worker:catalog:{worker id}` (read), `scheduler:beat:leader` (the lock),
+`scheduler:beat:last_run` (hash: periodic task id -> last dispatch and run count).
+"""
