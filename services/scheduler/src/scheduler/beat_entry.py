@@ -68,7 +68,12 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
         total_run_count: int | None = None,
         schedules: dict[str, BaseSchedule] | None = None,
     ) -> "PeriodicTaskEntry":
-        options: dict[str, Any] = {"headers": {"periodic_task_id": str(model.id)}}
+        options: dict[str, Any] = {
+            "headers": {"periodic_task_id": str(model.id)},
+            # Nobody waits on a beat dispatch (the run history keeps the result); without this,
+            # a Redis result backend subscribes beat to every task it sends.
+            "ignore_result": True,
+        }
         if model.queue:
             options["queue"] = model.queue
         if model.priority is not None:
