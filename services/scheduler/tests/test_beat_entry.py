@@ -55,6 +55,7 @@ def test_message_options_carry_the_queue_priority_expiry_and_periodic_task_id() 
     assert made.options["priority"] == 7
     assert made.options["expires"] == expires
     assert made.options["headers"] == {"periodic_task_id": made.name}
+    assert made.options["ignore_result"] is True
 
 
 def test_the_next_entry_counts_the_run_and_keeps_the_gates() -> None:
