@@ -173,3 +173,22 @@ async def test_openapi_documents_access_levels_permissions_and_problem_responses
     health = spec["paths"]["/health"]["get"]
     assert health["x-access"] == "public"
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_cors_is_off_by_default_and_follows_the_configured_origins() -> None:
+    closed = httpx.ASGITransport(build_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=closed, base_url="http://demo") as http:
+        response = await http.get("/demo/health", headers={"Origin": "https://app.example"})
+    assert "access-control-allow-origin" not in response.headers
+
+    settings = ServiceSettings(cors_origins=["https://app.example"])
+    app = create_app("demo", settings, configure_logs=False)
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
+        allowed = await http.options(
+            "/demo/health",
+            headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+        )
+        other = await http.get("/demo/health", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-origin" not in other.headers

@@ -1,17 +1,12 @@
-"""`python -m rbac.migrations`: upgrade the database named by RBAC_DATABASE_URL to head."""
+"""`python -m rbac.migrations`: upgrade RBAC_DATABASE_URL to the newest schema (idempotent)."""
 
-import asyncio
-import logging
-
-from common.settings import load_settings
-from rbac.migrations import upgrade
+from common.migrations import migrate_from_environment
+from rbac.migrations import SCRIPT_LOCATION
 from rbac.settings import RbacSettings
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings(RbacSettings)
-    asyncio.run(upgrade(settings.database_url))
+    migrate_from_environment("rbac", RbacSettings, SCRIPT_LOCATION)
 
 
 if __name__ == "__main__":

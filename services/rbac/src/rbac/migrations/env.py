@@ -1,18 +1,6 @@
-"""Alembic environment: always handed an open connection by `rbac.migrations.upgrade`."""
+"""Alembic environment: runs on the connection `common.migrations` hands over."""
 
-from alembic import context
-from sqlalchemy.engine import Connection
-
+from common.migrations import run_on_connection
 from rbac.models import Base
 
-connection = context.config.attributes.get("connection")
-if not isinstance(connection, Connection):
-    raise RuntimeError("run migrations through `python -m rbac.migrations`")
-
-context.configure(
-    connection=connection,
-    target_metadata=Base.metadata,
-    render_as_batch=connection.dialect.name == "sqlite",
-)
-with context.begin_transaction():
-    context.run_migrations()
+run_on_connection("rbac", Base.metadata)
