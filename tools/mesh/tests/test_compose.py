@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from mesh.topology import TOPOLOGY, Kind
+
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "compose.yaml"
 ONE_SHOT = "service_completed_successfully"
@@ -93,6 +95,25 @@ def test_every_long_running_service_has_a_healthcheck(
     for name, service in services.items():
         if name not in one_shots:
             assert "healthcheck" in service, f"{name} has no healthcheck"
+
+
+def test_each_service_waits_for_a_prestart_that_runs_the_mesh_one_shots_in_order(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    oneshots = [spec.module for spec in TOPOLOGY if spec.kind is Kind.ONESHOT and spec.module]
+    assert "scheduler.seed" in oneshots
+    for module in oneshots:
+        package = module.split(".")[0]
+        prestarts = [
+            " ".join(services[target]["command"])
+            for target, rule in services[package]["depends_on"].items()
+            if rule["condition"] == ONE_SHOT and "command" in services[target]
+        ]
+        [command] = [c for c in prestarts if f"python -m {module}" in c]
+        if module.endswith(".seed"):
+            migrations = f"python -m {package}.migrations"
+            assert command.index(migrations) < command.index(f"python -m {module}")
+            assert f"{migrations} && " in command, "the seed must not run after failed migrations"
 
 
 def test_only_the_gateway_and_the_s3_endpoint_are_published(

@@ -2,6 +2,10 @@
 
 Processes (docs/processes.md):
 - `python -m scheduler.migrations` - Alembic upgrade of `SCHEDULER_DATABASE_URL`;
+- `python -m scheduler.seed` - creates the default periodic tasks that are missing by name
+  (`storage: remove stale uploads`, running `storage.cleanup_stale_uploads` every
+  `SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS`, default 3600, 0 for none) and never changes an
+  existing one; it writes through the API's repository, so beat sees the change marker move;
 - `uvicorn --factory scheduler.app:create_app` - the API (`/scheduler/...` behind the gateway);
 - `celery -A worker.app beat -S scheduler.beat:DatabaseScheduler` - beat.
 

@@ -48,11 +48,7 @@ class PeriodicTaskService:
         _check_times(data.start_time, data.expires_at, expiry_changed=True)
         if await self.repository.name_taken(data.name):
             raise PeriodicTaskNameTakenError(f"A periodic task named {data.name!r} exists.")
-        values = data.model_dump(mode="python")
-        values["schedule"] = data.schedule.model_dump(mode="json")
-        values["schedule_type"] = data.schedule.type
-        values["one_off"] = data.one_off or isinstance(data.schedule, ClockedSpec)
-        task = PeriodicTask(**values)
+        task = new_periodic_task(data)
         await self.repository.add(task)
         return to_read(task)
 
@@ -127,6 +123,15 @@ class PeriodicTaskService:
             raise InvalidInputError(
                 "task", f"no worker has registered a task named {name!r}", code="unknown_task"
             )
+
+
+def new_periodic_task(data: PeriodicTaskCreate) -> PeriodicTask:
+    """The row for a validated create request, not yet added (the API and `scheduler.seed`)."""
+    values = data.model_dump(mode="python")
+    values["schedule"] = data.schedule.model_dump(mode="json")
+    values["schedule_type"] = data.schedule.type
+    values["one_off"] = data.one_off or isinstance(data.schedule, ClockedSpec)
+    return PeriodicTask(**values)
 
 
 def _check_times(start: datetime | None, expires: datetime | None, *, expiry_changed: bool) -> None:

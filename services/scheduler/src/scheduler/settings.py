@@ -24,6 +24,10 @@ class SchedulerSettings(ServiceSettings):
     # Longest sleep between ticks; bounds how late a lock renewal or change check can be.
     beat_max_interval_seconds: float = Field(1.0, gt=0, le=60.0)
 
+    # `scheduler.seed`: how often the default `storage.cleanup_stale_uploads` task runs when
+    # the seed creates it; 0 leaves it out. An existing task keeps its own schedule.
+    storage_cleanup_interval_seconds: int = Field(3600, ge=0, le=10_000_000)
+
     @property
     def broker_url(self) -> str:
         return self.celery_broker_url or self.redis_url

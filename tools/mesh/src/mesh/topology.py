@@ -183,6 +183,13 @@ TOPOLOGY: tuple[ProcessSpec, ...] = (
         module="scheduler.migrations",
     ),
     ProcessSpec(
+        "scheduler-seed",
+        Kind.ONESHOT,
+        2,
+        _python_module("scheduler-seed", "scheduler.seed"),
+        module="scheduler.seed",
+    ),
+    ProcessSpec(
         "auth-seed", Kind.ONESHOT, 2, _python_module("auth-seed", "auth.seed"), module="auth.seed"
     ),
     ProcessSpec("auth", Kind.SERVICE, 3, _api("auth"), module="auth.app"),
