@@ -4,17 +4,23 @@ By default a whole local mesh is started once per session on a free port in a te
 through the same code as `mesh up --detach`. With `MESH_URL` set, the tests target that deployed
 mesh instead (compose, staging); its admin comes from `MESH_ADMIN_USERNAME` (default `admin`)
 and `MESH_ADMIN_PASSWORD`.
+
+Clients of the gateway: `http` (no token), `admin` (the admin's token) and `accounts` (fresh users
+and roles, deleted after the test). They wait `http_timeout` seconds for an answer, which a
+module may override.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mesh.supervisor import Mesh
 from mesh.testing import running_mesh
+from testkit.accounts import Accounts, signed_in
 
 
 @dataclass(frozen=True)
@@ -45,3 +51,29 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh | DeployedMe
         return
     with running_mesh(tmp_path_factory.mktemp("mesh")) as local:
         yield local
+
+
+@pytest.fixture
+def http_timeout() -> float:
+    return 15
+
+
+@pytest.fixture
+async def http(mesh: Mesh | DeployedMesh, http_timeout: float) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=mesh.url, timeout=http_timeout) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(mesh: Mesh | DeployedMesh, http_timeout: float) -> AsyncIterator[httpx.AsyncClient]:
+    async with signed_in(
+        mesh.url, mesh.admin_username, mesh.admin_password, timeout=http_timeout
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def accounts(admin: httpx.AsyncClient) -> AsyncIterator[Accounts]:
+    made = Accounts(admin)
+    yield made
+    await made.aclose()

@@ -4,11 +4,7 @@ and access tokens the gateway must refuse."""
 import asyncio
 import base64
 import json
-import secrets
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -16,7 +12,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from testkit.auth_client import TokenPair, encrypt_password, login, refresh
+from testkit.accounts import Account, Accounts
+from testkit.auth_client import TokenPair, encrypted_login_body, login, refresh
+from testkit.polling import within
 
 pytestmark = pytest.mark.e2e
 
@@ -27,65 +25,31 @@ PAST_GRACE_SECONDS = 2.5
 PROTECTED = "/auth/me"
 
 
-async def within(
-    seconds: float, probe: Callable[[], Awaitable[httpx.Response]], status: int
-) -> httpx.Response:
-    """Poll until `probe` answers `status` or `seconds` have passed; the last response."""
-    deadline = time.monotonic() + seconds
-    while True:
-        response = await probe()
-        if response.status_code == status or time.monotonic() > deadline:
-            return response
-        await asyncio.sleep(0.02)
-
-
-@dataclass
-class Account:
-    id: str
-    username: str
-    password: str
-
-
 @pytest.fixture
-async def http(mesh: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=mesh.url, timeout=15, headers={"User-Agent": "e2e-auth/1.0"}
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def admin(mesh: Any, http: httpx.AsyncClient) -> httpx.AsyncClient:
-    pair = await login(http, mesh.admin_username, mesh.admin_password)
-    http.headers["Authorization"] = f"Bearer {pair.access_token}"
+def http(http: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The anonymous gateway client with one User-Agent: auth binds refresh tokens to it."""
+    http.headers["User-Agent"] = "e2e-auth/1.0"
     return http
 
 
 @pytest.fixture
-async def account(admin: httpx.AsyncClient) -> Account:
-    username = f"e2e-auth-{uuid.uuid4().hex[:10]}"
-    password = secrets.token_urlsafe(18)
-    response = await admin.post(
-        "/auth/users", json={"username": username, "password": password, "name": "E2E"}
-    )
-    assert response.status_code == 201, response.text
-    return Account(response.json()["id"], username, password)
+async def account(accounts: Accounts) -> Account:
+    return await accounts.create()
 
 
 def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "User-Agent": "e2e-auth/1.0"}
+    return {"Authorization": f"Bearer {token}"}
 
 
-async def me(mesh: Any, token: str) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=15) as client:
-        return await client.get(PROTECTED, headers=bearer(token))
+async def me(http: httpx.AsyncClient, token: str) -> httpx.Response:
+    return await http.get(PROTECTED, headers=bearer(token))
 
 
 async def test_login_with_client_side_rsa_oaep_gives_a_working_access_token(
-    mesh: Any, http: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, account: Account
 ) -> None:
     pair = await login(http, account.username, account.password)
-    response = await me(mesh, pair.access_token)
+    response = await me(http, pair.access_token)
 
     assert response.status_code == 200
     assert response.json()["username"] == account.username
@@ -99,11 +63,7 @@ async def test_login_with_client_side_rsa_oaep_gives_a_working_access_token(
 async def test_a_replayed_login_ciphertext_is_refused(
     http: httpx.AsyncClient, account: Account
 ) -> None:
-    key = (await http.get("/auth/keys/public")).json()
-    body = {
-        "username": account.username,
-        "password": encrypt_password(key["public_key"], account.password, key["nonce"]),
-    }
+    body = await encrypted_login_body(http, account.username, account.password)
 
     first = await http.post("/auth/login", json=body)
     replay = await http.post("/auth/login", json=body)
@@ -114,7 +74,7 @@ async def test_a_replayed_login_ciphertext_is_refused(
 
 
 async def test_refresh_rotates_and_a_concurrent_retry_gets_the_same_pair(
-    mesh: Any, http: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, account: Account
 ) -> None:
     pair = await login(http, account.username, account.password)
 
@@ -125,18 +85,18 @@ async def test_refresh_rotates_and_a_concurrent_retry_gets_the_same_pair(
     assert first.refresh_token != pair.refresh_token
     assert retry.refresh_token == first.refresh_token
     assert retry.access_token == first.access_token
-    assert (await me(mesh, first.access_token)).status_code == 200
+    assert (await me(http, first.access_token)).status_code == 200
 
 
 async def test_reusing_a_refresh_token_revokes_the_session_at_the_gateway(
-    mesh: Any, http: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, account: Account
 ) -> None:
     pair = await login(http, account.username, account.password)
     rotated: TokenPair = await refresh(http, pair.refresh_token)
     await asyncio.sleep(PAST_GRACE_SECONDS)
 
     reused = await http.post("/auth/token/refresh", json={"refresh_token": pair.refresh_token})
-    after = await within(REVOCATION_SECONDS, lambda: me(mesh, rotated.access_token), 401)
+    after = await within(REVOCATION_SECONDS, lambda: me(http, rotated.access_token), 401)
     rotated_refresh = await http.post(
         "/auth/token/refresh", json={"refresh_token": rotated.refresh_token}
     )
@@ -148,27 +108,25 @@ async def test_reusing_a_refresh_token_revokes_the_session_at_the_gateway(
 
 
 async def test_refresh_from_another_user_agent_is_refused(
-    mesh: Any, http: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, account: Account
 ) -> None:
     pair = await login(http, account.username, account.password)
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=15) as other:
-        response = await other.post(
-            "/auth/token/refresh",
-            json={"refresh_token": pair.refresh_token},
-            headers={"User-Agent": "somebody-else/9"},
-        )
+    response = await http.post(
+        "/auth/token/refresh",
+        json={"refresh_token": pair.refresh_token},
+        headers={"User-Agent": "somebody-else/9"},
+    )
 
     assert response.status_code == 401
 
 
 async def test_logout_kills_the_access_token_at_the_gateway(
-    mesh: Any, http: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, account: Account
 ) -> None:
     pair = await login(http, account.username, account.password)
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=15) as client:
-        logout = await client.post("/auth/logout", headers=bearer(pair.access_token))
+    logout = await http.post("/auth/logout", headers=bearer(pair.access_token))
 
-    after = await within(REVOCATION_SECONDS, lambda: me(mesh, pair.access_token), 401)
+    after = await within(REVOCATION_SECONDS, lambda: me(http, pair.access_token), 401)
 
     assert logout.status_code == 204
     assert after.status_code == 401
@@ -176,41 +134,33 @@ async def test_logout_kills_the_access_token_at_the_gateway(
 
 
 async def test_deleting_one_session_leaves_the_other_working(
-    mesh: Any, http: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, account: Account
 ) -> None:
     doomed = await login(http, account.username, account.password)
     kept = await login(http, account.username, account.password)
     doomed_sid = jwt.decode(doomed.access_token, options={"verify_signature": False})["sid"]
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=15) as client:
-        listed = await client.get("/auth/sessions", headers=bearer(kept.access_token))
-        deleted = await client.delete(
-            f"/auth/sessions/{doomed_sid}", headers=bearer(kept.access_token)
-        )
+    listed = await http.get("/auth/sessions", headers=bearer(kept.access_token))
+    deleted = await http.delete(f"/auth/sessions/{doomed_sid}", headers=bearer(kept.access_token))
 
-    gone = await within(REVOCATION_SECONDS, lambda: me(mesh, doomed.access_token), 401)
+    gone = await within(REVOCATION_SECONDS, lambda: me(http, doomed.access_token), 401)
 
     assert listed.json()["total"] == 2
     assert deleted.status_code == 204
     assert gone.status_code == 401
-    assert (await me(mesh, kept.access_token)).status_code == 200
+    assert (await me(http, kept.access_token)).status_code == 200
 
 
 async def test_a_disabled_user_is_locked_out_at_once(
-    mesh: Any, admin: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, admin: httpx.AsyncClient, account: Account
 ) -> None:
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=15) as client:
-        pair = await login(client, account.username, account.password)
+    pair = await login(http, account.username, account.password)
 
-        disabled = await admin.patch(f"/auth/users/{account.id}", json={"is_active": False})
-        after = await within(REVOCATION_SECONDS, lambda: me(mesh, pair.access_token), 401)
-        key = (await client.get("/auth/keys/public")).json()
-        relogin = await client.post(
-            "/auth/login",
-            json={
-                "username": account.username,
-                "password": encrypt_password(key["public_key"], account.password, key["nonce"]),
-            },
-        )
+    disabled = await admin.patch(f"/auth/users/{account.id}", json={"is_active": False})
+    after = await within(REVOCATION_SECONDS, lambda: me(http, pair.access_token), 401)
+    relogin = await http.post(
+        "/auth/login",
+        json=await encrypted_login_body(http, account.username, account.password),
+    )
 
     assert disabled.status_code == 200
     assert after.status_code == 401
@@ -221,11 +171,8 @@ async def test_the_sixth_failed_login_for_a_username_is_throttled(
     http: httpx.AsyncClient, account: Account
 ) -> None:
     async def attempt(password: str) -> httpx.Response:
-        key = (await http.get("/auth/keys/public")).json()
-        sealed = encrypt_password(key["public_key"], password, key["nonce"])
-        return await http.post(
-            "/auth/login", json={"username": account.username, "password": sealed}
-        )
+        body = await encrypted_login_body(http, account.username, password)
+        return await http.post("/auth/login", json=body)
 
     failures = [(await attempt("not-the-password")).status_code for _ in range(5)]
     throttled = await attempt(account.password)
@@ -274,13 +221,13 @@ def _forgeries(genuine: str, refresh_token: str) -> dict[str, str]:
 
 
 async def test_the_gateway_refuses_every_forged_or_wrong_token(
-    mesh: Any, http: httpx.AsyncClient, account: Account
+    http: httpx.AsyncClient, account: Account
 ) -> None:
     pair = await login(http, account.username, account.password)
-    assert (await me(mesh, pair.access_token)).status_code == 200
+    assert (await me(http, pair.access_token)).status_code == 200
 
     statuses = {
-        name: (await me(mesh, token)).status_code
+        name: (await me(http, token)).status_code
         for name, token in _forgeries(pair.access_token, pair.refresh_token).items()
     }
 

@@ -1,6 +1,5 @@
 """The gateway, like a client sees it: routing by prefix, forwardAuth on every router, docs."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,12 +10,6 @@ from testkit.auth_client import login
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("auth", "rbac", "storage", "scheduler")
-
-
-@pytest.fixture
-async def http(mesh: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=15) as client:
-        yield client
 
 
 @pytest.mark.parametrize("service", SERVICES)

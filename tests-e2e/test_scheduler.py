@@ -1,25 +1,21 @@
 """scheduler through the gateway, like a client: catalog, periodic tasks, run now, run history."""
 
-import asyncio
-import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from testkit.auth_client import login
+from testkit.accounts import Accounts
+from testkit.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def admin(mesh: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
-        pair = await login(http, mesh.admin_username, mesh.admin_password)
-        http.headers["Authorization"] = f"Bearer {pair.access_token}"
-        yield http
+def http_timeout() -> float:
+    return 30
 
 
 @pytest.fixture
@@ -39,19 +35,6 @@ async def periodic_task(admin: httpx.AsyncClient) -> AsyncIterator[Callable[...,
     yield create
     for task_id in created:
         await admin.delete(f"/scheduler/periodic-tasks/{task_id}")
-
-
-async def eventually[T](
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 30.0
-) -> T:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not met within {timeout}s; last value: {value!r}")
-        await asyncio.sleep(0.5)
 
 
 async def test_the_catalog_lists_the_tasks_workers_registered(admin: httpx.AsyncClient) -> None:
@@ -119,15 +102,7 @@ async def test_bad_input_is_a_problem_naming_the_field(admin: httpx.AsyncClient)
     assert any("schedule" in issue["loc"] for issue in response.json()["errors"])
 
 
-async def test_a_user_without_the_permission_is_refused(
-    mesh: Any, admin: httpx.AsyncClient
-) -> None:
-    username = f"e2e-{uuid.uuid4().hex[:10]}"
-    password = secrets.token_urlsafe(24)
-    created = await admin.post("/auth/users", json={"username": username, "password": password})
-    assert created.status_code == 201, created.text
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
-        pair = await login(http, username, password)
-        http.headers["Authorization"] = f"Bearer {pair.access_token}"
-        response = await http.get("/scheduler/periodic-tasks")
+async def test_a_user_without_the_permission_is_refused(accounts: Accounts) -> None:
+    user = await accounts.signed_in()
+    response = await user.http.get("/scheduler/periodic-tasks")
     assert response.status_code == 403
