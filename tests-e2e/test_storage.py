@@ -2,16 +2,15 @@
 
 import asyncio
 import os
-import secrets
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
-from testkit.auth_client import login
+from testkit.accounts import Accounts
+from testkit.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -19,56 +18,23 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture
-async def admin(mesh: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
-        pair = await login(http, mesh.admin_username, mesh.admin_password)
-        http.headers["Authorization"] = f"Bearer {pair.access_token}"
-        yield http
+def http_timeout() -> float:
+    return 30
 
 
 @pytest.fixture
-async def storage_role(admin: httpx.AsyncClient) -> str:
-    code = f"e2e-storage-{uuid.uuid4().hex[:8]}"
-    response = await admin.post(
-        "/rbac/roles", json={"code": code, "name": code, "permissions": ["storage:*"]}
-    )
-    assert response.status_code == 201, response.text
-    return code
-
-
-@asynccontextmanager
-async def _user(
-    mesh: Any, admin: httpx.AsyncClient, roles: list[str]
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A fresh user holding `roles`, logged in through the gateway."""
-    username = f"e2e-{uuid.uuid4().hex[:10]}"
-    password = secrets.token_urlsafe(24)
-    created = await admin.post(
-        "/auth/users", json={"username": username, "password": password, "name": "Storage User"}
-    )
-    assert created.status_code == 201, created.text
-    bound = await admin.put(f"/rbac/users/{created.json()['id']}/roles", json={"roles": roles})
-    assert bound.status_code == 200, bound.text
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
-        pair = await login(http, username, password)
-        http.headers["Authorization"] = f"Bearer {pair.access_token}"
-        yield http
+async def storage_role(accounts: Accounts) -> str:
+    return await accounts.role("storage:*")
 
 
 @pytest.fixture
-async def alice(
-    mesh: Any, admin: httpx.AsyncClient, storage_role: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with _user(mesh, admin, [storage_role]) as http:
-        yield http
+async def alice(accounts: Accounts, storage_role: str) -> httpx.AsyncClient:
+    return (await accounts.signed_in(storage_role)).http
 
 
 @pytest.fixture
-async def bob(
-    mesh: Any, admin: httpx.AsyncClient, storage_role: str
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with _user(mesh, admin, [storage_role]) as http:
-        yield http
+async def bob(accounts: Accounts, storage_role: str) -> httpx.AsyncClient:
+    return (await accounts.signed_in(storage_role)).http
 
 
 @pytest.fixture
@@ -152,19 +118,18 @@ async def test_users_see_only_their_own_files_and_admins_see_all(
 
 
 async def test_user_without_a_storage_permission_is_forbidden_at_the_gateway(
-    mesh: Any, admin: httpx.AsyncClient
+    accounts: Accounts,
 ) -> None:
-    async with _user(mesh, admin, []) as http:
-        response = await http.get("/storage/files")
+    user = await accounts.signed_in()
+    response = await user.http.get("/storage/files")
 
     assert response.status_code == 403
 
 
-async def test_storage_requires_a_token(mesh: Any) -> None:
-    async with httpx.AsyncClient(base_url=mesh.url, timeout=30) as http:
-        response = await http.post(
-            "/storage/uploads", json={"filename": "a", "content_type": "text/plain", "size": 1}
-        )
+async def test_storage_requires_a_token(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/storage/uploads", json={"filename": "a", "content_type": "text/plain", "size": 1}
+    )
 
     assert response.status_code == 401
 
@@ -230,10 +195,11 @@ async def test_the_mesh_schedules_the_stale_upload_cleanup_hourly(
 
 
 async def _finished_run(admin: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
-    for _ in range(120):
-        response = await admin.get(f"/scheduler/runs/{task_id}")
-        if response.status_code == 200 and response.json()["state"] in ("SUCCESS", "FAILURE"):
-            run: dict[str, Any] = response.json()
-            return run
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"run {task_id} did not finish")
+    def finished(response: httpx.Response) -> bool:
+        return response.status_code == 200 and response.json()["state"] in ("SUCCESS", "FAILURE")
+
+    response = await eventually(
+        lambda: admin.get(f"/scheduler/runs/{task_id}"), finished, timeout=30.0, interval=0.25
+    )
+    run: dict[str, Any] = response.json()
+    return run
