@@ -41,4 +41,6 @@ format: bootstrap
 	$(UV) run --frozen ruff check --fix .
 
 bench: bootstrap
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package) for the gateway benchmark"; \
+		(apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null; }
 	$(UV) run --frozen python -m bench $(ARGS)
