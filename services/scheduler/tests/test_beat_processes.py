@@ -9,23 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
+from testkit import polling
 from worker.testing import beat_command, celery_process, stop_process
 
 POLL_SECONDS = 0.25
 
 
-async def eventually[T](
-    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], timeout: float = 20.0
-) -> T:
-    """Poll `probe` until `accept` holds for its value; fail with the last value seen."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if accept(value):
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not met within {timeout}s; last value: {value!r}")
-        await asyncio.sleep(POLL_SECONDS)
+async def eventually[T](probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool]) -> T:
+    return await polling.eventually(probe, accept, timeout=20.0, interval=POLL_SECONDS)
 
 
 def sent_count(log: Path, task: str) -> int:
