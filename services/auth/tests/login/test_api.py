@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from redis.asyncio import Redis
 
 from auth.testing import RunningAuth
 from testkit.auth_client import encrypt_password
@@ -64,6 +65,62 @@ async def test_public_key_offers_rsa_oaep_256_and_a_fresh_nonce_each_time(
     assert first["nonce"] != second["nonce"]
 
 
+async def _public_key_from(auth: RunningAuth, ip: str) -> httpx.Response:
+    async with auth.client(**{"X-Forwarded-For": ip}) as http:
+        return await http.get("/auth/keys/public")
+
+
+async def _stored_nonces(redis: Redis) -> int:
+    return len([key async for key in redis.scan_iter("auth:nonce:*")])
+
+
+async def test_public_key_calls_within_the_per_ip_limit_each_get_a_stored_nonce(
+    settings_factory: Any, running_factory: Any, redis: Redis
+) -> None:
+    auth: RunningAuth = await running_factory(settings_factory(public_key_requests_per_minute=3))
+
+    responses = [await _public_key_from(auth, "198.51.100.10") for _ in range(3)]
+
+    assert [r.status_code for r in responses] == [200] * 3
+    assert await _stored_nonces(redis) == 3
+
+
+async def test_a_public_key_call_over_the_limit_is_429_with_retry_after_and_stores_no_nonce(
+    settings_factory: Any, running_factory: Any, redis: Redis
+) -> None:
+    auth: RunningAuth = await running_factory(settings_factory(public_key_requests_per_minute=3))
+    for _ in range(3):
+        await _public_key_from(auth, "198.51.100.11")
+
+    refused = await _public_key_from(auth, "198.51.100.11")
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "public_key_rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert await _stored_nonces(redis) == 3
+
+
+async def test_public_key_calls_are_counted_per_forwarded_client_ip(
+    settings_factory: Any, running_factory: Any
+) -> None:
+    auth: RunningAuth = await running_factory(settings_factory(public_key_requests_per_minute=2))
+    for _ in range(2):
+        await _public_key_from(auth, "198.51.100.12")
+
+    other = [await _public_key_from(auth, "198.51.100.13") for _ in range(2)]
+    same = await _public_key_from(auth, "198.51.100.12")
+
+    assert [r.status_code for r in other] == [200, 200]
+    assert same.status_code == 429
+
+
+async def test_the_public_key_route_documents_its_rate_limit(auth: RunningAuth) -> None:
+    operation = (await auth.http.get("/auth/openapi.json")).json()["paths"]["/keys/public"]["get"]
+
+    assert "public_key_rate_limited" in operation["responses"]["429"]["description"]
+
+
 async def test_username_is_case_insensitive_at_login(auth: RunningAuth) -> None:
     pair = await auth.login("ADMIN", ADMIN_PASSWORD)
 
@@ -112,6 +169,7 @@ async def test_every_kind_of_bad_login_gets_the_same_401(
 
     key = await _key(auth.http)
     public_key = key["public_key"]
+    surrogate_nonce = (await _key(auth.http))["nonce"]
     cases = {
         "wrong password": ("admin", await sealed("not the password")),
         "unknown user": ("nobody-here", await sealed(ADMIN_PASSWORD)),
@@ -130,6 +188,16 @@ async def test_every_kind_of_bad_login_gets_the_same_401(
             "admin",
             base64.b64encode(
                 _raw_encrypt(public_key, json.dumps({"password": 5, "nonce": []}).encode())
+            ).decode(),
+        ),
+        # Valid JSON (an escaped lone surrogate) that no hash function can take.
+        "password not valid unicode": (
+            "admin",
+            base64.b64encode(
+                _raw_encrypt(
+                    public_key,
+                    json.dumps({"password": "half \ud800 pair", "nonce": surrogate_nonce}).encode(),
+                )
             ).decode(),
         ),
     }

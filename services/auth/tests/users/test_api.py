@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 import jwt
@@ -82,6 +83,20 @@ async def test_weak_passwords_are_refused_with_a_named_422(
     assert problem["code"] == code
     assert problem["errors"][0]["loc"] == ["body", "password"]
     assert password not in response.text
+
+
+async def test_a_password_with_a_lone_surrogate_is_a_named_422_not_a_500(
+    auth: RunningAuth,
+) -> None:
+    # JSON may escape a lone surrogate; no hash function can take one.
+    body = json.dumps({"username": "dave", "password": "surrogate \ud800 inside"})
+    async with await auth.admin() as admin:
+        response = await admin.post(
+            "/auth/users", content=body, headers={"Content-Type": "application/json"}
+        )
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "password"]
 
 
 async def test_a_long_passphrase_of_64_characters_works_end_to_end(auth: RunningAuth) -> None:
