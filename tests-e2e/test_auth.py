@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mesh.supervisor import Mesh
 from testkit.accounts import Account, Accounts
 from testkit.auth_client import TokenPair, encrypted_login_body, login, refresh
 from testkit.polling import within
@@ -181,6 +182,30 @@ async def test_the_sixth_failed_login_for_a_username_is_throttled(
     assert throttled.status_code == 429
     assert int(throttled.headers["Retry-After"]) >= 1
     assert throttled.json()["code"] == "login_throttled"
+
+
+async def test_swagger_ui_password_login_through_the_gateway_authorizes_every_service(
+    http: httpx.AsyncClient, mesh: object, account: Account
+) -> None:
+    if not (isinstance(mesh, Mesh) and mesh.environment.env["ENVIRONMENT"] == "local"):
+        pytest.skip("POST /auth/login/swagger exists only with ENVIRONMENT=local")
+    spec = (await http.get("/storage/openapi.json")).json()
+    flow = spec["components"]["securitySchemes"]["OAuth2Password"]["flows"]["password"]
+    form = {"grant_type": "password", "username": account.username, "password": account.password}
+
+    # Swagger UI's default also sends the (empty) client credentials as Basic auth.
+    token = await http.post(
+        flow["tokenUrl"], data={**form, "scope": ""}, headers={"Authorization": "Basic Og=="}
+    )
+    access_token = token.json()["access_token"]
+    own_user = await me(http, access_token)
+    own_permissions = await http.get("/rbac/me/permissions", headers=bearer(access_token))
+
+    assert token.status_code == 200
+    assert token.json()["token_type"].lower() == "bearer"
+    assert own_user.status_code == 200
+    assert own_user.json()["username"] == account.username
+    assert own_permissions.status_code == 200
 
 
 def _b64(data: dict[str, Any]) -> str:

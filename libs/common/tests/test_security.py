@@ -1,8 +1,10 @@
 """CurrentUser / AdminUser in a service: verified token, revocation checked, fail closed."""
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from common.app import create_app
 from common.redis_client import create_redis
 from common.revocation import revoke_session, revoke_user_tokens
 from common.security import AdminUser, CurrentUser, install_token_verification
-from common.settings import ServiceSettings
+from common.settings import Environment, ServiceSettings
 from testkit.tokens import TokenSigner
 
 
@@ -114,3 +116,44 @@ async def test_an_unreachable_redis_denies_instead_of_skipping_the_revocation_ch
         response = await http.get("/me", headers=bearer(signer.token()))
     assert response.status_code == 503
     assert response.json()["code"] == "revocation_unavailable"
+
+
+def openapi_of(environment: Environment) -> dict[str, Any]:
+    router = APIRouter()
+
+    @router.get("/me", openapi_extra=access(Access.AUTHENTICATED))
+    async def me(user: CurrentUser) -> dict[str, str]:
+        return {"sub": user.sub}
+
+    @router.get("/open", openapi_extra=access(Access.PUBLIC))
+    async def open_route() -> dict[str, str]:
+        return {}
+
+    settings = ServiceSettings(environment=environment)
+    return create_app("demo", settings, routers=[router], configure_logs=False).openapi()
+
+
+def test_a_local_app_lets_swagger_ui_log_in_with_a_password_at_the_gateway() -> None:
+    schema = openapi_of(Environment.LOCAL)
+
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["OAuth2Password"]["type"] == "oauth2"
+    assert schemes["OAuth2Password"]["flows"] == {
+        "password": {"tokenUrl": "/auth/login/swagger", "scopes": {}}
+    }
+    assert schemes["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Access token from POST /auth/login",
+    }
+    assert schema["paths"]["/me"]["get"]["security"] == [{"HTTPBearer": []}, {"OAuth2Password": []}]
+    assert "security" not in schema["paths"]["/open"]["get"]
+
+
+@pytest.mark.parametrize("environment", [Environment.TEST, Environment.PRODUCTION])
+def test_outside_local_only_the_bearer_token_is_offered(environment: Environment) -> None:
+    schema = openapi_of(environment)
+
+    assert list(schema["components"]["securitySchemes"]) == ["HTTPBearer"]
+    assert schema["paths"]["/me"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert "oauth2" not in json.dumps(schema).lower()

@@ -14,6 +14,7 @@ from common.logs import configure_logging
 from common.openapi import document_routes, problem_openapi
 from common.request_context import RequestContextMiddleware
 from common.route_manifest import publish_app_routes
+from common.security import offer_password_login
 from common.settings import Environment, ServiceSettings
 
 
@@ -98,9 +99,17 @@ def create_app(
         document_routes(router, name)
         app.include_router(router)
 
+    is_local = settings.environment is Environment.LOCAL
+
     def openapi() -> dict[str, Any]:
-        return problem_openapi(app)
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = problem_openapi(app)
+        # auth's password form exists only in local, so only there may the docs point at it.
+        if is_local:
+            offer_password_login(schema)
+        return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.state.is_local = settings.environment is Environment.LOCAL
+    app.state.is_local = is_local
     return app

@@ -5,7 +5,7 @@ some other way (a misrouted internal call) is still refused.
 """
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +20,34 @@ from common.tokens import AccessClaims, InvalidTokenError, JwksClient, KeySource
 logger = logging.getLogger("common.security")
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
+
+# An absolute gateway path: Swagger UI resolves it against the page's origin, so the same value
+# works from every service's /docs and from the portal. auth serves it in ENVIRONMENT=local only.
+SWAGGER_LOGIN_URL = "/auth/login/swagger"
+PASSWORD_LOGIN_SCHEME = "OAuth2Password"  # noqa: S105 - a scheme name, not a secret
+
+
+def offer_password_login(schema: dict[str, Any], token_url: str = SWAGGER_LOGIN_URL) -> None:
+    """Offer Swagger UI's username/password login wherever `schema` asks for the bearer token.
+
+    The OAuth2 password flow is added as an alternative, not a replacement: pasting a token (one
+    from the RSA login, or another user's) keeps working, and both schemes put the same
+    `Authorization: Bearer` header on the request, which is all `current_user` reads.
+    """
+    schemes = schema.get("components", {}).get("securitySchemes", {})
+    bearer = _bearer.scheme_name
+    if bearer not in schemes:
+        return
+    schemes[PASSWORD_LOGIN_SCHEME] = {
+        "type": "oauth2",
+        "description": f"Local only: log in with a username and password at {token_url}.",
+        "flows": {"password": {"tokenUrl": token_url, "scopes": {}}},
+    }
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            requirements = operation.get("security", [])
+            if any(bearer in requirement for requirement in requirements):
+                requirements.append({PASSWORD_LOGIN_SCHEME: []})
 
 
 def install_token_verification(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth.keys import KeyRing
 from auth.login.client_ip import client_ip
 from auth.login.nonces import NonceStore
+from auth.login.public_key_rate_limit import PublicKeyRateLimit
 from auth.login.service import LoginService
 from auth.login.throttle import LoginThrottle, ThrottlePolicy
 from auth.sessions.access_tokens import AccessTokenSigner
@@ -89,6 +90,9 @@ async def get_login_service(
     return LoginService(
         keys=keys,
         nonces=NonceStore(redis, ttl_seconds=settings.nonce_ttl_seconds),
+        public_key_limit=PublicKeyRateLimit(
+            redis, per_minute=settings.public_key_requests_per_minute
+        ),
         throttle=LoginThrottle(redis, throttle_policy(settings)),
         passwords=request.app.state.passwords,
         users=users,

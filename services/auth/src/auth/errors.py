@@ -27,6 +27,16 @@ class LoginThrottledError(TooManyRequestsError):
         super().__init__(retry_after, f"Too many failed logins; retry in {retry_after} s.")
 
 
+class PublicKeyRateLimitedError(TooManyRequestsError):
+    code = "public_key_rate_limited"
+    title = "Too many login key requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            retry_after, f"Too many login key requests from this address; retry in {retry_after} s."
+        )
+
+
 class InvalidRefreshTokenError(UnauthorizedError):
     code = "invalid_refresh_token"
     title = "Invalid refresh token"

@@ -37,6 +37,9 @@ class AuthSettings(ServiceSettings):
         ),
     )
     nonce_ttl_seconds: int = Field(120, ge=5, le=3600)
+    # A login fetches one key, so 300 a minute lets that many people behind one NAT log in within
+    # the same minute; one address then keeps at most 600 nonces alive (120 s TTL), under 100 KiB.
+    public_key_requests_per_minute: int = Field(300, ge=1)
 
     throttle_user_free_failures: int = Field(5, ge=1)
     throttle_ip_free_failures: int = Field(20, ge=1)

@@ -9,6 +9,7 @@ from auth.errors import (
     InvalidCredentialsError,
     InvalidRefreshTokenError,
     LoginThrottledError,
+    PublicKeyRateLimitedError,
     RefreshTokenReusedError,
 )
 from auth.login.schemas import LoginIn, PublicKeyOut, RefreshIn, TokenPairOut
@@ -33,9 +34,10 @@ def token_pair(tokens: IssuedTokens) -> TokenPairOut:
     "/keys/public",
     openapi_extra=access(Access.PUBLIC),
     summary="The RSA key to encrypt the password with, and a single-use nonce",
+    responses=error_responses(PublicKeyRateLimitedError),
 )
-async def public_key(login: Login) -> PublicKeyOut:
-    offer = await login.offer_public_key()
+async def public_key(login: Login, ip: ClientIp) -> PublicKeyOut:
+    offer = await login.offer_public_key(ip)
     return PublicKeyOut(
         kid=offer.kid,
         algorithm=offer.algorithm,

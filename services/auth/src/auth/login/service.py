@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from auth.errors import InvalidCredentialsError
 from auth.keys import PUBLIC_KEY_ALGORITHM, KeyRing
 from auth.login.nonces import NonceStore
+from auth.login.public_key_rate_limit import PublicKeyRateLimit
 from auth.login.throttle import LoginThrottle
 from auth.sessions.service import IssuedTokens, SessionService
 from auth.users.models import User, utcnow
@@ -41,6 +42,7 @@ class LoginService:
         *,
         keys: KeyRing,
         nonces: NonceStore,
+        public_key_limit: PublicKeyRateLimit,
         throttle: LoginThrottle,
         passwords: Passwords,
         users: UserRepository,
@@ -49,13 +51,16 @@ class LoginService:
     ) -> None:
         self.keys = keys
         self.nonces = nonces
+        self.public_key_limit = public_key_limit
         self.throttle = throttle
         self.passwords = passwords
         self.users = users
         self.sessions = sessions
         self.max_password_length = max_password_length
 
-    async def offer_public_key(self) -> PublicKeyOffer:
+    async def offer_public_key(self, ip: str) -> PublicKeyOffer:
+        """The key and a fresh nonce; over `ip`'s limit, `PublicKeyRateLimitedError`, no nonce."""
+        await self.public_key_limit.hit(ip)
         return PublicKeyOffer(
             kid=self.keys.kid,
             algorithm=PUBLIC_KEY_ALGORITHM,
