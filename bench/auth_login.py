@@ -1,37 +1,107 @@
-"""Auth: login latency and throughput with 20 concurrent clients.
+"""Auth: login latency at the target load, and the most logins/s the service can take.
 
 Runs the auth service as a real uvicorn process (one worker) on an embedded Valkey and a SQLite
-file, then has 20 clients log in over and over for a fixed time with the full client flow
-(`GET /keys/public`, RSA-OAEP encryption in the client, `POST /login`). Every login pays for
-Argon2id (m=19 MiB, t=2, p=1), RSA-OAEP decryption and an RS256 signature.
+file. Every login is the full client flow (`GET /keys/public`, RSA-OAEP encryption in the
+client, `POST /login`) and pays for Argon2id (m=19 MiB, t=2, p=1), RSA-OAEP decryption and an
+RS256 signature. Three phases, one run:
+
+1. one client, logins back to back: the cost of a login with nothing queued;
+2. the target load: 20 concurrent clients whose logins arrive at random (a Poisson process) at
+   5 % above the 60/s target in aggregate. Arrivals do not wait for earlier logins (open loop),
+   and each latency counts from the moment the login was due, so a service that falls behind
+   shows it in the percentiles instead of hiding it by slowing the clients down;
+3. saturation: the same 20 clients each starting the next login as soon as the last one
+   answers (closed loop), which measures the most logins/s the service sustains.
 
     uv run python -m bench.auth_login
 """
 
 import asyncio
+import base64
+import json
 import os
 import platform
-import statistics
+import random
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from auth.users.passwords import Passwords
 from mesh.net import free_port, wait_for_port
-from testkit.auth_client import encrypted_login_body
 from testkit.valkey import valkey_server
 
 CLIENTS = 20
-WARMUP_LOGINS = 20
-DURATION_SECONDS = 20.0
 SEQUENTIAL_LOGINS = 30
-ADMIN_PASSWORD = "benchmark admin password"  # noqa: S105 - a throwaway local account
 TARGET_P95_MS = 150.0
 TARGET_RATE = 60.0
+# Offered above the target so that "sustained ≥ 60/s" does not rest on rounding.
+OFFERED_RATE = TARGET_RATE * 1.05
+OPEN_LOOP_SECONDS = 20.0
+SATURATION_SECONDS = 10.0
+ADMIN_PASSWORD = "benchmark admin password"  # noqa: S105 - a throwaway local account
+_OAEP = padding.OAEP(
+    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+)
+
+
+@dataclass(frozen=True)
+class Login:
+    """Timings of one login, in seconds."""
+
+    flow: float  # from when the login was due (open loop) or started, to the tokens
+    post: float  # `POST /login` alone
+
+
+@dataclass(frozen=True)
+class Phase:
+    logins: list[Login]
+    elapsed: float
+    cpu_seconds: float
+    client_cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.logins) / self.elapsed
+
+    @property
+    def cpu_ms_per_login(self) -> float:
+        return self.cpu_seconds / len(self.logins) * 1000
+
+    @property
+    def client_cpu_ms_per_login(self) -> float:
+        return self.client_cpu_seconds / len(self.logins) * 1000
+
+    def percentile_ms(self, fraction: float, *, post: bool = False) -> float:
+        values = [login.post if post else login.flow for login in self.logins]
+        return percentile(values, fraction) * 1000
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+    return ordered[index]
+
+
+def arrival_schedule(
+    rate: float, seconds: float, clients: int, rng: random.Random
+) -> list[list[float]]:
+    """Each client's due times (seconds from the start) for Poisson arrivals at `rate` in all.
+
+    A Poisson process with a known count is that many uniform points, so the run offers exactly
+    `rate * seconds` logins; dealing them out in turn gives every client the same share.
+    """
+    arrivals = sorted(rng.uniform(0, seconds) for _ in range(round(rate * seconds)))
+    return [arrivals[index::clients] for index in range(clients)]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -40,59 +110,122 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
-    return ordered[index]
+class _Connection:
+    """One keep-alive HTTP/1.1 connection, as lean as a client can be.
+
+    The load generator shares the machine with the service; a general-purpose client would
+    spend more CPU per login than the service does outside the hash, and measure itself.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> "_Connection":
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> dict[str, object]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\n"
+        if body:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        status_line, *header_lines = (await self.reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        length = 0
+        for line in header_lines:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length)
+        if status_line.split()[1] != b"200":
+            raise RuntimeError(f"{method} {path}: {status_line.decode()} {payload[:300]!r}")
+        answer: dict[str, object] = json.loads(payload)
+        return answer
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
 
 
-async def _one_login(http: httpx.AsyncClient) -> tuple[float, float]:
-    """(full flow seconds, POST /login seconds)."""
-    started = time.perf_counter()
-    body = await encrypted_login_body(http, "admin", ADMIN_PASSWORD, prefix="")
+@lru_cache(maxsize=4)
+def _public_key(pem: str) -> rsa.RSAPublicKey:
+    """Parsed once per key, as a real client would keep the key it fetched."""
+    key = serialization.load_pem_public_key(pem.encode())
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key
+
+
+def _seal(pem: str, nonce: str) -> str:
+    """What `testkit.auth_client.encrypt_password` sends, without parsing the key each time."""
+    envelope = json.dumps({"password": ADMIN_PASSWORD, "nonce": nonce}).encode()
+    return base64.b64encode(_public_key(pem).encrypt(envelope, _OAEP)).decode()
+
+
+async def _login(connection: _Connection, due: float | None = None) -> Login:
+    started = time.perf_counter() if due is None else due
+    key = await connection.request("GET", "/keys/public")
+    sealed = _seal(str(key["public_key"]), str(key["nonce"]))
+    body = json.dumps({"username": "admin", "password": sealed}).encode()
     posted = time.perf_counter()
-    response = await http.post("/login", json=body)
+    await connection.request("POST", "/login", body)
     done = time.perf_counter()
-    response.raise_for_status()
-    return done - started, done - posted
+    return Login(flow=done - started, post=done - posted)
 
 
-async def _load(base_url: str, pid: int) -> dict[str, float]:
-    limits = httpx.Limits(max_connections=CLIENTS * 2)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as http:
-        for _ in range(WARMUP_LOGINS):
-            await _one_login(http)
-        sequential = [(await _one_login(http))[1] for _ in range(SEQUENTIAL_LOGINS)]
-
-        flows: list[float] = []
-        posts: list[float] = []
-        deadline = time.perf_counter() + DURATION_SECONDS
-
-        async def client() -> None:
-            while time.perf_counter() < deadline:
-                flow, post = await _one_login(http)
-                flows.append(flow)
-                posts.append(post)
-
-        cpu = _cpu_seconds(pid)
-        started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(CLIENTS)))
-        elapsed = time.perf_counter() - started
-        cpu = _cpu_seconds(pid) - cpu
-    return {
-        "sequential_p50": statistics.median(sequential) * 1000,
-        "post_p50": statistics.median(posts) * 1000,
-        "post_p95": _percentile(posts, 0.95) * 1000,
-        "post_p99": _percentile(posts, 0.99) * 1000,
-        "flow_p50": statistics.median(flows) * 1000,
-        "flow_p95": _percentile(flows, 0.95) * 1000,
-        "rate": len(posts) / elapsed,
-        "logins": len(posts),
-        "cpu_ms": cpu / len(posts) * 1000,
-    }
+async def _sequential(connection: _Connection, pid: int) -> Phase:
+    cpu, client_cpu, started = _cpu_seconds(pid), time.process_time(), time.perf_counter()
+    logins = [await _login(connection) for _ in range(SEQUENTIAL_LOGINS)]
+    elapsed = time.perf_counter() - started
+    return Phase(logins, elapsed, _cpu_seconds(pid) - cpu, time.process_time() - client_cpu)
 
 
-def _run_service(root: Path, redis_url: str, stack: ExitStack) -> tuple[str, int]:
+async def _open_loop(connections: list[_Connection], pid: int) -> Phase:
+    schedule = arrival_schedule(OFFERED_RATE, OPEN_LOOP_SECONDS, CLIENTS, random.Random(7))
+    logins: list[Login] = []
+    origin = time.perf_counter() + 0.05
+
+    async def client(connection: _Connection, due_times: list[float]) -> None:
+        for offset in due_times:
+            due = origin + offset
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            logins.append(await _login(connection, due))
+
+    cpu, client_cpu = _cpu_seconds(pid), time.process_time()
+    await asyncio.gather(*map(client, connections, schedule))
+    elapsed = time.perf_counter() - origin
+    return Phase(logins, elapsed, _cpu_seconds(pid) - cpu, time.process_time() - client_cpu)
+
+
+async def _closed_loop(connections: list[_Connection], pid: int) -> Phase:
+    logins: list[Login] = []
+    deadline = time.perf_counter() + SATURATION_SECONDS
+
+    async def client(connection: _Connection) -> None:
+        while time.perf_counter() < deadline:
+            logins.append(await _login(connection))
+
+    cpu, client_cpu, started = _cpu_seconds(pid), time.process_time(), time.perf_counter()
+    await asyncio.gather(*map(client, connections))
+    elapsed = time.perf_counter() - started
+    return Phase(logins, elapsed, _cpu_seconds(pid) - cpu, time.process_time() - client_cpu)
+
+
+async def _measure(port: int, pid: int) -> dict[str, Phase]:
+    connections = [await _Connection.open(port) for _ in range(CLIENTS)]
+    try:
+        for connection in connections:
+            await _login(connection)
+        return {
+            "sequential": await _sequential(connections[0], pid),
+            "open": await _open_loop(connections, pid),
+            "closed": await _closed_loop(connections, pid),
+        }
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+def _run_service(root: Path, redis_url: str, stack: ExitStack) -> tuple[int, int]:
     env = {
         **os.environ,
         "ENVIRONMENT": "local",
@@ -102,6 +235,7 @@ def _run_service(root: Path, redis_url: str, stack: ExitStack) -> tuple[str, int
         "AUTH_DATABASE_URL": f"sqlite+aiosqlite:///{root / 'auth.sqlite3'}",
         "AUTH_STATE_DIR": str(root / "auth-state"),
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        # Every client here is one address asking for thousands of keys a minute.
         "AUTH_PUBLIC_KEY_REQUESTS_PER_MINUTE": "1000000",
     }
     for module in ("auth.migrations", "auth.seed"):
@@ -126,59 +260,115 @@ def _run_service(root: Path, redis_url: str, stack: ExitStack) -> tuple[str, int
     stack.callback(process.wait, timeout=30)
     stack.callback(process.terminate)
     wait_for_port(port, timeout=60)
-    return f"http://127.0.0.1:{port}", process.pid
+    return port, process.pid
 
 
-def run() -> str:
-    with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp, ExitStack() as stack:
-        root = Path(tmp)
-        redis_url = stack.enter_context(valkey_server(root / "valkey"))
-        base_url, pid = _run_service(root, redis_url, stack)
-        load_before = os.getloadavg()[0]
-        figures = asyncio.run(_load(base_url, pid))
+@dataclass(frozen=True)
+class HashCost:
+    """CPU of one Argon2id verification as the service makes it, in ms."""
+
+    user_ms: float
+    system_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.user_ms + self.system_ms
+
+
+def measure_hash(rounds: int = 30) -> HashCost:
+    """The service's own `Passwords.verify`, one at a time: user and kernel CPU per hash."""
+    passwords = Passwords(memory_kib=19 * 1024, time_cost=2, parallelism=1)
+
+    async def verify_all() -> tuple[resource.struct_rusage, resource.struct_rusage]:
+        stored = await passwords.hash(ADMIN_PASSWORD)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(rounds):
+            await passwords.verify(stored, ADMIN_PASSWORD)
+        return before, resource.getrusage(resource.RUSAGE_SELF)
+
+    before, after = asyncio.run(verify_all())
+    return HashCost(
+        user_ms=(after.ru_utime - before.ru_utime) / rounds * 1000,
+        system_ms=(after.ru_stime - before.ru_stime) / rounds * 1000,
+    )
+
+
+def report(phases: dict[str, Phase], hash_cost: HashCost, *, load_before: float) -> str:
+    """The README section: the target-load table first, then what the figures rest on."""
+    sequential, open_loop, closed = phases["sequential"], phases["open"], phases["closed"]
+    p95 = open_loop.percentile_ms(0.95)
+    p95_ok = p95 <= TARGET_P95_MS
+    rate_ok = open_loop.rate >= TARGET_RATE and closed.rate >= TARGET_RATE
 
     def verdict(ok: bool) -> str:
         return "meets" if ok else "misses"
 
-    p95_ok = figures["post_p95"] <= TARGET_P95_MS
-    rate_ok = figures["rate"] >= TARGET_RATE
     cpus = os.cpu_count() or 0
+    busy = OFFERED_RATE / closed.rate
     lines = [
         "### Auth login",
         "",
-        f"{CLIENTS} concurrent clients logging in for {DURATION_SECONDS:.0f} s against one "
-        f"uvicorn worker (SQLite, embedded Valkey) on {cpus} CPUs ({platform.machine()}); "
-        "load generator on the same machine. Each login: Argon2id m=19 MiB t=2 p=1, "
-        "RSA-OAEP-SHA256 decryption (3072-bit key), RS256 signature.",
+        f"One uvicorn worker (SQLite, embedded Valkey) on {cpus} CPUs ({platform.machine()}), "
+        "the load generator on the same machine. A login is the whole client flow: "
+        "`GET /keys/public`, RSA-OAEP encryption in the client, `POST /login` (Argon2id "
+        "m=19 MiB t=2 p=1 through libsodium, RSA-OAEP-SHA256 decryption with a 3072-bit key, "
+        "an RS256 signature). Latencies of the target load count from the moment each login "
+        "was due, so queueing shows in them.",
         "",
-        "| measure | value | target |",
+        f"| {CLIENTS} concurrent clients, Poisson arrivals at {OFFERED_RATE:.0f} logins/s "
+        f"for {OPEN_LOOP_SECONDS:.0f} s | value | target |",
         "|---|---|---|",
-        f"| one client, `POST /login` p50 | {figures['sequential_p50']:.1f} ms | |",
-        f"| {CLIENTS} clients, `POST /login` p50 | {figures['post_p50']:.1f} ms | |",
-        f"| {CLIENTS} clients, `POST /login` p95 | {figures['post_p95']:.1f} ms "
-        f"| ≤ {TARGET_P95_MS:.0f} ms ({verdict(p95_ok)}) |",
-        f"| {CLIENTS} clients, `POST /login` p99 | {figures['post_p99']:.1f} ms | |",
-        f"| {CLIENTS} clients, key + encrypt + login p95 | {figures['flow_p95']:.1f} ms | |",
-        f"| sustained logins/s | {figures['rate']:.1f} "
-        f"| ≥ {TARGET_RATE:.0f} ({verdict(rate_ok)}) |",
-        f"| service CPU per login (all threads) | {figures['cpu_ms']:.1f} ms | |",
-        f"| logins measured | {figures['logins']:.0f} | |",
-        f"| machine load average at start | {load_before:.1f} | |",
+        f"| login p50 | {open_loop.percentile_ms(0.5):.1f} ms | |",
+        f"| login p95 | {p95:.1f} ms | ≤ {TARGET_P95_MS:.0f} ms ({verdict(p95_ok)}) |",
+        f"| login p99 | {open_loop.percentile_ms(0.99):.1f} ms | |",
+        f"| `POST /login` alone, p95 | {open_loop.percentile_ms(0.95, post=True):.1f} ms | |",
+        f"| logins/s sustained | {open_loop.rate:.1f} | ≥ {TARGET_RATE:.0f} ({verdict(rate_ok)}) |",
+        f"| logins | {len(open_loop.logins)} | |",
+        f"| service CPU per login (all threads) | {open_loop.cpu_ms_per_login:.1f} ms | |",
+        f"| load generator CPU per login | {open_loop.client_cpu_ms_per_login:.1f} ms | |",
         "",
-        "Reproduce: `uv run python -m bench.auth_login` (or `make bench`).",
+        "| for comparison | value |",
+        "|---|---|",
+        f"| one client, login p50 | {sequential.percentile_ms(0.5):.1f} ms |",
+        f"| one client, service CPU per login | {sequential.cpu_ms_per_login:.1f} ms |",
+        f"| one Argon2id verification, CPU (user + kernel) | {hash_cost.user_ms:.1f} + "
+        f"{hash_cost.system_ms:.1f} ms |",
+        f"| saturation: {CLIENTS} clients back to back, logins/s | {closed.rate:.1f} |",
+        f"| saturation: login p95 | {closed.percentile_ms(0.95):.1f} ms |",
+        f"| machine load average at start | {load_before:.1f} |",
+        "",
+        "Reproduce: `uv run python -m bench auth_login` (or `make bench`).",
+        "",
+        'Two readings of "20 concurrent clients" are possible. Back to back (saturation), '
+        "20 logins are always in flight and each waits for the ones ahead of it: by Little's "
+        "law the mean latency is 20 ÷ the rate, so a p95 of 150 ms that way needs about 130 "
+        "logins/s. The table's reading is 20 clients producing the target rate between them.",
     ]
     if not (p95_ok and rate_ok):
         lines += [
             "",
-            "The hash is the floor: one Argon2id verification at OWASP's parameters costs about "
-            "25 ms of CPU on an idle core here, so two cores cannot exceed roughly 80 logins/s "
-            "even with nothing else running, and 20 clients queue behind each other (a p95 of "
-            "150 ms at 20 in flight needs about 130 logins/s). The service's CPU per login is "
-            "the figure that does not depend on what else the machine runs. Lowering "
-            "`AUTH_ARGON2_*` trades speed against resistance to offline guessing; more cores or "
-            "instances scale it linearly.",
+            f"Why the target is missed here: the offered rate is {busy:.0%} of what the service "
+            f"sustains at saturation on this machine, and a queue that busy waits long. The "
+            f"hash is the floor: {hash_cost.total_ms:.1f} ms of CPU per verification, "
+            f"{hash_cost.system_ms:.1f} ms of it in the kernel, because libsodium maps its "
+            "19 MiB afresh for every hash and the kernel faults in and zeroes every page "
+            "(transparent huge pages, set to `always` on the host, would remove most of that). "
+            "The service's CPU per login beyond the hash is the HTTP, Redis and SQL work of two "
+            "requests. Lowering `AUTH_ARGON2_*` trades away resistance to offline guessing; "
+            "more cores or instances scale logins linearly.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def run() -> str:
+    hash_cost = measure_hash()
+    with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp, ExitStack() as stack:
+        root = Path(tmp)
+        redis_url = stack.enter_context(valkey_server(root / "valkey"))
+        port, pid = _run_service(root, redis_url, stack)
+        load_before = os.getloadavg()[0]
+        phases = asyncio.run(_measure(port, pid))
+    return report(phases, hash_cost, load_before=load_before)
 
 
 if __name__ == "__main__":

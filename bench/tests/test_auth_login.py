@@ -1,0 +1,69 @@
+"""The login benchmark's load shape and verdicts (the measured run itself is `make bench`)."""
+
+import random
+
+from bench.auth_login import HashCost, Login, Phase, arrival_schedule, percentile, report
+
+
+def test_the_schedule_offers_exactly_the_rate_spread_over_every_client() -> None:
+    schedule = arrival_schedule(63.0, 20.0, 20, random.Random(1))
+
+    due_times = [t for client in schedule for t in client]
+    assert len(due_times) == 1260
+    assert all(0 <= t < 20.0 for t in due_times)
+    assert {len(client) for client in schedule} == {63}
+    assert all(client == sorted(client) for client in schedule)
+
+
+def test_the_schedule_is_random_but_reproducible() -> None:
+    first = arrival_schedule(60.0, 5.0, 4, random.Random(7))
+    again = arrival_schedule(60.0, 5.0, 4, random.Random(7))
+    other = arrival_schedule(60.0, 5.0, 4, random.Random(8))
+
+    assert first == again
+    assert first != other
+
+
+def test_percentile_is_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+
+    assert percentile(values, 0.95) == 95.0
+    assert percentile(values, 0.5) == 50.0
+    assert percentile([3.0], 0.99) == 3.0
+
+
+def _phase(latency: float, count: int, elapsed: float) -> Phase:
+    return Phase([Login(flow=latency, post=latency / 2)] * count, elapsed, 1.0, 0.1)
+
+
+def test_a_run_within_the_targets_says_meets_and_nothing_more() -> None:
+    section = report(
+        {
+            "sequential": _phase(0.02, 30, 0.6),
+            "open": _phase(0.08, 1260, 20.0),
+            "closed": _phase(0.2, 1000, 10.0),
+        },
+        HashCost(user_ms=6.0, system_ms=8.0),
+        load_before=0.1,
+    )
+
+    assert "| login p95 | 80.0 ms | ≤ 150 ms (meets) |" in section
+    assert "| logins/s sustained | 63.0 | ≥ 60 (meets) |" in section
+    assert "Why the target is missed" not in section
+
+
+def test_a_slow_run_says_misses_and_why() -> None:
+    section = report(
+        {
+            "sequential": _phase(0.02, 30, 0.6),
+            "open": _phase(0.4, 1260, 21.0),
+            "closed": _phase(0.3, 690, 10.0),
+        },
+        HashCost(user_ms=6.0, system_ms=8.0),
+        load_before=0.1,
+    )
+
+    assert "| login p95 | 400.0 ms | ≤ 150 ms (misses) |" in section
+    assert "| logins/s sustained | 60.0 | ≥ 60 (meets) |" in section
+    assert "Why the target is missed here: the offered rate is 91% of" in section
+    assert "14.0 ms of CPU per verification, 8.0 ms of it in the kernel" in section
