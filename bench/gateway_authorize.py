@@ -51,7 +51,7 @@ from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
 
 DURATION_SECONDS = int(os.environ.get("BENCH_SECONDS", "2"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 WARMUP_SECONDS = 1
 CONNECTIONS = (1, 16)
 JWKS_ENV = "BENCH_JWKS"
