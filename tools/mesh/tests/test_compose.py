@@ -68,6 +68,23 @@ def test_docker_compose_accepts_the_file() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_every_upstream_image_is_pinned_to_a_tag_other_than_latest(
+    compose: dict[str, Any],
+) -> None:
+    upstream = {
+        name: service["image"]
+        for name, service in compose["services"].items()
+        if "build" not in service
+    }
+    unpinned = {
+        name: image
+        for name, image in upstream.items()
+        if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")
+    }
+    assert upstream
+    assert not unpinned
+
+
 def test_compose_has_no_top_level_name(compose: dict[str, Any]) -> None:
     assert "name" not in compose
 
