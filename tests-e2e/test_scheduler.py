@@ -106,3 +106,27 @@ async def test_a_user_without_the_permission_is_refused(accounts: Accounts) -> N
     user = await accounts.signed_in()
     response = await user.http.get("/scheduler/periodic-tasks")
     assert response.status_code == 403
+
+
+async def test_the_mesh_prunes_the_run_history_daily_and_the_prune_runs(
+    admin: httpx.AsyncClient,
+) -> None:
+    listed = await admin.get("/scheduler/periodic-tasks", params={"limit": 100})
+    assert listed.status_code == 200, listed.text
+    [prune] = [t for t in listed.json()["items"] if t["name"] == "worker: prune run history"]
+    assert prune["task"] == "worker.prune_run_history"
+    assert prune["enabled"] is True
+    assert prune["schedule"] == {"type": "interval", "every": 86400, "period": "seconds"}
+
+    accepted = await admin.post(f"/scheduler/periodic-tasks/{prune['id']}/run")
+    assert accepted.status_code == 202, accepted.text
+
+    async def run() -> dict[str, Any]:
+        response = await admin.get(f"/scheduler/runs/{accepted.json()['task_id']}")
+        assert response.status_code in (200, 404), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    done = await eventually(run, lambda r: r.get("state") in ("SUCCESS", "FAILURE"))
+    assert done["state"] == "SUCCESS", done
+    assert isinstance(done["result"]["runs_removed"], int)

@@ -13,13 +13,25 @@ from common.sql import SqlDatabase
 from scheduler.beat_entry import PeriodicTaskEntry
 from scheduler.models import PeriodicTask
 from scheduler.repository import BeatRepository
-from scheduler.seed import STORAGE_CLEANUP_NAME, STORAGE_CLEANUP_TASK, seed_defaults
+from scheduler.seed import (
+    RUN_HISTORY_PRUNE_NAME,
+    RUN_HISTORY_PRUNE_TASK,
+    STORAGE_CLEANUP_NAME,
+    STORAGE_CLEANUP_TASK,
+    seed_defaults,
+)
 from scheduler.settings import SchedulerSettings
 
 
 def seed_settings(database_url: str, **overrides: Any) -> SchedulerSettings:
+    """Only the storage cleanup default, unless a test asks for the run-history prune too."""
     return SchedulerSettings.model_validate(
-        {"environment": "test", "database_url": database_url, **overrides}
+        {
+            "environment": "test",
+            "database_url": database_url,
+            "run_history_prune_interval_seconds": 0,
+            **overrides,
+        }
     )
 
 
@@ -39,6 +51,25 @@ async def change_version(database_url: str) -> int:
             return await BeatRepository(session).change_version()
     finally:
         await database.dispose()
+
+
+async def test_by_default_the_run_history_is_pruned_daily_beside_the_hourly_cleanup(
+    database_url: str,
+) -> None:
+    settings = SchedulerSettings.model_validate(
+        {"environment": "test", "database_url": database_url}
+    )
+
+    outcomes = await seed_defaults(settings)
+
+    assert outcomes == {STORAGE_CLEANUP_NAME: "created", RUN_HISTORY_PRUNE_NAME: "created"}
+    tasks = {task.name: task for task in await stored_tasks(database_url)}
+    prune = tasks[RUN_HISTORY_PRUNE_NAME]
+    assert prune.task == RUN_HISTORY_PRUNE_TASK
+    assert prune.schedule == {"type": "interval", "every": 86_400, "period": "seconds"}
+    assert prune.enabled is True
+    assert (prune.args, prune.kwargs) == ([], {})
+    assert tasks[STORAGE_CLEANUP_NAME].schedule["every"] == 3600
 
 
 async def test_seeding_twice_creates_one_hourly_cleanup_task(database_url: str) -> None:
@@ -73,7 +104,8 @@ async def test_an_operators_disable_and_schedule_edit_survive_a_reseed(
     client: httpx.AsyncClient, settings: SchedulerSettings
 ) -> None:
     await seed_defaults(settings)
-    [listed] = (await client.get("/scheduler/periodic-tasks")).json()["items"]
+    seeded = (await client.get("/scheduler/periodic-tasks")).json()["items"]
+    listed = next(task for task in seeded if task["name"] == STORAGE_CLEANUP_NAME)
     edit = {
         "enabled": False,
         "schedule": {"type": "crontab", "minute": "15", "hour": "3"},
@@ -84,7 +116,7 @@ async def test_an_operators_disable_and_schedule_edit_survive_a_reseed(
 
     reseeded = await seed_defaults(settings)
 
-    assert reseeded == {STORAGE_CLEANUP_NAME: "exists"}
+    assert reseeded == {STORAGE_CLEANUP_NAME: "exists", RUN_HISTORY_PRUNE_NAME: "exists"}
     after = await client.get(f"/scheduler/periodic-tasks/{listed['id']}")
     assert after.json() == edited.json()
     assert after.json()["enabled"] is False
@@ -183,7 +215,8 @@ async def test_the_command_seeds_from_the_environment_without_printing_the_datab
     for printed in (output, again):
         assert database_url not in printed
         assert password is None or str(password) not in printed
-    assert len(await stored_tasks(database_url)) == 1
+    names = {task.name for task in await stored_tasks(database_url)}
+    assert names == {STORAGE_CLEANUP_NAME, RUN_HISTORY_PRUNE_NAME}
 
 
 async def test_the_command_says_the_cleanup_is_off_when_its_interval_is_zero(
@@ -193,9 +226,12 @@ async def test_the_command_says_the_cleanup_is_off_when_its_interval_is_zero(
         {
             "SCHEDULER_DATABASE_URL": database_url,
             "SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS": "0",
+            "SCHEDULER_RUN_HISTORY_PRUNE_INTERVAL_SECONDS": "0",
         }
     )
 
     assert code == 0
-    assert "not seeded" in output
+    assert "SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS=0" in output
+    assert "SCHEDULER_RUN_HISTORY_PRUNE_INTERVAL_SECONDS=0" in output
+    assert await stored_tasks(database_url) == []
     assert await stored_tasks(database_url) == []

@@ -4,8 +4,10 @@ Processes (docs/processes.md):
 - `python -m scheduler.migrations` - Alembic upgrade of `SCHEDULER_DATABASE_URL`;
 - `python -m scheduler.seed` - creates the default periodic tasks that are missing by name
   (`storage: remove stale uploads`, running `storage.cleanup_stale_uploads` every
-  `SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS`, default 3600, 0 for none) and never changes an
-  existing one; it writes through the API's repository, so beat sees the change marker move;
+  `SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS`, default 3600, and `worker: prune run history`,
+  running `worker.prune_run_history` every `SCHEDULER_RUN_HISTORY_PRUNE_INTERVAL_SECONDS`,
+  default 86400; 0 for none) and never changes an existing one; it writes through the API's
+  repository, so beat sees the change marker move;
 - `uvicorn --factory scheduler.app:create_app` - the API (`/scheduler/...` behind the gateway);
 - `celery -A worker.app beat -S scheduler.beat:DatabaseScheduler` - beat.
 

@@ -2,7 +2,10 @@
 
 The defaults (`default_tasks`):
 - `storage: remove stale uploads` runs `storage.cleanup_stale_uploads` every
-  SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS (3600; 0 leaves it out).
+  SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS (3600; 0 leaves it out);
+- `worker: prune run history` runs `worker.prune_run_history` every
+  SCHEDULER_RUN_HISTORY_PRUNE_INTERVAL_SECONDS (86400; 0 leaves it out), so the run history keeps
+  WORKER_RUN_HISTORY_DAYS (30) of runs instead of growing for ever.
 
 A default is matched by name. A missing one is created through the repository the API writes
 with, so the change marker moves and a running beat loads it; an existing one is left exactly as
@@ -16,6 +19,7 @@ all it sends anyway and the broker keeps the message).
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
@@ -32,28 +36,54 @@ logger = logging.getLogger("scheduler.seed")
 
 STORAGE_CLEANUP_NAME = "storage: remove stale uploads"
 STORAGE_CLEANUP_TASK = "storage.cleanup_stale_uploads"
+RUN_HISTORY_PRUNE_NAME = "worker: prune run history"
+RUN_HISTORY_PRUNE_TASK = "worker.prune_run_history"
+
+
+@dataclass(frozen=True)
+class _Default:
+    name: str
+    task: str
+    interval_setting: str  # a SchedulerSettings field; 0 leaves the task out
+    description: str
+
+
+_DEFAULTS = (
+    _Default(
+        STORAGE_CLEANUP_NAME,
+        STORAGE_CLEANUP_TASK,
+        "storage_cleanup_interval_seconds",
+        "Removes uploads never completed: pending files whose upload URLs have expired, "
+        "orphaned multipart uploads and objects without metadata.",
+    ),
+    _Default(
+        RUN_HISTORY_PRUNE_NAME,
+        RUN_HISTORY_PRUNE_TASK,
+        "run_history_prune_interval_seconds",
+        "Removes run-history records older than the worker's WORKER_RUN_HISTORY_DAYS.",
+    ),
+)
+
+
+def _interval(settings: SchedulerSettings, default: _Default) -> int:
+    seconds: int = getattr(settings, default.interval_setting)
+    return seconds
 
 
 def default_tasks(settings: SchedulerSettings) -> list[PeriodicTaskCreate]:
     """The periodic tasks every deployment starts with, as these settings shape them."""
-    defaults: list[PeriodicTaskCreate] = []
-    if settings.storage_cleanup_interval_seconds > 0:
-        defaults.append(
-            PeriodicTaskCreate(
-                name=STORAGE_CLEANUP_NAME,
-                task=STORAGE_CLEANUP_TASK,
-                schedule=IntervalSpec(
-                    type="interval",
-                    every=settings.storage_cleanup_interval_seconds,
-                    period="seconds",
-                ),
-                description=(
-                    "Removes uploads never completed: pending files whose upload URLs have "
-                    "expired, orphaned multipart uploads and objects without metadata."
-                ),
-            )
+    return [
+        PeriodicTaskCreate(
+            name=default.name,
+            task=default.task,
+            schedule=IntervalSpec(
+                type="interval", every=_interval(settings, default), period="seconds"
+            ),
+            description=default.description,
         )
-    return defaults
+        for default in _DEFAULTS
+        if _interval(settings, default) > 0
+    ]
 
 
 async def seed_defaults(settings: SchedulerSettings) -> dict[str, str]:
@@ -87,11 +117,13 @@ def main() -> None:
     outcomes = asyncio.run(seed_defaults(settings))
     for name, outcome in outcomes.items():
         logger.info("default periodic task %r %s", name, outcome, extra={"periodic_task": name})
-    if settings.storage_cleanup_interval_seconds == 0:
-        logger.info(
-            "default periodic task %r not seeded: SCHEDULER_STORAGE_CLEANUP_INTERVAL_SECONDS=0",
-            STORAGE_CLEANUP_NAME,
-        )
+    for default in _DEFAULTS:
+        if _interval(settings, default) == 0:
+            logger.info(
+                "default periodic task %r not seeded: SCHEDULER_%s=0",
+                default.name,
+                default.interval_setting.upper(),
+            )
 
 
 if __name__ == "__main__":

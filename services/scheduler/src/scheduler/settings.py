@@ -27,6 +27,9 @@ class SchedulerSettings(ServiceSettings):
     # `scheduler.seed`: how often the default `storage.cleanup_stale_uploads` task runs when
     # the seed creates it; 0 leaves it out. An existing task keeps its own schedule.
     storage_cleanup_interval_seconds: int = Field(3600, ge=0, le=10_000_000)
+    # ... and of the default `worker.prune_run_history` task (daily; the worker's
+    # WORKER_RUN_HISTORY_DAYS decides what it keeps); 0 leaves it out.
+    run_history_prune_interval_seconds: int = Field(86_400, ge=0, le=10_000_000)
 
     @property
     def broker_url(self) -> str:

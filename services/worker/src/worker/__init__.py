@@ -20,7 +20,8 @@ tasks are registered. Calling keeps the function's types: `cleanup_stale_uploads
 
 Commands: `celery -A worker.app worker` and `celery -A worker.app beat -S
 scheduler.beat:DatabaseScheduler`. Environment: `CELERY_BROKER_URL` / `CELERY_RESULT_BACKEND`
-(default `REDIS_URL`), `MONGO_URL` for run history, `WORKER_MONGO_DATABASE` (default `scheduler`).
+(default `REDIS_URL`), `MONGO_URL` for run history, `WORKER_MONGO_DATABASE` (default
+`scheduler`), and `WORKER_RUN_HISTORY_DAYS` (default 30), what `worker.prune_run_history` keeps.
 """
 
 TASKS_ENTRY_POINT_GROUP = "async_fastapi_multidb.tasks"

@@ -8,6 +8,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
+
 from worker.runs import RunState, TaskRun
 
 
@@ -96,3 +98,21 @@ async def record_finished(
         },
         upsert=True,
     )
+
+
+def stale_runs(cutoff: datetime) -> dict[str, Any]:
+    """Runs whose last sign of life is before `cutoff`: the end of a finished run, else its
+    start, else when it was queued (a run whose worker died never gets an end)."""
+    return {
+        "$or": [
+            {"finished_at": {"$lt": cutoff}},
+            {"finished_at": None, "started_at": {"$lt": cutoff}},
+            {"finished_at": None, "started_at": None, "queued_at": {"$lt": cutoff}},
+        ]
+    }
+
+
+async def prune_runs(collection: AsyncCollection[dict[str, object]], cutoff: datetime) -> int:
+    """Delete the records `stale_runs(cutoff)` selects; returns how many went."""
+    deleted = await collection.delete_many(stale_runs(cutoff))
+    return deleted.deleted_count

@@ -17,6 +17,8 @@ class WorkerSettings(ServiceSettings):
     # Redis redelivers an unacknowledged (acks_late) message after this long.
     visibility_timeout_seconds: int = 3_600
     catalog_ttl_seconds: int = 60
+    # `worker.prune_run_history` removes runs older than this (the scheduler seeds it daily).
+    run_history_days: int = Field(30, ge=1, le=36_500)
 
     @property
     def broker_url(self) -> str:
