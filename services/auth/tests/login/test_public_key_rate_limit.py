@@ -60,3 +60,13 @@ async def test_the_counter_expires_from_redis_with_its_minute(redis: Redis) -> N
     await PublicKeyRateLimit(redis, per_minute=2).hit("198.51.100.4")
 
     assert 0 < await redis.ttl(rate_key("198.51.100.4")) <= 60
+
+
+async def test_one_ipv6_64_shares_one_count(redis: Redis) -> None:
+    limit = PublicKeyRateLimit(redis, per_minute=2, clock=Clock())
+    await limit.hit("2001:db8:d:1::1")
+    await limit.hit("2001:db8:d:1::2")
+
+    with pytest.raises(PublicKeyRateLimitedError):
+        await limit.hit("2001:db8:d:1:ffff::3")
+    await limit.hit("2001:db8:d:2::1")

@@ -89,6 +89,27 @@ async def test_an_attacker_elsewhere_does_not_lock_the_user_out_of_a_known_ip(
     assert await _retry_after(throttle, "erin", "192.0.2.10") == 0
 
 
+async def test_rotating_through_one_ipv6_64_counts_as_one_address(redis: Redis) -> None:
+    throttle = LoginThrottle(redis, POLICY, clock=Clock())
+    for n in range(20):
+        await throttle.record_failure(f"user{n}", f"2001:db8:a:1::{n + 1:x}")
+
+    assert await _retry_after(throttle, "somebody-new", "2001:db8:a:1:ffff::9") == 2
+    assert await _retry_after(throttle, "somebody-new", "2001:db8:a:2::1") == 0
+
+
+async def test_a_users_own_ipv6_network_stays_known_when_its_address_rotates(
+    redis: Redis,
+) -> None:
+    throttle = LoginThrottle(redis, POLICY, clock=Clock())
+    await throttle.record_success("frank", "2001:db8:b:1::1234")
+    for _ in range(8):
+        await throttle.record_failure("frank", "2001:db8:c:1::66")
+
+    assert await _retry_after(throttle, "frank", "2001:db8:c:1::67") == 16
+    assert await _retry_after(throttle, "frank", "2001:db8:b:1:aaaa::1") == 0
+
+
 async def test_counters_expire_with_the_window(redis: Redis) -> None:
     throttle = LoginThrottle(redis, POLICY)
     await throttle.record_failure("carol", "198.51.100.6")

@@ -35,3 +35,23 @@ def client_ip(request: Request, trusted_proxies: Sequence[Network]) -> str:
         if not _trusted(address, trusted_proxies):
             break
     return str(current)
+
+
+# One host (or household) is routinely given a whole /64 and can rotate through it at will.
+IPV6_SUBJECT_PREFIX = 64
+
+
+def rate_limit_subject(ip: str) -> str:
+    """What the per-address limits count: an IPv4 address as is, an IPv6 address as its /64.
+
+    An IPv4-mapped IPv6 address counts as the IPv4 address it carries; anything that is not an
+    address (a test client's name) is counted as written.
+    """
+    address = _parse(ip)
+    if address is None:
+        return ip
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(IPv6Network((address, IPV6_SUBJECT_PREFIX), strict=False))
+    return str(address)

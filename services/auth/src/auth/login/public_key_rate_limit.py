@@ -2,7 +2,7 @@
 
 Every call stores a login nonce for its whole lifetime, so without a limit one anonymous client
 could fill Redis. `auth:rate:public-key:{ip}` counts an IP's calls within a minute of its first
-counted call and expires with that minute.
+counted call and expires with that minute; an "IP" is an IPv4 address or an IPv6 /64.
 """
 
 import time
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from auth.errors import PublicKeyRateLimitedError
+from auth.login.client_ip import rate_limit_subject
 
 WINDOW_SECONDS = 60
 
@@ -53,7 +54,8 @@ class PublicKeyRateLimit:
     async def hit(self, ip: str) -> None:
         """Count one call from `ip`; raise `PublicKeyRateLimitedError` once over the limit."""
         wait = await self._hit(
-            keys=[rate_key(ip)], args=[repr(self.clock()), self.per_minute, WINDOW_SECONDS]
+            keys=[rate_key(rate_limit_subject(ip))],
+            args=[repr(self.clock()), self.per_minute, WINDOW_SECONDS],
         )
         if int(wait) > 0:
             raise PublicKeyRateLimitedError(int(wait))

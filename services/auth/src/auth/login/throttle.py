@@ -6,6 +6,10 @@
 
 - `auth:throttle:known:{sha256(username)}`: IPs the user logged in from successfully.
 
+An "IP" here is an IPv4 address or an IPv6 /64 (`rate_limit_subject`): rotating through the
+addresses of one IPv6 network neither escapes the per-IP limit nor makes a user's own network,
+whose privacy addresses change daily, look like a new place.
+
 After `free` failures each further failure blocks the next attempt for base * 2^k seconds,
 capped at `max_delay`. The username block does not apply from an IP the user has logged in from
 before, so an attacker elsewhere can slow guessing down without locking the real user out; the
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from auth.errors import LoginThrottledError
+from auth.login.client_ip import rate_limit_subject
 
 # KEYS[1] counter; ARGV: now, free failures, base delay, max delay, window, sliding (1/0)
 _FAIL = """
@@ -76,6 +81,7 @@ class LoginThrottle:
 
     async def check(self, username_key: str, ip: str) -> None:
         """Raise `LoginThrottledError` (with Retry-After) while either counter blocks."""
+        ip = rate_limit_subject(ip)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(user_key(username_key), "blocked_until")
             pipe.hget(ip_key(ip), "blocked_until")
@@ -88,6 +94,7 @@ class LoginThrottle:
             raise LoginThrottledError(math.ceil(wait))
 
     async def record_failure(self, username_key: str, ip: str) -> None:
+        ip = rate_limit_subject(ip)
         now = repr(self.clock())
         p = self.policy
         common = [p.base_delay_seconds, p.max_delay_seconds, p.window_seconds]
@@ -97,6 +104,7 @@ class LoginThrottle:
         await self._fail(keys=[ip_key(ip)], args=[now, p.ip_free_failures, *common, 0])
 
     async def record_success(self, username_key: str, ip: str) -> None:
+        ip = rate_limit_subject(ip)
         known = known_ips_key(username_key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(user_key(username_key))
