@@ -17,7 +17,6 @@ RS256 signature. Three phases, one run:
 """
 
 import asyncio
-import base64
 import json
 import os
 import platform
@@ -29,14 +28,11 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from auth.users.passwords import Passwords
 from mesh.net import free_port, wait_for_port
+from testkit.auth_client import encrypt_password
 from testkit.valkey import valkey_server
 
 CLIENTS = 20
@@ -48,9 +44,6 @@ OFFERED_RATE = TARGET_RATE * 1.05
 OPEN_LOOP_SECONDS = 20.0
 SATURATION_SECONDS = 10.0
 ADMIN_PASSWORD = "benchmark admin password"  # noqa: S105 - a throwaway local account
-_OAEP = padding.OAEP(
-    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-)
 
 
 @dataclass(frozen=True)
@@ -147,24 +140,10 @@ class _Connection:
         await self.writer.wait_closed()
 
 
-@lru_cache(maxsize=4)
-def _public_key(pem: str) -> rsa.RSAPublicKey:
-    """Parsed once per key, as a real client would keep the key it fetched."""
-    key = serialization.load_pem_public_key(pem.encode())
-    assert isinstance(key, rsa.RSAPublicKey)
-    return key
-
-
-def _seal(pem: str, nonce: str) -> str:
-    """What `testkit.auth_client.encrypt_password` sends, without parsing the key each time."""
-    envelope = json.dumps({"password": ADMIN_PASSWORD, "nonce": nonce}).encode()
-    return base64.b64encode(_public_key(pem).encrypt(envelope, _OAEP)).decode()
-
-
 async def _login(connection: _Connection, due: float | None = None) -> Login:
     started = time.perf_counter() if due is None else due
     key = await connection.request("GET", "/keys/public")
-    sealed = _seal(str(key["public_key"]), str(key["nonce"]))
+    sealed = encrypt_password(str(key["public_key"]), ADMIN_PASSWORD, str(key["nonce"]))
     body = json.dumps({"username": "admin", "password": sealed}).encode()
     posted = time.perf_counter()
     await connection.request("POST", "/login", body)

@@ -9,6 +9,7 @@ The password travels as base64 of RSA-OAEP (MGF1-SHA256, SHA-256, no label) over
 
 import base64
 import json
+from functools import lru_cache
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,11 +33,19 @@ class LoginFailedError(Exception):
         super().__init__(f"login refused with {response.status_code}: {response.text[:300]}")
 
 
-def encrypt_password(public_key_pem: str, password: str, nonce: str) -> str:
-    """Base64 of RSA-OAEP-SHA256 over `{"password": password, "nonce": nonce}`."""
-    key = serialization.load_pem_public_key(public_key_pem.encode())
+@lru_cache(maxsize=8)
+def _public_key(pem: str) -> rsa.RSAPublicKey:
+    """Parsed once per key, as a real client keeps the key it fetched (the login benchmark
+    encrypts thousands of passwords with one key)."""
+    key = serialization.load_pem_public_key(pem.encode())
     if not isinstance(key, rsa.RSAPublicKey):
         raise TypeError("auth's public key is not an RSA key")
+    return key
+
+
+def encrypt_password(public_key_pem: str, password: str, nonce: str) -> str:
+    """Base64 of RSA-OAEP-SHA256 over `{"password": password, "nonce": nonce}`."""
+    key = _public_key(public_key_pem)
     plaintext = json.dumps({"password": password, "nonce": nonce}).encode()
     ciphertext = key.encrypt(
         plaintext,

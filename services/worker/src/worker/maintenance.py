@@ -3,8 +3,7 @@ entry point like any other package's tasks)."""
 
 from datetime import UTC, datetime, timedelta
 
-from pymongo import AsyncMongoClient
-
+from common.mongo import create_mongo_client
 from common.settings import load_settings
 from worker.run_history import prune_runs
 from worker.runs import TaskRun
@@ -22,9 +21,7 @@ async def prune_run_history(older_than_days: int | None = None) -> dict[str, int
     cutoff = datetime.now(UTC) - timedelta(days=max(1, days))
     # A client of its own, not Beanie's: re-initialising TaskRun here would rebind the run
     # recorder's documents to a client this task then closes.
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongo_url, serverSelectionTimeoutMS=5000, tz_aware=True
-    )
+    client = create_mongo_client(settings.mongo_url)
     try:
         collection = client[settings.mongo_database][TaskRun.Settings.name]
         return {"runs_removed": await prune_runs(collection, cutoff)}
