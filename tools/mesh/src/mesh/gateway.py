@@ -1,6 +1,7 @@
 """Traefik for the local mesh: the repo's gateway/ configuration with loopback addresses."""
 
 import os
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from mesh.launch import Launch, venv_binary
 from mesh.net import LOOPBACK
 
 GATEWAY_DIR_ENV = "MESH_GATEWAY_DIR"
+# A path the gateway's own routes always match (the docs page): no 404 means the routes loaded.
+ROUTING_PROBE_PATH = "/docs"
 
 
 def gateway_dir() -> Path:
@@ -44,6 +47,26 @@ def traefik_ping(ping_port: int) -> None:
             raise ConnectionError(f"traefik ping answered {response.status}")
 
 
+def traefik_routing(port: int) -> None:
+    """Raise until the gateway routes: /ping answers as soon as the entry points listen, but the
+    routers come from the file provider a moment later, and until then every path is Traefik's
+    404. Any other answer means a router matched; whether the service behind it is up is that
+    service's own readiness (a `--only` mesh may leave it out)."""
+    url = f"http://{LOOPBACK}:{port}{ROUTING_PROBE_PATH}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    if status == 404:
+        raise ConnectionError(f"the gateway has no route for {url} yet")
+
+
+def traefik_ready(port: int, ping_port: int) -> None:
+    traefik_ping(ping_port)
+    traefik_routing(port)
+
+
 def traefik_launch(
     config_path: Path, port: int, ping_port: int, env: dict[str, str], gateway: Path | None = None
 ) -> Launch:
@@ -55,6 +78,6 @@ def traefik_launch(
     return Launch(
         "traefik",
         [venv_binary("traefik"), f"--configFile={config_path}"],
-        ready=lambda: traefik_ping(ping_port),
+        ready=lambda: traefik_ready(port, ping_port),
         env=env,
     )
