@@ -87,11 +87,12 @@ async def get_login_service(
     users: Users,
     sessions: Sessions,
 ) -> LoginService:
+    nonces = NonceStore(redis, ttl_seconds=settings.nonce_ttl_seconds)
     return LoginService(
         keys=keys,
-        nonces=NonceStore(redis, ttl_seconds=settings.nonce_ttl_seconds),
+        nonces=nonces,
         public_key_limit=PublicKeyRateLimit(
-            redis, per_minute=settings.public_key_requests_per_minute
+            redis, nonces, per_minute=settings.public_key_requests_per_minute
         ),
         throttle=LoginThrottle(redis, throttle_policy(settings)),
         passwords=request.app.state.passwords,

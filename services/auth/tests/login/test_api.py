@@ -8,6 +8,7 @@ import jwt
 import pytest
 from redis.asyncio import Redis
 
+from auth.login.throttle import known_ips_key, user_key
 from auth.testing import RunningAuth
 from testkit.auth_client import encrypt_password
 
@@ -294,3 +295,25 @@ async def test_failures_from_one_forwarded_client_ip_are_throttled_across_userna
         statuses.append(response.status_code)
 
     assert statuses == [401, 401, 401, 429]
+
+
+async def test_a_successful_login_forgets_the_usernames_failures_and_remembers_the_client_ip(
+    auth: RunningAuth, redis: Redis, random_ip: Callable[[], str]
+) -> None:
+    username = (await auth.create_user(password="forgiven user password"))["username"]
+    client_ip = random_ip()
+
+    async def attempt(password: str) -> httpx.Response:
+        key = await _key(auth.http)
+        async with auth.client(**{"X-Forwarded-For": client_ip}) as http:
+            return await _post_login(
+                http, username, encrypt_password(key["public_key"], password, key["nonce"])
+            )
+
+    failures = [(await attempt("wrong password")).status_code for _ in range(4)]
+    success = await attempt("forgiven user password")
+
+    assert failures == [401] * 4
+    assert success.status_code == 200
+    assert await redis.exists(user_key(username)) == 0
+    assert await redis.sismember(known_ips_key(username), client_ip)

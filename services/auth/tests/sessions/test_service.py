@@ -5,12 +5,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from auth.errors import InvalidRefreshTokenError, RefreshTokenReusedError, SessionNotFoundError
 from auth.keys import KeyRing
 from auth.sessions.access_tokens import AccessTokenSigner
+from auth.sessions.refresh_tokens import parse_refresh_token
 from auth.sessions.service import SessionPolicy, SessionService, UserLookup
-from auth.sessions.store import refresh_key
+from auth.sessions.store import refresh_key, session_key
 from auth.users.models import User
 from common import revocation
 
@@ -60,6 +62,29 @@ def _lookup(user: User | None) -> UserLookup:
         return user
 
     return find
+
+
+async def _transactions(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_exec", {}).get("calls", 0))
+
+
+async def test_start_stores_the_session_its_refresh_token_and_the_callers_writes_in_one_transaction(
+    make_service: Callable[..., SessionService], user: User, redis: Redis
+) -> None:
+    def mark(pipe: Pipeline) -> None:
+        pipe.set("caller", "1")
+
+    before = await _transactions(redis)
+
+    pair = await make_service().start(user, user_agent=UA, ip="203.0.113.1", alongside=mark)
+
+    assert await _transactions(redis) == before + 1
+    token = parse_refresh_token(pair.refresh_token)
+    assert token is not None
+    assert await redis.hget(session_key(pair.session_id), "user_id") == str(user.id)
+    assert await redis.hget(refresh_key(token.user_id, token.jti), "state") == "active"
+    assert await redis.get("caller") == "1"
 
 
 async def test_refresh_rotates_to_a_new_pair_of_the_same_session(

@@ -17,10 +17,9 @@ class NonceStore:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
 
-    async def issue(self) -> str:
-        nonce = secrets.token_urlsafe(16)
-        await self.redis.set(nonce_key(nonce), "1", ex=self.ttl_seconds, nx=True)
-        return nonce
+    def new(self) -> str:
+        """A fresh nonce, not yet stored: `PublicKeyRateLimit` stores it when it admits a call."""
+        return secrets.token_urlsafe(16)
 
     async def consume(self, nonce: str) -> bool:
         """True exactly once per issued, unexpired nonce (GETDEL makes racing logins lose)."""

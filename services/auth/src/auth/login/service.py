@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from functools import partial
 
 from auth.errors import InvalidCredentialsError
 from auth.keys import PUBLIC_KEY_ALGORITHM, KeyRing
@@ -60,12 +61,12 @@ class LoginService:
 
     async def offer_public_key(self, ip: str) -> PublicKeyOffer:
         """The key and a fresh nonce; over `ip`'s limit, `PublicKeyRateLimitedError`, no nonce."""
-        await self.public_key_limit.hit(ip)
+        nonce = await self.public_key_limit.issue_nonce(ip)
         return PublicKeyOffer(
             kid=self.keys.kid,
             algorithm=PUBLIC_KEY_ALGORITHM,
             public_key=self.keys.public_pem,
-            nonce=await self.nonces.issue(),
+            nonce=nonce,
             nonce_expires_in=self.nonces.ttl_seconds,
         )
 
@@ -92,8 +93,13 @@ class LoginService:
         if user is None:
             await self.throttle.record_failure(key, ip)
             raise InvalidCredentialsError
-        await self.throttle.record_success(key, ip)
-        return await self.sessions.start(user, user_agent=user_agent, ip=ip)
+        # The throttle forgets the failures in the transaction that starts the session.
+        return await self.sessions.start(
+            user,
+            user_agent=user_agent,
+            ip=ip,
+            alongside=partial(self.throttle.queue_success, username_key=key, ip=ip),
+        )
 
     async def check_password(self, username: str, password: str | None) -> User | None:
         """The active user whose password this is, or None; always pays for one hash check.

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from auth.errors import LoginThrottledError
 from auth.login.client_ip import rate_limit_subject
@@ -104,10 +105,15 @@ class LoginThrottle:
         await self._fail(keys=[ip_key(ip)], args=[now, p.ip_free_failures, *common, 0])
 
     async def record_success(self, username_key: str, ip: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            self.queue_success(pipe, username_key, ip)
+            await pipe.execute()
+
+    def queue_success(self, pipe: Pipeline, username_key: str, ip: str) -> None:
+        """`record_success` as commands on the caller's pipeline, so a login can record it in
+        the same transaction that starts the session."""
         ip = rate_limit_subject(ip)
         known = known_ips_key(username_key)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(user_key(username_key))
-            pipe.sadd(known, ip)
-            pipe.expire(known, self.policy.known_ip_ttl_seconds)
-            await pipe.execute()
+        pipe.delete(user_key(username_key))
+        pipe.sadd(known, ip)
+        pipe.expire(known, self.policy.known_ip_ttl_seconds)

@@ -18,7 +18,7 @@ from auth.sessions.refresh_tokens import (
     new_refresh_token,
     parse_refresh_token,
 )
-from auth.sessions.store import SessionRecord, SessionStore, Successor
+from auth.sessions.store import NewRefresh, PipelineStep, SessionRecord, SessionStore, Successor
 from auth.users.models import User
 from common import revocation
 
@@ -62,8 +62,11 @@ class SessionService:
         self.policy = policy
         self.clock = clock
 
-    async def start(self, user: User, *, user_agent: str, ip: str) -> IssuedTokens:
-        """A new session for `user` and its first token pair."""
+    async def start(
+        self, user: User, *, user_agent: str, ip: str, alongside: PipelineStep | None = None
+    ) -> IssuedTokens:
+        """A new session for `user` and its first token pair; `alongside` queues the caller's
+        own Redis writes into the transaction that stores them."""
         now = self.clock()
         session = SessionRecord(
             id=str(uuid.uuid4()),
@@ -74,17 +77,17 @@ class SessionService:
             user_agent=user_agent[:USER_AGENT_MAX_LENGTH],
             ip=ip,
         )
-        await self.store.create(session)
         token = new_refresh_token(str(user.id))
         refresh_ttl = self._refresh_ttl(session, now)
-        await self.store.put_refresh(
-            token.user_id,
-            token.jti,
+        first = NewRefresh(
+            user_id=token.user_id,
+            jti=token.jti,
             session_id=session.id,
             digest=token.digest,
-            ua=fingerprint(user_agent),
+            user_agent_fingerprint=fingerprint(user_agent),
             ttl=refresh_ttl,
         )
+        await self.store.create(session, first, alongside=alongside)
         issued_at = int(now)
         claims = self._claims(user, session.id, new_jti(), issued_at)
         return await self._tokens(claims, token, refresh_ttl)
@@ -179,12 +182,14 @@ class SessionService:
     ) -> IssuedTokens:
         following = token.successor(successor.jti)
         await self.store.put_refresh(
-            following.user_id,
-            following.jti,
-            session_id=session.id,
-            digest=following.digest,
-            ua=fingerprint(user_agent),
-            ttl=self._refresh_ttl(session, now),
+            NewRefresh(
+                user_id=following.user_id,
+                jti=following.jti,
+                session_id=session.id,
+                digest=following.digest,
+                user_agent_fingerprint=fingerprint(user_agent),
+                ttl=self._refresh_ttl(session, now),
+            )
         )
         await self.store.touch(session.id, now)
         return await self._successor_tokens(user, session, token, successor, now)

@@ -7,9 +7,11 @@
   the session would have ended, so a replay is recognised.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 # Marks a token used exactly once, even when two requests race with it.
 _CLAIM = """
@@ -59,6 +61,22 @@ class RefreshRecord:
 
 
 @dataclass(frozen=True)
+class NewRefresh:
+    """A refresh token to store: `active` until claimed."""
+
+    user_id: str
+    jti: str
+    session_id: str
+    digest: str
+    user_agent_fingerprint: str
+    ttl: int
+
+
+# More commands for the same transaction, queued on its pipeline.
+PipelineStep = Callable[[Pipeline], None]
+
+
+@dataclass(frozen=True)
 class Successor:
     jti: str
     access_jti: str
@@ -75,7 +93,11 @@ class SessionStore:
         raw = await self.redis.hgetall(key)
         return {_text(k): _text(v) for k, v in raw.items()}
 
-    async def create(self, record: SessionRecord) -> None:
+    async def create(
+        self, record: SessionRecord, first: NewRefresh, *, alongside: PipelineStep | None = None
+    ) -> None:
+        """Store a session with its first refresh token in one transaction (one round trip):
+        neither exists without the other. `alongside` adds the caller's own writes to it."""
         ttl = max(1, int(record.expires_at - record.created_at))
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
@@ -93,6 +115,9 @@ class SessionStore:
             pipe.sadd(user_sessions_key(record.user_id), record.id)
             pipe.expire(user_sessions_key(record.user_id), ttl, gt=True)
             pipe.expire(user_sessions_key(record.user_id), ttl, nx=True)
+            _queue_refresh(pipe, first)
+            if alongside is not None:
+                alongside(pipe)
             await pipe.execute()
 
     async def get(self, session_id: str) -> SessionRecord | None:
@@ -137,16 +162,9 @@ class SessionStore:
             deleted, _ = await pipe.execute()
         return bool(deleted)
 
-    async def put_refresh(
-        self, user_id: str, jti: str, *, session_id: str, digest: str, ua: str, ttl: int
-    ) -> None:
-        key = refresh_key(user_id, jti)
+    async def put_refresh(self, token: NewRefresh) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={"session_id": session_id, "digest": digest, "ua": ua, "state": "active"},
-            )
-            pipe.expire(key, max(1, ttl))
+            _queue_refresh(pipe, token)
             await pipe.execute()
 
     async def get_refresh(self, user_id: str, jti: str) -> RefreshRecord | None:
@@ -172,6 +190,20 @@ class SessionStore:
             args=[repr(now), nxt.jti, nxt.access_jti, nxt.issued_at, nxt.expires_at],
         )
         return str(result)
+
+
+def _queue_refresh(pipe: Pipeline, token: NewRefresh) -> None:
+    key = refresh_key(token.user_id, token.jti)
+    pipe.hset(
+        key,
+        mapping={
+            "session_id": token.session_id,
+            "digest": token.digest,
+            "ua": token.user_agent_fingerprint,
+            "state": "active",
+        },
+    )
+    pipe.expire(key, max(1, token.ttl))
 
 
 def _text(value: bytes | str) -> str:
