@@ -67,3 +67,4 @@ def test_a_slow_run_says_misses_and_why() -> None:
     assert "| logins/s sustained | 60.0 | ≥ 60 (meets) |" in section
     assert "Why the target is missed here: the offered rate is 91% of" in section
     assert "14.0 ms of CPU per verification, 8.0 ms of it in the kernel" in section
+    assert "At 63 logins/s the hashes alone keep 0.88 of the" in section
