@@ -1,9 +1,11 @@
 """SqlDatabase: one unit of work per block, on SQLite and on PostgreSQL alike."""
 
-import pytest
-from sqlalchemy import text
+from datetime import UTC, datetime, timedelta, timezone
 
-from common.sql import SqlDatabase, normalize_sql_url
+import pytest
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+
+from common.sql import SqlDatabase, UtcDateTime, normalize_sql_url
 
 
 @pytest.mark.parametrize(
@@ -54,3 +56,29 @@ async def test_sqlite_files_get_their_directory_and_wal_mode(tmp_path: object) -
         assert (tmp_path / "nested").is_dir()
     finally:
         await database.dispose()
+
+
+async def test_instants_keep_their_moment_and_come_back_aware_in_utc(sql_url: str) -> None:
+    events = Table(
+        "events",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", UtcDateTime()),
+    )
+    five_hours_east = datetime(2030, 1, 1, 10, 0, tzinfo=timezone(timedelta(hours=5)))
+    database = SqlDatabase(sql_url)
+    try:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(events.metadata.create_all)
+        async with database.session() as session:
+            await session.execute(
+                insert(events),
+                [{"id": 1, "at": five_hours_east}, {"id": 2, "at": None}],
+            )
+        async with database.session() as session:
+            rows = (await session.execute(select(events.c.at).order_by(events.c.id))).all()
+    finally:
+        await database.dispose()
+    assert rows[0].at == datetime(2030, 1, 1, 5, 0, tzinfo=UTC)
+    assert rows[0].at.utcoffset() == timedelta(0)
+    assert rows[1].at is None

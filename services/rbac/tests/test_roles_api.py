@@ -1,5 +1,7 @@
 """Roles, bindings and effective permissions through rbac's own API."""
 
+from datetime import datetime
+
 import pytest
 
 from rbac.testing import Rbac
@@ -32,6 +34,21 @@ async def test_role_is_created_read_listed_changed_and_deleted(rbac: Rbac) -> No
     missing = await rbac.http.get("/roles/editor", headers=admin)
     assert missing.status_code == 404
     assert missing.json()["code"] == "role_not_found"
+
+
+async def test_role_timestamps_read_back_are_the_same_utc_instants_as_written(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    created = (
+        await rbac.http.post("/roles", json={"code": "t", "name": "T"}, headers=admin)
+    ).json()
+    fetched = (await rbac.http.get("/roles/t", headers=admin)).json()
+    listed = (await rbac.http.get("/roles", headers=admin)).json()["items"][0]
+    for role in (fetched, listed):
+        assert role["created_at"] == created["created_at"]
+        assert role["updated_at"] == created["updated_at"]
+    assert datetime.fromisoformat(fetched["created_at"]).utcoffset() is not None
+    routes = (await rbac.http.get("/routes", headers=admin)).json()["items"]
+    assert all(datetime.fromisoformat(r["updated_at"]).utcoffset() is not None for r in routes)
 
 
 async def test_duplicate_role_code_is_409(rbac: Rbac) -> None:

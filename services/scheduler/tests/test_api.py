@@ -57,6 +57,23 @@ async def test_created_periodic_task_can_be_read_listed_changed_and_deleted(
     assert missing.json()["code"] == "periodic_task_not_found"
 
 
+async def test_times_given_with_an_offset_are_kept_as_the_same_instants(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    body = interval_task(
+        start_time="2031-01-01T10:00:00+05:00", expires_at="2031-01-02T10:00:00-03:00"
+    )
+    created = await client.post("/scheduler/periodic-tasks", json=body)
+    assert created.status_code == 201, created.text
+    task_url = f"/scheduler/periodic-tasks/{created.json()['id']}"
+    stored = (await client.get(task_url)).json()
+    assert stored["start_time"] == "2031-01-01T05:00:00Z"
+    assert stored["expires_at"] == "2031-01-02T13:00:00Z"
+    await client.patch(task_url, json={"start_time": "2031-01-01T08:00:00+08:00"})
+    assert (await client.get(task_url)).json()["start_time"] == "2031-01-01T00:00:00Z"
+
+
 async def test_every_write_moves_the_change_marker_beat_watches(
     client: httpx.AsyncClient,
     interval_task: Callable[..., dict[str, Any]],

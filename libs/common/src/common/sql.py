@@ -5,17 +5,19 @@ The request's session dependency is the only place that commits or rolls back.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import DateTime, event, text
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.types import TypeDecorator
 
 
 def normalize_sql_url(url: str) -> str:
@@ -26,6 +28,32 @@ def normalize_sql_url(url: str) -> str:
     elif parsed.drivername == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     return parsed.render_as_string(hide_password=False)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant, written in UTC and read back timezone-aware (UTC) on every database.
+
+    SQLite has no zone-aware type: SQLAlchemy writes a datetime's wall-clock digits and drops
+    its offset, so 10:00+05:00 came back as a naive 10:00, five hours off, and every value
+    came back without the offset an API answer needs. A naive value written is taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class SqlDatabase:

@@ -4,10 +4,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from common.ids import uuid7
+from common.sql import UtcDateTime
 
 CHANGE_MARKER_ID = 1
 
@@ -30,21 +31,21 @@ class PeriodicTask(SQLModel, table=True):  # type: ignore[no-redef]
     kwargs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     enabled: bool = True
     one_off: bool = False
-    start_time: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    start_time: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     queue: str | None = Field(default=None, max_length=200)
     priority: int | None = None
     description: str = Field(default="", max_length=2000)
-    last_run_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    last_run_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     total_run_count: int = 0
     # The change-marker version this row was last written under: beat loads only rows newer
     # than the version it has seen.
     revision: int = 0
     created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
 
 
@@ -57,5 +58,5 @@ class ScheduleChange(SQLModel, table=True):
     id: int = Field(default=CHANGE_MARKER_ID, primary_key=True)
     version: int = 0
     changed_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
