@@ -90,6 +90,20 @@ async def test_malformed_json_is_a_422_problem(client: httpx.AsyncClient) -> Non
     assert response.headers["content-type"] == PROBLEM
 
 
+async def test_a_body_that_is_not_utf8_is_the_same_422_as_malformed_json(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/demo/login", content=b'{"username": "\xff"}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["code"] == "validation_failed"
+    assert body["instance"] == "/demo/login"
+    assert body["errors"] == [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
+
+
 async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient) -> None:
     missing = await client.get("/demo/nowhere")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

@@ -220,6 +220,17 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for this type only
         raise exc
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers a body that is not JSON with 422 but one that is not UTF-8 with a
+        # bare 400; JSON must be UTF-8 (RFC 8259), so both get the same documented answer.
+        return problem_response(
+            request,
+            status=422,
+            code="validation_failed",
+            title="Invalid input",
+            detail="Invalid input at body: not UTF-8 encoded JSON",
+            errors=[ValidationIssue(loc=["body"], msg="JSON decode error", type="json_invalid")],
+        )
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else _status_title(exc.status_code)
     return problem_response(
