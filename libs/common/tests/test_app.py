@@ -90,18 +90,28 @@ async def test_malformed_json_is_a_422_problem(client: httpx.AsyncClient) -> Non
     assert response.headers["content-type"] == PROBLEM
 
 
-async def test_a_body_that_is_not_utf8_is_the_same_422_as_malformed_json(
-    client: httpx.AsyncClient,
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"username": "\xff"}', "JSON must be UTF-8 encoded"),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply"),
+    ],
+)
+async def test_a_body_json_cannot_decode_is_the_same_422_as_malformed_json(
+    client: httpx.AsyncClient, body: bytes, reason: str
 ) -> None:
     response = await client.post(
-        "/demo/login", content=b'{"username": "\xff"}', headers={"content-type": "application/json"}
+        "/demo/login", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
-    body = response.json()
-    assert body["code"] == "validation_failed"
-    assert body["instance"] == "/demo/login"
-    assert body["errors"] == [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
+    problem = response.json()
+    assert problem["code"] == "validation_failed"
+    assert problem["detail"] == f"Invalid input at body: {reason}"
+    assert problem["instance"] == "/demo/login"
+    assert problem["errors"] == [
+        {"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}
+    ]
 
 
 async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient) -> None:

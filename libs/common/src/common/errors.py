@@ -217,18 +217,27 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# Why FastAPI's JSON decoding gave up, by the exception it chained to its 400.
+_UNREADABLE_JSON: dict[type[BaseException], str] = {
+    UnicodeDecodeError: "JSON must be UTF-8 encoded",
+    RecursionError: "JSON nested too deeply",
+}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for this type only
         raise exc
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
-        # FastAPI answers a body that is not JSON with 422 but one that is not UTF-8 with a
-        # bare 400; JSON must be UTF-8 (RFC 8259), so both get the same documented answer.
+    cause = exc.__cause__
+    unreadable = _UNREADABLE_JSON.get(type(cause)) if cause and exc.status_code == 400 else None
+    if unreadable is not None:
+        # FastAPI answers a body that is not JSON with 422 but one it cannot decode with a bare
+        # 400 that no route documents; both are a malformed body and get the same answer.
         return problem_response(
             request,
             status=422,
             code="validation_failed",
             title="Invalid input",
-            detail="Invalid input at body: not UTF-8 encoded JSON",
+            detail=f"Invalid input at body: {unreadable}",
             errors=[ValidationIssue(loc=["body"], msg="JSON decode error", type="json_invalid")],
         )
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
