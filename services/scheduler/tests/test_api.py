@@ -152,6 +152,32 @@ async def test_invalid_schedules_and_ranges_are_refused_and_nothing_is_stored(
     assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
 
 
+async def test_times_that_fall_outside_years_1_to_9999_in_utc_are_refused(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"start_time": "0001-01-01T00:00:00+01:00"}, "start_time"),
+        (
+            {"start_time": "0001-01-01T00:00:00+01:00", "expires_at": "2031-01-01T00:00:00Z"},
+            "start_time",
+        ),
+        ({"expires_at": "9999-12-31T23:30:00-01:00"}, "expires_at"),
+        ({"schedule": {"type": "clocked", "run_at": "0001-01-01T00:00:00+01:00"}}, "run_at"),
+    ]
+    for overrides, field in bad:
+        response = await client.post("/scheduler/periodic-tasks", json=interval_task(**overrides))
+        assert response.status_code == 422, (overrides, response.text)
+        problem = response.json()
+        assert problem["code"] == "validation_failed"
+        assert any(field in issue["loc"] for issue in problem["errors"]), (field, problem)
+    assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
+    edge = interval_task(expires_at="9999-12-31T22:00:00-01:00")
+    accepted = await client.post("/scheduler/periodic-tasks", json=edge)
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["expires_at"] == "9999-12-31T23:00:00Z"
+
+
 async def test_duplicate_names_conflict(
     client: httpx.AsyncClient,
     interval_task: Callable[..., dict[str, Any]],

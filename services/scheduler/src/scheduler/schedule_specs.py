@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from celery import Celery
 from celery.schedules import BaseSchedule, schedule, solar
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
 )
 
 from scheduler.clocked import ClockedSchedule
+from scheduler.instants import UtcInstant
 from scheduler.zoned_crontab import CrontabFields, ZonedCrontab, next_run_after
 
 SOLAR_EVENTS = Literal[
@@ -100,7 +100,7 @@ class ClockedSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["clocked"]
-    run_at: AwareDatetime
+    run_at: UtcInstant
 
 
 ScheduleSpec = Annotated[

@@ -5,8 +5,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from scheduler.instants import UtcInstant
 from scheduler.schedule_specs import ScheduleSpec
 
 MAX_ARGUMENTS_BYTES = 64 * 1024
@@ -36,8 +37,8 @@ class PeriodicTaskCreate(BaseModel):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
     one_off: bool = False
-    start_time: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
+    start_time: UtcInstant | None = None
+    expires_at: UtcInstant | None = None
     queue: QueueName | None = None
     priority: Priority | None = None
     description: str = Field("", max_length=2000)
@@ -57,8 +58,8 @@ class PeriodicTaskUpdate(BaseModel):
     kwargs: dict[str, Any] | None = None
     enabled: bool | None = None
     one_off: bool | None = None
-    start_time: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
+    start_time: UtcInstant | None = None
+    expires_at: UtcInstant | None = None
     queue: QueueName | None = None
     priority: Priority | None = None
     description: str | None = Field(None, max_length=2000)
