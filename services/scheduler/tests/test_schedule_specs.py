@@ -62,6 +62,14 @@ def test_clocked_fires_once_when_its_time_has_come() -> None:
     assert next_in == pytest.approx(60)
 
 
+def test_the_longest_interval_is_a_century_which_beat_can_still_count_forward() -> None:
+    longest = to_celery_schedule(
+        spec({"type": "interval", "every": 36_500, "period": "days"}), celery_app
+    )
+    longest.nowfun = lambda: NOW
+    assert not longest.is_due(NOW).is_due
+
+
 def test_stored_specs_round_trip_with_their_defaults() -> None:
     stored = spec({"type": "crontab", "minute": "*/15"}).model_dump(mode="json")
     assert stored == {
@@ -80,10 +88,13 @@ def test_stored_specs_round_trip_with_their_defaults() -> None:
     ("data", "message"),
     [
         ({"type": "crontab", "timezone": "Nowhere/Atlantis"}, "unknown time zone"),
+        ({"type": "crontab", "timezone": "America"}, "unknown time zone"),
         ({"type": "crontab", "day_of_week": "funday"}, "day_of_week"),
         ({"type": "crontab", "day_of_month": "30", "month_of_year": "2"}, "never"),
         ({"type": "clocked", "run_at": "2030-01-01T00:00:00"}, "timezone"),
         ({"type": "interval", "every": 1, "period": "seconds", "extra": 1}, "extra"),
+        ({"type": "interval", "every": 36_501, "period": "days"}, "at most 36500 days"),
+        ({"type": "interval", "every": 10_000_000, "period": "hours"}, "at most 36500 days"),
     ],
 )
 def test_invalid_specs_say_what_is_wrong(data: dict[str, Any], message: str) -> None:

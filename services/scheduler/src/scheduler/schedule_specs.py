@@ -31,6 +31,8 @@ SOLAR_EVENTS = Literal[
     "dusk_astronomical",
 ]
 CronField = Annotated[str, Field(min_length=1, max_length=200)]
+# Beat adds the interval to the last run; far beyond this the date overflows year 9999.
+MAX_INTERVAL = timedelta(days=36_500)
 
 
 class IntervalSpec(BaseModel):
@@ -39,6 +41,12 @@ class IntervalSpec(BaseModel):
     type: Literal["interval"]
     every: int = Field(ge=1, le=10_000_000)
     period: Literal["days", "hours", "minutes", "seconds"] = "seconds"
+
+    @model_validator(mode="after")
+    def _at_most_a_century(self) -> "IntervalSpec":
+        if self.delta() > MAX_INTERVAL:
+            raise ValueError(f"the interval must be at most {MAX_INTERVAL.days} days")
+        return self
 
     def delta(self) -> timedelta:
         return timedelta(**{self.period: self.every})
@@ -60,7 +68,8 @@ class CrontabSpec(BaseModel):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        # OSError: a key naming a directory of the zone database, such as "America".
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
