@@ -1,3 +1,4 @@
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -176,6 +177,36 @@ async def test_times_that_fall_outside_years_1_to_9999_in_utc_are_refused(
     accepted = await client.post("/scheduler/periodic-tasks", json=edge)
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["expires_at"] == "9999-12-31T23:00:00Z"
+
+
+async def test_arguments_either_store_would_change_or_refuse_are_refused(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    body = json.dumps(interval_task(args=["ARGS"], kwargs={"k": "KWARGS"}))
+    bad: list[tuple[str, str, str]] = [
+        ('["ARGS"]', "[NaN]", "args"),
+        ('["ARGS"]', "[1, [Infinity]]", "args"),
+        ('{"k": "KWARGS"}', '{"x": -Infinity}', "kwargs"),
+        ('["ARGS"]', f"[{2**63}]", "args"),
+        ('{"k": "KWARGS"}', f'{{"x": {{"y": {-(2**63) - 1}}}}}', "kwargs"),
+        ('{"k": "KWARGS"}', '{"a\\u0000b": 1}', "kwargs"),
+        ('["ARGS"]', "[" * 40 + "]" * 40, "args"),
+    ]
+    for placeholder, value, field in bad:
+        response = await client.post(
+            "/scheduler/periodic-tasks",
+            content=body.replace(placeholder, value),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 422, (value, response.text)
+        assert response.json()["errors"][0]["loc"] == ["body", field], value
+    assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
+    extremes = interval_task(args=[2**63 - 1, -(2**63), 1.5e308], kwargs={"$a.b": [[[]]]})
+    accepted = await client.post("/scheduler/periodic-tasks", json=extremes)
+    assert accepted.status_code == 201, accepted.text
+    stored = (await client.get(f"/scheduler/periodic-tasks/{accepted.json()['id']}")).json()
+    assert (stored["args"], stored["kwargs"]) == (extremes["args"], extremes["kwargs"])
 
 
 async def test_duplicate_names_conflict(

@@ -1,6 +1,7 @@
 """Request and response bodies of the scheduler API."""
 
 import json
+import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -11,15 +12,41 @@ from scheduler.instants import UtcInstant
 from scheduler.schedule_specs import ScheduleSpec
 
 MAX_ARGUMENTS_BYTES = 64 * 1024
+# MongoDB refuses documents nested 100 deep; a run record adds a few levels of its own.
+MAX_ARGUMENTS_DEPTH = 32
+INT64 = range(-(2**63), 2**63)
 TaskName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
 QueueName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Priority = Annotated[int, Field(ge=0, le=9)]
 
 
-def _bounded_json[T](value: T) -> T:
+def _storable_json[T](value: T) -> T:
+    """Arguments as both stores keep them: JSON in SQL and, with every run, BSON in MongoDB.
+
+    Python's JSON parser accepts NaN and Infinity (which came back as null) and integers of any
+    size (which MongoDB cannot hold, so runs went unrecorded and "run now" answered 500).
+    """
+    _check_storable(value, depth=0)
     if len(json.dumps(value)) > MAX_ARGUMENTS_BYTES:
         raise ValueError(f"must serialize to at most {MAX_ARGUMENTS_BYTES} bytes of JSON")
     return value
+
+
+def _check_storable(value: Any, *, depth: int) -> None:
+    if depth > MAX_ARGUMENTS_DEPTH:
+        raise ValueError(f"must be nested at most {MAX_ARGUMENTS_DEPTH} levels deep")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise ValueError("object keys must not contain NUL characters")
+            _check_storable(item, depth=depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item, depth=depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (no NaN or Infinity)")
+    elif isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
+        raise ValueError("integers must fit in 64 bits")
 
 
 class TaskInfo(BaseModel):
@@ -43,7 +70,7 @@ class PeriodicTaskCreate(BaseModel):
     priority: Priority | None = None
     description: str = Field("", max_length=2000)
 
-    _args_size = field_validator("args", "kwargs")(_bounded_json)
+    _args_storable = field_validator("args", "kwargs")(_storable_json)
 
 
 class PeriodicTaskUpdate(BaseModel):
@@ -64,7 +91,7 @@ class PeriodicTaskUpdate(BaseModel):
     priority: Priority | None = None
     description: str | None = Field(None, max_length=2000)
 
-    _args_size = field_validator("args", "kwargs")(_bounded_json)
+    _args_storable = field_validator("args", "kwargs")(_storable_json)
 
 
 class PeriodicTaskRead(BaseModel):
