@@ -72,6 +72,24 @@ async def test_bad_pattern_is_422_naming_it_and_nothing_is_stored(rbac: Rbac) ->
     assert (await rbac.http.get("/roles/bad", headers=admin)).status_code == 404
 
 
+async def test_names_and_descriptions_with_a_nul_character_are_422_on_every_database(
+    rbac: Rbac,
+) -> None:
+    admin = rbac.admin_headers()
+    for field, body in (
+        ("name", {"code": "nul", "name": "a\x00b"}),
+        ("description", {"code": "nul", "name": "N", "description": "\x00"}),
+    ):
+        response = await rbac.http.post("/roles", json=body, headers=admin)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", field]
+    assert (await rbac.http.get("/roles/nul", headers=admin)).status_code == 404
+    await rbac.http.post("/roles", json={"code": "kept", "name": "Kept"}, headers=admin)
+    patched = await rbac.http.patch("/roles/kept", json={"name": "x\x00"}, headers=admin)
+    assert patched.status_code == 422, patched.text
+    assert (await rbac.http.get("/roles/kept", headers=admin)).json()["name"] == "Kept"
+
+
 async def test_permissions_matching_no_route_are_flagged(rbac: Rbac) -> None:
     body = {
         "code": "future",

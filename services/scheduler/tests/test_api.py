@@ -209,6 +209,22 @@ async def test_arguments_either_store_would_change_or_refuse_are_refused(
     assert (stored["args"], stored["kwargs"]) == (extremes["args"], extremes["kwargs"])
 
 
+async def test_names_and_descriptions_with_a_nul_character_are_refused_on_every_database(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    for field in ("name", "description"):
+        response = await client.post(
+            "/scheduler/periodic-tasks", json=interval_task(**{field: "a\x00b"})
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", field]
+    task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    task_url = f"/scheduler/periodic-tasks/{task['id']}"
+    assert (await client.patch(task_url, json={"description": "\x00"})).status_code == 422
+    assert (await client.get(task_url)).json() == task
+
+
 async def test_duplicate_names_conflict(
     client: httpx.AsyncClient,
     interval_task: Callable[..., dict[str, Any]],

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.sql import SqlText
 from scheduler.instants import UtcInstant
 from scheduler.schedule_specs import ScheduleSpec
 
@@ -57,7 +58,7 @@ class TaskInfo(BaseModel):
 class PeriodicTaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SqlText = Field(min_length=1, max_length=200)
     task: TaskName
     schedule: ScheduleSpec
     args: list[Any] = Field(default_factory=list)
@@ -68,7 +69,7 @@ class PeriodicTaskCreate(BaseModel):
     expires_at: UtcInstant | None = None
     queue: QueueName | None = None
     priority: Priority | None = None
-    description: str = Field("", max_length=2000)
+    description: SqlText = Field("", max_length=2000)
 
     _args_storable = field_validator("args", "kwargs")(_storable_json)
 
@@ -78,7 +79,7 @@ class PeriodicTaskUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
+    name: SqlText | None = Field(None, min_length=1, max_length=200)
     task: TaskName | None = None
     schedule: ScheduleSpec | None = None
     args: list[Any] | None = None
@@ -89,7 +90,7 @@ class PeriodicTaskUpdate(BaseModel):
     expires_at: UtcInstant | None = None
     queue: QueueName | None = None
     priority: Priority | None = None
-    description: str | None = Field(None, max_length=2000)
+    description: SqlText | None = Field(None, max_length=2000)
 
     _args_storable = field_validator("args", "kwargs")(_storable_json)
 

@@ -3,6 +3,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from common.sql import SqlText
+
 RoleCode = Annotated[
     str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Stable role identifier")
 ]
@@ -12,15 +14,15 @@ Patterns = Annotated[list[str], Field(max_length=500)]
 
 class RoleCreate(BaseModel):
     code: RoleCode
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    description: Annotated[str, Field(max_length=2000)] = ""
+    name: Annotated[SqlText, Field(min_length=1, max_length=200)]
+    description: Annotated[SqlText, Field(max_length=2000)] = ""
     permissions: Patterns = Field(default_factory=list)
     is_active: bool = True
 
 
 class RoleUpdate(BaseModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
-    description: Annotated[str, Field(max_length=2000)] | None = None
+    name: Annotated[SqlText, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[SqlText, Field(max_length=2000)] | None = None
     permissions: Patterns | None = None
     is_active: bool | None = None
 
