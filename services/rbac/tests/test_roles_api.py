@@ -90,6 +90,25 @@ async def test_names_and_descriptions_with_a_nul_character_are_422_on_every_data
     assert (await rbac.http.get("/roles/kept", headers=admin)).json()["name"] == "Kept"
 
 
+async def test_an_unknown_field_is_refused_rather_than_silently_ignored(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()
+    created = await rbac.http.post(
+        "/roles", json={"code": "typo", "name": "T", "permission": ["storage:*"]}, headers=admin
+    )
+    assert created.status_code == 422
+    assert created.json()["errors"][0]["loc"] == ["body", "permission"]
+    assert (await rbac.http.get("/roles/typo", headers=admin)).status_code == 404
+    await rbac.http.post("/roles", json={"code": "ed", "name": "Ed"}, headers=admin)
+    patched = await rbac.http.patch("/roles/ed", json={"permisions": ["storage:*"]}, headers=admin)
+    assert patched.status_code == 422
+    assert patched.json()["errors"][0]["type"] == "extra_forbidden"
+    bound = await rbac.http.put(
+        "/users/u9/roles", json={"roles": ["ed"], "role": "x"}, headers=admin
+    )
+    assert bound.status_code == 422
+    assert (await rbac.http.get("/users/u9/roles", headers=admin)).json()["roles"] == []
+
+
 async def test_permissions_matching_no_route_are_flagged(rbac: Rbac) -> None:
     body = {
         "code": "future",

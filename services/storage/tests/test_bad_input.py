@@ -56,6 +56,23 @@ async def test_bad_declaration_is_refused_with_its_code_and_nothing_is_stored(
     assert await _total(api, alice) == before
 
 
+@pytest.mark.parametrize(
+    ("route", "misspelled"),
+    [("/uploads", "expiresIn"), ("/multipart", "part_sizes"), ("/multipart", "expires")],
+)
+async def test_an_unknown_field_is_refused_rather_than_silently_ignored(
+    api: httpx.AsyncClient, alice: dict[str, str], route: str, misspelled: str
+) -> None:
+    before = await _total(api, alice)
+
+    response = await api.post(route, json=_body(**{misspelled: 60}), headers=alice)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", misspelled]
+    assert response.json()["errors"][0]["type"] == "extra_forbidden"
+    assert await _total(api, alice) == before
+
+
 async def test_expiry_of_exactly_seven_days_is_accepted(
     api: httpx.AsyncClient, alice: dict[str, str]
 ) -> None:

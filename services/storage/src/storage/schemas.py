@@ -3,7 +3,7 @@
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from storage.models import FileRecord, FileStatus
 
@@ -14,6 +14,8 @@ _EXPIRES_IN = Field(
 
 
 class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     filename: str = Field(max_length=1024, examples=["report.pdf"])
     content_type: str = Field(max_length=1024, examples=["application/pdf"])
     size: int = Field(description="Exact size in bytes", examples=[1048576])
@@ -52,11 +54,15 @@ class MultipartTicket(BaseModel):
 
 
 class CompletedPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     part_number: int
     etag: str = Field(max_length=256)
 
 
 class CompleteMultipartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     parts: list[CompletedPart] = Field(max_length=10_000)
 
 

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.sql import SqlText
 
@@ -13,6 +13,8 @@ Patterns = Annotated[list[str], Field(max_length=500)]
 
 
 class RoleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: RoleCode
     name: Annotated[SqlText, Field(min_length=1, max_length=200)]
     description: Annotated[SqlText, Field(max_length=2000)] = ""
@@ -21,6 +23,8 @@ class RoleCreate(BaseModel):
 
 
 class RoleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: Annotated[SqlText, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[SqlText, Field(max_length=2000)] | None = None
     permissions: Patterns | None = None
@@ -42,6 +46,8 @@ class Role(BaseModel):
 
 
 class UserRolesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     roles: Annotated[list[RoleCode], Field(max_length=100)]
 
 
