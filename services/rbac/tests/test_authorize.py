@@ -49,6 +49,24 @@ async def test_missing_token_is_401_with_bearer_challenge(rbac: Rbac) -> None:
     assert response.json()["code"] == "missing_token"
 
 
+async def test_denials_are_problems_naming_the_path_asked_for_without_its_query(
+    rbac: Rbac,
+) -> None:
+    user = rbac.signer.token(sub="u1")
+    for status, method, uri, token in (
+        (401, "GET", "/storage/files?token=secret", None),
+        (403, "DELETE", "/storage/files/f1?token=secret", user),
+        (403, "TRACE", "/storage/files", user),
+        (403, "GET", "/storage/nothing/here", user),
+    ):
+        response = await rbac.authorize(method, uri, token)
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert set(problem) == {"type", "title", "status", "detail", "instance", "code"}
+        assert problem["instance"] == uri.split("?")[0]
+
+
 async def test_token_signed_by_another_key_is_401(rbac: Rbac) -> None:
     response = await rbac.authorize("GET", "/storage/me", TokenSigner().token())
     assert response.status_code == 401

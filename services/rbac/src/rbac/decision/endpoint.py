@@ -35,10 +35,16 @@ class AuthorizeEndpoint:
             # Whatever went wrong, the answer is no.
             logger.exception("authorize failed")
             decision = Decision(503, "decision_unavailable", "the decision could not be made")
-        await _respond(decision, send)
+        await _respond(decision, send, _instance(uri))
 
 
-async def _respond(decision: Decision, send: Send) -> None:
+def _instance(uri: str | None) -> str:
+    """The problem's `instance`: the path the client asked for, as every service reports it,
+    without the query (which may carry secrets)."""
+    return (uri or "").split("?", 1)[0].split("#", 1)[0]
+
+
+async def _respond(decision: Decision, send: Send, instance: str) -> None:
     headers = list(decision.raw_headers)
     if decision.allowed:
         await send({"type": "http.response.start", "status": 200, "headers": headers + _OK_HEADERS})
@@ -51,7 +57,7 @@ async def _respond(decision: Decision, send: Send) -> None:
             "title": _TITLES.get(decision.status, "Error"),
             "status": decision.status,
             "detail": decision.detail,
-            "instance": "",
+            "instance": instance,
             "code": decision.code,
         }
     ).encode()
