@@ -95,6 +95,7 @@ async def test_download_expiry_over_seven_days_is_refused(
 
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_expiry"
+    assert response.json()["errors"][0]["loc"] == ["query", "expires_in"]
 
 
 async def test_single_upload_over_its_limit_must_use_multipart(

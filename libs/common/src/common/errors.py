@@ -66,13 +66,17 @@ class InvalidInputError(DomainError):
     code = "validation_failed"
     title = "Invalid input"
 
-    def __init__(self, field: str, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, field: str, message: str, *, code: str | None = None, location: str = "body"
+    ) -> None:
+        """`field` is dotted (`permissions.0`); `location` is where it was sent, as in
+        FastAPI's own validation errors (`body`, `query`, `path`)."""
         super().__init__(
             f"{field}: {message}",
             code=code,
             errors=[
                 ValidationIssue(
-                    loc=["body", *field.split(".")], msg=message, type=code or "value_error"
+                    loc=[location, *field.split(".")], msg=message, type=code or "value_error"
                 )
             ],
         )

@@ -258,7 +258,7 @@ class FileService:
     async def download(
         self, user: AccessClaims, file_id: UUID, expires_in: int | None
     ) -> DownloadLink:
-        seconds = upload_rules.resolve_expiry(expires_in, self.settings)
+        seconds = upload_rules.resolve_expiry(expires_in, self.settings, location="query")
         record = await self._owned(user, file_id)
         if record.status is not FileStatus.READY:
             raise FileNotReady("The file has not been completed yet.")

@@ -66,7 +66,9 @@ def check_size(size: int, limit: int, *, too_large_code: str, hint: str = "") ->
         )
 
 
-def resolve_expiry(requested: int | None, settings: StorageSettings) -> int:
+def resolve_expiry(
+    requested: int | None, settings: StorageSettings, *, location: str = "body"
+) -> int:
     if requested is None:
         return settings.url_expiry_seconds
     if requested < 1 or requested > settings.max_url_expiry_seconds:
@@ -74,6 +76,7 @@ def resolve_expiry(requested: int | None, settings: StorageSettings) -> int:
             "expires_in",
             f"must be between 1 and {settings.max_url_expiry_seconds} seconds",
             code="invalid_expiry",
+            location=location,
         )
     return requested
 
