@@ -247,6 +247,17 @@ async def test_patch_refuses_null_for_required_fields_and_leaves_the_task_unchan
     assert (await client.get(f"/scheduler/periodic-tasks/{task['id']}")).json() == task
 
 
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+async def test_openapi_says_which_patch_fields_may_be_null(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/scheduler/openapi.json")).json()
+    fields = spec["components"]["schemas"]["PeriodicTaskUpdate"]["properties"]
+    nullable = {
+        name for name, schema in fields.items() if {"type": "null"} in schema.get("anyOf", [])
+    }
+    assert nullable == {"start_time", "expires_at", "queue", "priority"}
+    assert fields["enabled"]["type"] == "boolean"
+
+
 async def test_clocked_tasks_are_one_off(
     client: httpx.AsyncClient,
     interval_task: Callable[..., dict[str, Any]],
