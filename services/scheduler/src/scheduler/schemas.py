@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.patch import never_null
 from common.sql import SqlText
 from scheduler.instants import UtcInstant
 from scheduler.schedule_specs import ScheduleSpec
@@ -74,31 +75,24 @@ class PeriodicTaskCreate(BaseModel):
     _args_storable = field_validator("args", "kwargs")(_storable_json)
 
 
-def _never_null(schema: dict[str, Any]) -> None:
-    """Document a field that may be left out of a PATCH but is refused as `null`."""
-    (kept,) = (v for v in schema.pop("anyOf") if v != {"type": "null"})
-    schema.pop("default", None)
-    schema.update(kept)
-
-
 class PeriodicTaskUpdate(BaseModel):
     """Only the fields sent are changed; `null` clears an optional field (start_time,
     expires_at, queue, priority) and is refused for the others (`null_not_allowed`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: SqlText | None = Field(None, min_length=1, max_length=200, json_schema_extra=_never_null)
-    task: TaskName | None = Field(None, json_schema_extra=_never_null)
-    schedule: ScheduleSpec | None = Field(None, json_schema_extra=_never_null)
-    args: list[Any] | None = Field(None, json_schema_extra=_never_null)
-    kwargs: dict[str, Any] | None = Field(None, json_schema_extra=_never_null)
-    enabled: bool | None = Field(None, json_schema_extra=_never_null)
-    one_off: bool | None = Field(None, json_schema_extra=_never_null)
+    name: SqlText | None = Field(None, min_length=1, max_length=200, json_schema_extra=never_null)
+    task: TaskName | None = Field(None, json_schema_extra=never_null)
+    schedule: ScheduleSpec | None = Field(None, json_schema_extra=never_null)
+    args: list[Any] | None = Field(None, json_schema_extra=never_null)
+    kwargs: dict[str, Any] | None = Field(None, json_schema_extra=never_null)
+    enabled: bool | None = Field(None, json_schema_extra=never_null)
+    one_off: bool | None = Field(None, json_schema_extra=never_null)
     start_time: UtcInstant | None = None
     expires_at: UtcInstant | None = None
     queue: QueueName | None = None
     priority: Priority | None = None
-    description: SqlText | None = Field(None, max_length=2000, json_schema_extra=_never_null)
+    description: SqlText | None = Field(None, max_length=2000, json_schema_extra=never_null)
 
     _args_storable = field_validator("args", "kwargs")(_storable_json)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from common.errors import InvalidInputError
 from common.pagination import Page, PageParams
+from common.patch import refuse_nulls
 from scheduler.collaborators import RunHistory, TaskCatalog, TaskSender
 from scheduler.errors import PeriodicTaskNameTakenError, PeriodicTaskNotFoundError, RunNotFoundError
 from scheduler.instants import as_utc
@@ -62,9 +63,7 @@ class PeriodicTaskService:
     async def update(self, task_id: uuid.UUID, data: PeriodicTaskUpdate) -> PeriodicTaskRead:
         task = await self._task(task_id)
         changes = data.model_dump(mode="python", exclude_unset=True)
-        for field in NOT_NULLABLE & changes.keys():
-            if changes[field] is None:
-                raise InvalidInputError(field, "may not be null", code="null_not_allowed")
+        refuse_nulls(changes, NOT_NULLABLE)
         if "task" in changes and changes["task"] != task.task:
             await self._require_registered(changes["task"])
         if "name" in changes and await self.repository.name_taken(
