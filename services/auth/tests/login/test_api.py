@@ -317,3 +317,15 @@ async def test_a_successful_login_forgets_the_usernames_failures_and_remembers_t
     assert success.status_code == 200
     assert await redis.exists(user_key(username)) == 0
     assert await redis.sismember(known_ips_key(username), client_ip)
+
+
+async def test_a_username_with_a_nul_character_is_a_422_on_the_field_on_every_database(
+    auth: RunningAuth,
+) -> None:
+    key = await _key(auth.http)
+    sealed = encrypt_password(key["public_key"], ADMIN_PASSWORD, key["nonce"])
+
+    response = await _post_login(auth.http, "ad\x00min", sealed)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "username"]

@@ -81,3 +81,15 @@ async def test_ready_checks_sql_and_redis(auth: RunningAuth) -> None:
 
     assert response.status_code == 200
     assert response.json()["checks"] == {"sql": "ok", "redis": "ok"}
+
+
+async def test_the_swagger_form_login_with_a_nul_in_the_username_is_the_usual_401(
+    settings_factory: Any, running_factory: Any
+) -> None:
+    local: RunningAuth = await running_factory(settings_factory(environment="local"))
+    form = {"username": "ad\x00min", "password": ADMIN_PASSWORD, "grant_type": "password"}
+
+    response = await local.http.post("/auth/login/swagger", data=form)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"

@@ -1,4 +1,5 @@
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -230,3 +231,90 @@ async def test_malformed_user_bodies_are_a_422(auth: RunningAuth, body: dict[str
 
     assert response.status_code == 422
     assert response.json()["code"] == "validation_failed"
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "field"),
+    [
+        ("post", {"username": "nul", "password": "good enough password", "name": "a\x00b"}, "name"),
+        (
+            "post",
+            {"username": "nul", "password": "good enough password", "email": "a\x00b@example.com"},
+            "email",
+        ),
+        ("patch", {"name": "a\x00b"}, "name"),
+        ("patch", {"email": "a@exa\x00mple.com"}, "email"),
+    ],
+)
+async def test_text_with_a_nul_character_is_a_422_on_its_field_on_every_database(
+    auth: RunningAuth, method: str, body: dict[str, Any], field: str
+) -> None:
+    async with await auth.admin() as admin:
+        target = "/auth/users"
+        if method == "patch":
+            target += "/" + (await auth.create_user(password="nul user password"))["id"]
+        response = await admin.request(method.upper(), target, json=body)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", field]
+
+
+@pytest.mark.parametrize("field", ["password", "name", "is_active", "is_admin"])
+async def test_a_patch_that_sets_a_required_field_to_null_is_refused_and_changes_nothing(
+    auth: RunningAuth, field: str
+) -> None:
+    user = await auth.create_user(password="null patch password")
+    async with await auth.admin() as admin:
+        # With a change beside it (the name, or the email when the name is the null one).
+        beside = {"email": "x@example.com"} if field == "name" else {"name": "x"}
+        response = await admin.patch(f"/auth/users/{user['id']}", json={field: None, **beside})
+        after = (await admin.get(f"/auth/users/{user['id']}")).json()
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "null_not_allowed"
+    assert response.json()["errors"][0]["loc"] == ["body", field]
+    assert (after["name"], after["email"]) == (user["name"], user["email"])
+
+
+async def test_a_patch_with_a_null_email_clears_it(auth: RunningAuth) -> None:
+    async with await auth.admin() as admin:
+        created = await admin.post(
+            "/auth/users",
+            json={"username": "mailer", "password": "mailer password ok", "email": "m@example.com"},
+        )
+        patched = await admin.patch(f"/auth/users/{created.json()['id']}", json={"email": None})
+
+    assert patched.status_code == 200
+    assert patched.json()["email"] is None
+
+
+async def test_the_openapi_documents_the_password_rules_and_which_patch_fields_take_null(
+    auth: RunningAuth,
+) -> None:
+    schemas = (await auth.http.get("/auth/openapi.json")).json()["components"]["schemas"]
+    update = schemas["UserUpdate"]["properties"]
+
+    assert (
+        "AUTH_PASSWORD_MIN_LENGTH" in schemas["UserCreate"]["properties"]["password"]["description"]
+    )
+    assert {"type": "null"} in update["email"]["anyOf"]
+    for field in ("password", "name", "is_active", "is_admin"):
+        assert "anyOf" not in update[field], field
+
+
+async def test_timestamps_read_back_as_the_same_instants_with_their_offset(
+    auth: RunningAuth,
+) -> None:
+    before = datetime.now(UTC)
+    user = await auth.create_user(password="timestamp password")
+    async with await auth.admin() as admin:
+        read = (await admin.get(f"/auth/users/{user['id']}")).json()
+        patched = (await admin.patch(f"/auth/users/{user['id']}", json={"name": "T"})).json()
+        listed = (await admin.get("/auth/users", params={"limit": 100})).json()["items"]
+
+    listed_user = next(u for u in listed if u["id"] == user["id"])
+    for stamp in (read["created_at"], read["updated_at"], listed_user["updated_at"]):
+        instant = datetime.fromisoformat(stamp)
+        assert instant.utcoffset() is not None, stamp
+        assert abs(instant - before) < timedelta(minutes=1)
+    assert patched["name"] == "T"

@@ -3,6 +3,7 @@
 from pydantic import BaseModel, Field
 
 from auth.users.models import USERNAME_MAX_LENGTH
+from common.sql import SqlText
 
 
 class PublicKeyOut(BaseModel):
@@ -14,7 +15,7 @@ class PublicKeyOut(BaseModel):
 
 
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=USERNAME_MAX_LENGTH)
+    username: SqlText = Field(min_length=1, max_length=USERNAME_MAX_LENGTH)
     password: str = Field(
         min_length=1,
         max_length=65_536,

@@ -3,10 +3,11 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
 from common.ids import uuid7
+from common.sql import UtcDateTime
 
 USERNAME_MAX_LENGTH = 150
 EMAIL_MAX_LENGTH = 320
@@ -29,8 +30,8 @@ class User(SQLModel, table=True):
     is_active: bool = True
     is_admin: bool = False
     created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )

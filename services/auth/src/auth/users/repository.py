@@ -22,6 +22,10 @@ class UserRepository:
         return await self.session.get(User, user_id)
 
     async def get_by_username(self, username: str) -> User | None:
+        if "\x00" in username:
+            # No stored name holds a NUL (PostgreSQL cannot store one, and would refuse the
+            # query with an error): the Swagger form login reaches here unvalidated.
+            return None
         result = await self.session.execute(
             select(User).where(col(User.username_key) == username_key(username))
         )

@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from auth.users.models import USERNAME_MAX_LENGTH
+from common.patch import never_null
+from common.sql import SqlText
 
 USERNAME_PATTERN = r"^[A-Za-z0-9._@+-]+$"
 
@@ -19,31 +21,50 @@ def _normalize_email(value: str) -> str:
 # Shape only: whether the mailbox exists is not something a form can prove.
 Email = Annotated[
     str,
-    Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    Field(max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"),
     AfterValidator(_normalize_email),
 ]
-# Refused before hashing; the policy then applies the configured limit.
+# Refused before hashing; the policy then applies the configured limits.
 PASSWORD_FIELD_MAX = 1024
+POLICY_DOC = (
+    "At least AUTH_PASSWORD_MIN_LENGTH (8 unless configured higher) and at most "
+    "AUTH_PASSWORD_MAX_LENGTH (128 by default) characters, any characters, not one of the most "
+    "common passwords and not the username (422 password_too_short, password_too_long, "
+    "password_too_common)"
+)
 
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=USERNAME_MAX_LENGTH, pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=1, max_length=PASSWORD_FIELD_MAX)
-    name: str = Field("", max_length=200)
+    password: str = Field(min_length=1, max_length=PASSWORD_FIELD_MAX, description=POLICY_DOC)
+    name: SqlText = Field("", max_length=200)
     email: Email | None = None
     is_admin: bool = False
 
 
 class UserUpdate(BaseModel):
+    """Only the fields sent are changed; `null` clears the email and is refused for the others
+    (`null_not_allowed`)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    password: str | None = Field(None, min_length=1, max_length=PASSWORD_FIELD_MAX)
-    name: str | None = Field(None, max_length=200)
+    password: str | None = Field(
+        None,
+        min_length=1,
+        max_length=PASSWORD_FIELD_MAX,
+        description=POLICY_DOC,
+        json_schema_extra=never_null,
+    )
+    name: SqlText | None = Field(None, max_length=200, json_schema_extra=never_null)
     email: Email | None = None
-    is_active: bool | None = None
-    is_admin: bool | None = None
+    is_active: bool | None = Field(None, json_schema_extra=never_null)
+    is_admin: bool | None = Field(None, json_schema_extra=never_null)
+
+
+# The fields of `UserUpdate` that a PATCH may leave out but not set to null.
+NOT_NULLABLE = frozenset({"password", "name", "is_active", "is_admin"})
 
 
 class UserOut(BaseModel):

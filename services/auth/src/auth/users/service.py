@@ -14,8 +14,9 @@ from auth.sessions.service import SessionService
 from auth.users.models import User, utcnow
 from auth.users.passwords import PasswordPolicy, Passwords
 from auth.users.repository import UserRepository, username_key
-from auth.users.schemas import UserCreate, UserUpdate
+from auth.users.schemas import NOT_NULLABLE, UserCreate, UserUpdate
 from common import user_events
+from common.patch import refuse_nulls
 from common.user_events import UserEventKind
 
 
@@ -65,6 +66,7 @@ class UserService:
     async def update(self, user_id: uuid.UUID, data: UserUpdate, *, actor_id: str) -> User:
         user = await self.get(user_id)
         changes = data.model_dump(exclude_unset=True)
+        refuse_nulls(changes, NOT_NULLABLE)
         if str(user.id) == actor_id and (
             changes.get("is_active") is False or changes.get("is_admin") is False
         ):
