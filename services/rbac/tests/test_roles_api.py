@@ -192,3 +192,32 @@ async def test_role_granting_rbac_routes_opens_the_management_api(rbac: Rbac) ->
     user = {"Authorization": f"Bearer {rbac.signer.token(sub='u4')}"}
     assert (await rbac.http.get("/roles", headers=user)).status_code == 200
     assert (await rbac.http.post("/roles", json={}, headers=user)).status_code == 403
+
+
+@pytest.mark.parametrize("field", ["name", "description", "permissions", "is_active"])
+async def test_a_patch_that_sets_a_field_to_null_is_refused_and_changes_nothing(
+    rbac: Rbac, field: str
+) -> None:
+    admin = rbac.admin_headers()
+    body = {"code": "steady", "name": "Steady", "permissions": ["storage:*"]}
+    await rbac.http.post("/roles", json=body, headers=admin)
+    beside = {"is_active": False} if field != "is_active" else {"name": "Changed"}
+
+    patched = await rbac.http.patch("/roles/steady", json={field: None, **beside}, headers=admin)
+
+    assert patched.status_code == 422
+    assert patched.json()["code"] == "null_not_allowed"
+    assert patched.json()["errors"][0]["loc"] == ["body", field]
+    after = (await rbac.http.get("/roles/steady", headers=admin)).json()
+    assert (after["name"], after["permissions"], after["is_active"]) == (
+        "Steady",
+        ["storage:*"],
+        True,
+    )
+
+
+async def test_the_openapi_shows_no_role_patch_field_as_nullable(rbac: Rbac) -> None:
+    schemas = (await rbac.http.get("/openapi.json")).json()["components"]["schemas"]
+
+    for name, field in schemas["RoleUpdate"]["properties"].items():
+        assert "anyOf" not in field, name

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.patch import never_null
 from common.sql import SqlText
 
 RoleCode = Annotated[
@@ -23,12 +24,18 @@ class RoleCreate(BaseModel):
 
 
 class RoleUpdate(BaseModel):
+    """Only the fields sent are changed; none of them takes `null` (`null_not_allowed`)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[SqlText, Field(min_length=1, max_length=200)] | None = None
-    description: Annotated[SqlText, Field(max_length=2000)] | None = None
-    permissions: Patterns | None = None
-    is_active: bool | None = None
+    name: Annotated[SqlText, Field(min_length=1, max_length=200)] | None = Field(
+        None, json_schema_extra=never_null
+    )
+    description: Annotated[SqlText, Field(max_length=2000)] | None = Field(
+        None, json_schema_extra=never_null
+    )
+    permissions: Patterns | None = Field(None, json_schema_extra=never_null)
+    is_active: bool | None = Field(None, json_schema_extra=never_null)
 
 
 class Role(BaseModel):

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 
 from common.pagination import Page, PageParams
+from common.patch import refuse_nulls
 from rbac.changes import ChangeKind, record_change
 from rbac.models import RoleRow
 from rbac.patterns import Grants, InvalidPatternError, validate_pattern
@@ -77,6 +78,7 @@ class RoleService:
 
     async def update(self, code: str, data: RoleUpdate) -> Role:
         row = await self._row(code)
+        refuse_nulls(data.model_dump(exclude_unset=True), RoleUpdate.model_fields)
         patterns = (await self.roles.permissions([code]))[code]
         if data.permissions is not None:
             patterns = _validated(data.permissions)
