@@ -28,6 +28,17 @@ async def _post_login(
     return await http.post("/auth/login", json={"username": username, "password": password_field})
 
 
+async def _login_from(
+    auth: RunningAuth, forwarded_for: str, username: str, password: str
+) -> httpx.Response:
+    """The whole client login, sent by the gateway on behalf of `forwarded_for`."""
+    key = await _key(auth.http)
+    async with auth.client(**{"X-Forwarded-For": forwarded_for}) as http:
+        return await _post_login(
+            http, username, encrypt_password(key["public_key"], password, key["nonce"])
+        )
+
+
 async def test_login_returns_a_token_pair_whose_access_token_verifies_against_the_jwks(
     auth: RunningAuth,
 ) -> None:
@@ -265,11 +276,7 @@ async def test_the_sixth_consecutive_failure_for_a_username_is_throttled_with_re
     username = (await auth.create_user(password="throttled user password"))["username"]
 
     async def attempt(password: str) -> httpx.Response:
-        key = await _key(auth.http)
-        async with auth.client(**{"X-Forwarded-For": random_ip()}) as http:
-            return await _post_login(
-                http, username, encrypt_password(key["public_key"], password, key["nonce"])
-            )
+        return await _login_from(auth, random_ip(), username, password)
 
     statuses = [(await attempt("wrong password")).status_code for _ in range(5)]
     throttled = await attempt("throttled user password")
@@ -287,11 +294,8 @@ async def test_failures_from_one_forwarded_client_ip_are_throttled_across_userna
     client_ip = random_ip()
     statuses = []
     for n in range(4):
-        key = await _key(auth.http)
-        async with auth.client(**{"X-Forwarded-For": f"198.51.100.7, {client_ip}"}) as http:
-            response = await _post_login(
-                http, f"someone-{n}", encrypt_password(key["public_key"], "wrong", key["nonce"])
-            )
+        forwarded_for = f"198.51.100.7, {client_ip}"
+        response = await _login_from(auth, forwarded_for, f"someone-{n}", "wrong")
         statuses.append(response.status_code)
 
     assert statuses == [401, 401, 401, 429]
@@ -304,11 +308,7 @@ async def test_a_successful_login_forgets_the_usernames_failures_and_remembers_t
     client_ip = random_ip()
 
     async def attempt(password: str) -> httpx.Response:
-        key = await _key(auth.http)
-        async with auth.client(**{"X-Forwarded-For": client_ip}) as http:
-            return await _post_login(
-                http, username, encrypt_password(key["public_key"], password, key["nonce"])
-            )
+        return await _login_from(auth, client_ip, username, password)
 
     failures = [(await attempt("wrong password")).status_code for _ in range(4)]
     success = await attempt("forgiven user password")
