@@ -2,7 +2,15 @@
 
 import random
 
-from bench.auth_login import HashCost, Login, Phase, arrival_schedule, percentile, report
+from bench.auth_login import (
+    CryptoCost,
+    HashCost,
+    Login,
+    Phase,
+    arrival_schedule,
+    percentile,
+    report,
+)
 
 
 def test_the_schedule_offers_exactly_the_rate_spread_over_every_client() -> None:
@@ -36,6 +44,16 @@ def _phase(latency: float, count: int, elapsed: float) -> Phase:
     return Phase([Login(flow=latency, post=latency / 2)] * count, elapsed, 1.0, 0.1)
 
 
+_CRYPTO = CryptoCost(
+    hashes=(
+        HashCost(memory_mib=46, time_cost=1, user_ms=3.0, system_ms=17.0),
+        HashCost(memory_mib=19, time_cost=2, user_ms=6.0, system_ms=8.0),
+        HashCost(memory_mib=9, time_cost=4, user_ms=4.0, system_ms=3.0),
+    ),
+    rsa_ms=0.6,
+)
+
+
 def test_a_run_within_the_targets_says_meets_and_nothing_more() -> None:
     section = report(
         {
@@ -43,7 +61,7 @@ def test_a_run_within_the_targets_says_meets_and_nothing_more() -> None:
             "open": _phase(0.08, 1260, 20.0),
             "closed": _phase(0.2, 1000, 10.0),
         },
-        HashCost(user_ms=6.0, system_ms=8.0, rsa_ms=0.6),
+        _CRYPTO,
         load_before=0.1,
     )
 
@@ -59,7 +77,7 @@ def test_a_slow_run_says_misses_and_why() -> None:
             "open": _phase(0.4, 1260, 21.0),
             "closed": _phase(0.3, 690, 10.0),
         },
-        HashCost(user_ms=6.0, system_ms=8.0, rsa_ms=0.6),
+        _CRYPTO,
         load_before=0.1,
     )
 
@@ -69,3 +87,20 @@ def test_a_slow_run_says_misses_and_why() -> None:
     assert "14.0 ms of CPU per verification, 8.0 ms of it in the kernel" in section
     assert "At 63 logins/s the hashes alone keep 0.88 of the" in section
     assert "| one RSA-OAEP decryption (3072-bit key), CPU | 0.60 ms |" in section
+
+
+def test_the_owasp_settings_are_compared_with_the_default_by_their_cpu() -> None:
+    section = report(
+        {
+            "sequential": _phase(0.02, 30, 0.6),
+            "open": _phase(0.08, 1260, 20.0),
+            "closed": _phase(0.2, 1000, 10.0),
+        },
+        _CRYPTO,
+        load_before=0.1,
+    )
+
+    assert "| one Argon2id verification, CPU (user + kernel) | 6.0 + 8.0 ms |" in section
+    assert "| m=46 MiB t=1 p=1 | 3.0 + 17.0 ms | 1.43 |" in section
+    assert "| m=19 MiB t=2 p=1 (the default) | 6.0 + 8.0 ms | 1.00 |" in section
+    assert "| m=9 MiB t=4 p=1 | 4.0 + 3.0 ms | 0.50 |" in section
