@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from common.allowed_methods import allowed_methods
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "tag:async-fastapi-multidb,2026:problem:"
 
@@ -246,13 +248,31 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         )
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
     detail = exc.detail if isinstance(exc.detail, str) else _status_title(exc.status_code)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = _with_every_allowed_method(request, headers)
     return problem_response(
         request,
         status=exc.status_code,
         code=code,
         detail=detail,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def _with_every_allowed_method(
+    request: Request, headers: Mapping[str, str] | None
+) -> Mapping[str, str] | None:
+    router = request.scope.get("router")
+    if router is None:  # raised before routing, so there is no path to ask the routes about
+        return headers
+    allowed = allowed_methods(router.routes, request.scope)
+    # Routed with its own method, the request reached an endpoint that raised this 405 itself;
+    # the Allow it chose stands.
+    if not allowed or request.method in allowed:
+        return headers
+    others = {k: v for k, v in (headers or {}).items() if k.lower() != "allow"}
+    return {**others, "Allow": ", ".join(allowed)}
 
 
 def install_error_handlers(app: FastAPI) -> None:
