@@ -1,14 +1,34 @@
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+from sqlalchemy import update
+from sqlmodel import col
 
 from common.sql import SqlDatabase
+from scheduler.models import PeriodicTask
 from scheduler.repository import BeatRepository
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
+
+
+async def store_directly(database_url: str, task_id: str, **values: Any) -> None:
+    """Write columns as a row stored before today's input checks may hold them."""
+    database = SqlDatabase(database_url)
+    try:
+        async with database.session() as session:
+            await session.execute(
+                update(PeriodicTask)
+                .where(col(PeriodicTask.id) == uuid.UUID(task_id))
+                .values(**values)
+            )
+    finally:
+        await database.dispose()
 
 
 async def test_registered_tasks_come_from_the_workers_catalog(
@@ -192,6 +212,11 @@ async def test_arguments_either_store_would_change_or_refuse_are_refused(
         ('{"k": "KWARGS"}', f'{{"x": {{"y": {-(2**63) - 1}}}}}', "kwargs"),
         ('{"k": "KWARGS"}', '{"a\\u0000b": 1}', "kwargs"),
         ('["ARGS"]', "[" * 40 + "]" * 40, "args"),
+        # Lone surrogates: JSON can spell them, UTF-8 (and so BSON) cannot encode them.
+        ('["ARGS"]', '["\\ud800"]', "args"),
+        ('["ARGS"]', '[{"x": ["a\\udfff"]}]', "args"),
+        ('{"k": "KWARGS"}', '{"k": "\\udc00"}', "kwargs"),
+        ('{"k": "KWARGS"}', '{"\\ud800": 1}', "kwargs"),
     ]
     for placeholder, value, field in bad:
         response = await client.post(
@@ -202,7 +227,9 @@ async def test_arguments_either_store_would_change_or_refuse_are_refused(
         assert response.status_code == 422, (value, response.text)
         assert response.json()["errors"][0]["loc"] == ["body", field], value
     assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
-    extremes = interval_task(args=[2**63 - 1, -(2**63), 1.5e308], kwargs={"$a.b": [[[]]]})
+    extremes = interval_task(
+        args=[2**63 - 1, -(2**63), 1.5e308, "a\x00b", "\U0001f600"], kwargs={"$a.b": [[[]]]}
+    )
     accepted = await client.post("/scheduler/periodic-tasks", json=extremes)
     assert accepted.status_code == 201, accepted.text
     stored = (await client.get(f"/scheduler/periodic-tasks/{accepted.json()['id']}")).json()
@@ -258,6 +285,16 @@ async def test_openapi_says_which_patch_fields_may_be_null(client: httpx.AsyncCl
     assert fields["enabled"]["type"] == "boolean"
 
 
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+async def test_openapi_states_how_one_off_follows_the_schedule(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/scheduler/openapi.json")).json()["components"]["schemas"]
+    create = schemas["PeriodicTaskCreate"]["properties"]["one_off"]["description"]
+    update = schemas["PeriodicTaskUpdate"]["properties"]["one_off"]["description"]
+    assert "clocked" in create
+    assert "clocked_is_one_off" in create
+    assert "sets one_off to false unless the same request sets it" in update
+
+
 async def test_clocked_tasks_are_one_off(
     client: httpx.AsyncClient,
     interval_task: Callable[..., dict[str, Any]],
@@ -266,6 +303,174 @@ async def test_clocked_tasks_are_one_off(
     response = await client.post("/scheduler/periodic-tasks", json=body)
     assert response.status_code == 201, response.text
     assert response.json()["one_off"] is True
+
+
+async def test_a_task_moved_from_a_clocked_to_a_recurring_schedule_is_no_longer_one_off(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    clocked = {"type": "clocked", "run_at": "2031-05-01T10:00:00Z"}
+    recurring: list[dict[str, Any]] = [
+        {"type": "interval", "every": 5, "period": "minutes"},
+        {"type": "crontab", "minute": "0", "hour": "9"},
+        {"type": "solar", "event": "sunrise", "latitude": 48.85, "longitude": 2.35},
+    ]
+    for schedule in recurring:
+        task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+        task_url = f"/scheduler/periodic-tasks/{task['id']}"
+        to_clocked = await client.patch(task_url, json={"schedule": clocked})
+        assert to_clocked.json()["one_off"] is True
+        moved = await client.patch(task_url, json={"schedule": schedule})
+        assert moved.status_code == 200, moved.text
+        assert moved.json()["one_off"] is False, schedule
+        assert (await client.get(task_url)).json()["one_off"] is False
+
+
+async def test_one_off_sent_with_a_recurring_schedule_wins_and_is_kept_between_recurring_ones(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    clocked = {"type": "clocked", "run_at": "2031-05-01T10:00:00Z"}
+    task = await client.post("/scheduler/periodic-tasks", json=interval_task(schedule=clocked))
+    task_url = f"/scheduler/periodic-tasks/{task.json()['id']}"
+    hourly = {"type": "crontab", "minute": "0"}
+    moved = await client.patch(task_url, json={"schedule": hourly, "one_off": True})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["one_off"] is True
+    every_minute = {"type": "interval", "every": 1, "period": "minutes"}
+    assert (await client.patch(task_url, json={"schedule": every_minute})).json()["one_off"]
+    assert not (await client.patch(task_url, json={"one_off": False})).json()["one_off"]
+    assert not (await client.patch(task_url, json={"schedule": hourly})).json()["one_off"]
+
+
+async def test_a_clocked_schedule_with_one_off_false_is_refused_and_nothing_changes(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    clocked = {"type": "clocked", "run_at": "2031-05-01T10:00:00Z"}
+    refused = await client.post(
+        "/scheduler/periodic-tasks", json=interval_task(schedule=clocked, one_off=False)
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "clocked_is_one_off"
+    assert refused.json()["errors"][0]["loc"] == ["body", "one_off"]
+    assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
+
+    recurring = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    recurring_url = f"/scheduler/periodic-tasks/{recurring['id']}"
+    response = await client.patch(recurring_url, json={"schedule": clocked, "one_off": False})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["loc"] == ["body", "one_off"]
+    assert (await client.get(recurring_url)).json() == recurring
+
+    once = await client.post("/scheduler/periodic-tasks", json=interval_task(schedule=clocked))
+    once_url = f"/scheduler/periodic-tasks/{once.json()['id']}"
+    response = await client.patch(once_url, json={"one_off": False})
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "clocked_is_one_off"
+    assert (await client.get(once_url)).json() == once.json()
+
+
+async def test_time_zones_must_be_iana_names_not_the_servers_or_other_zoneinfo_files(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    # Each of these is a file under /usr/share/zoneinfo on common Linux machines.
+    refused = ["localtime", "posixrules", "Factory", "right/UTC", "posix/Europe/Paris"]
+    for zone in refused:
+        schedule = {"type": "crontab", "minute": "0", "timezone": zone}
+        response = await client.post(
+            "/scheduler/periodic-tasks", json=interval_task(schedule=schedule)
+        )
+        assert response.status_code == 422, (zone, response.text)
+        problem = response.json()
+        assert problem["code"] == "validation_failed"
+        assert problem["errors"][0]["loc"][-1] == "timezone", problem
+    assert (await client.get("/scheduler/periodic-tasks")).json()["total"] == 0
+
+    task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    task_url = f"/scheduler/periodic-tasks/{task['id']}"
+    patched = await client.patch(
+        task_url, json={"schedule": {"type": "crontab", "timezone": "localtime"}}
+    )
+    assert patched.status_code == 422, patched.text
+    assert (await client.get(task_url)).json() == task
+    for zone in ("UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT-14"):
+        schedule = {"type": "crontab", "minute": "0", "timezone": zone}
+        accepted = await client.patch(task_url, json={"schedule": schedule})
+        assert accepted.status_code == 200, (zone, accepted.text)
+        assert accepted.json()["schedule"]["timezone"] == zone
+
+
+async def test_a_task_stored_with_a_server_dependent_zone_can_still_be_read_and_changed(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    database_url: str,
+) -> None:
+    try:
+        ZoneInfo("localtime")
+    except ZoneInfoNotFoundError:
+        pytest.skip("this machine has no 'localtime' zone file")
+    task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    task_url = f"/scheduler/periodic-tasks/{task['id']}"
+    stored = {"type": "crontab", "minute": "0", "timezone": "localtime"}
+    await store_directly(database_url, task["id"], schedule=stored, schedule_type="crontab")
+    fetched = await client.get(task_url)
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["schedule"]["timezone"] == "localtime"
+    assert (await client.get("/scheduler/periodic-tasks")).status_code == 200
+    renamed = await client.patch(task_url, json={"description": "still here"})
+    assert renamed.status_code == 200, renamed.text
+    fixed = {"type": "crontab", "minute": "0", "timezone": "Europe/Paris"}
+    assert (await client.patch(task_url, json={"schedule": fixed})).status_code == 200
+
+
+async def test_arguments_with_lone_surrogates_are_refused_on_patch_and_nothing_changes(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    task_url = f"/scheduler/periodic-tasks/{task['id']}"
+    for body, field in (
+        ('{"args": ["\\ud800"]}', "args"),
+        ('{"kwargs": {"k": ["\\udc00"]}}', "kwargs"),
+        ('{"kwargs": {"\\ud800": 1}}', "kwargs"),
+    ):
+        response = await client.patch(
+            task_url, content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["errors"][0]["loc"] == ["body", field]
+    assert (await client.get(task_url)).json() == task
+
+
+async def test_run_now_sends_a_task_whose_stored_arguments_the_run_history_cannot_hold(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    database_url: str,
+    redis: Redis,
+) -> None:
+    task = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    await store_directly(database_url, task["id"], kwargs={"\ud800": 1})
+    response = await client.post(f"/scheduler/periodic-tasks/{task['id']}/run")
+    assert response.status_code == 202, response.text
+    # Sent once to the broker's default queue, though no run record could be written.
+    assert await redis.llen("celery") == 1
+    run = await client.get(f"/scheduler/runs/{response.json()['task_id']}")
+    assert run.status_code == 404
+
+
+async def test_run_now_records_arguments_holding_nul_characters_on_every_database(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    body = interval_task(args=["a\x00b"], kwargs={"k": ["\x00"]})
+    task = (await client.post("/scheduler/periodic-tasks", json=body)).json()
+    assert (task["args"], task["kwargs"]) == (body["args"], body["kwargs"])
+    response = await client.post(f"/scheduler/periodic-tasks/{task['id']}/run")
+    assert response.status_code == 202, response.text
+    run = (await client.get(f"/scheduler/runs/{response.json()['task_id']}")).json()
+    assert (run["args"], run["kwargs"]) == (body["args"], body["kwargs"])
 
 
 @pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)

@@ -89,6 +89,9 @@ def test_stored_specs_round_trip_with_their_defaults() -> None:
     [
         ({"type": "crontab", "timezone": "Nowhere/Atlantis"}, "unknown time zone"),
         ({"type": "crontab", "timezone": "America"}, "unknown time zone"),
+        ({"type": "crontab", "timezone": "localtime"}, "use an IANA name"),
+        ({"type": "crontab", "timezone": "Factory"}, "use an IANA name"),
+        ({"type": "crontab", "timezone": "europe/paris"}, "use an IANA name"),
         ({"type": "crontab", "day_of_week": "funday"}, "day_of_week"),
         ({"type": "crontab", "day_of_month": "30", "month_of_year": "2"}, "never"),
         ({"type": "clocked", "run_at": "2030-01-01T00:00:00"}, "timezone"),

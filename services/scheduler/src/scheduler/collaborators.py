@@ -5,6 +5,7 @@ import logging
 import uuid
 from typing import Any
 
+from bson.errors import BSONError
 from celery import Celery
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
@@ -88,8 +89,9 @@ class RunHistory:
             await record_queued(
                 task_id, task, periodic_task_id=str(periodic_task_id), args=args, kwargs=kwargs
             )
-        except (PyMongoError, OSError) as exc:
-            # The task is sent; the worker will still record it when it runs.
+        except (PyMongoError, OSError, BSONError, UnicodeEncodeError, OverflowError) as exc:
+            # The task is sent, whether the history is down or cannot encode these arguments:
+            # an error answer would only get it sent again. The worker records it as it runs.
             logger.warning("could not record queued run %s: %s", task_id, type(exc).__name__)
 
     async def for_periodic_task(

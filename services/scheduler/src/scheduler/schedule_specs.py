@@ -1,6 +1,7 @@
 """The four kinds of schedule a periodic task can have, validated, and their Celery form."""
 
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -33,6 +35,22 @@ SOLAR_EVENTS = Literal[
 CronField = Annotated[str, Field(min_length=1, max_length=200)]
 # Beat adds the interval to the last run; far beyond this the date overflows year 9999.
 MAX_INTERVAL = timedelta(days=36_500)
+# Validation context of a spec read back from the database (`schedule_from_json`).
+STORED = "stored"
+
+
+def _zone_names() -> frozenset[str]:
+    """The IANA zone names, as the tzdata package lists them.
+
+    Not `zoneinfo.available_timezones()`: it adds every TZif file under the system's zoneinfo
+    directories, "localtime" among them, which is whatever zone that machine's clock is set to.
+    "Factory" is IANA's placeholder for "zone not configured yet", not a place.
+    """
+    listing = files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+    return frozenset(listing.split()) - {"Factory"}
+
+
+ZONE_NAMES = _zone_names()
 
 
 class IntervalSpec(BaseModel):
@@ -61,11 +79,23 @@ class CrontabSpec(BaseModel):
     day_of_week: CronField = "*"
     day_of_month: CronField = "*"
     month_of_year: CronField = "*"
-    timezone: str = Field("UTC", min_length=1, max_length=64)
+    timezone: str = Field(
+        "UTC",
+        min_length=1,
+        max_length=64,
+        description="An IANA time zone name, such as 'Europe/Paris' or 'UTC'; names that depend "
+        "on the server ('localtime') or are not IANA names ('posix/...', 'right/...') are refused.",
+    )
 
     @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str, info: ValidationInfo) -> str:
+        # A row stored before the check narrowed to IANA names must still be readable.
+        stored = bool(info.context and info.context.get(STORED))
+        if not stored and value not in ZONE_NAMES:
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as 'Europe/Paris'"
+            )
         try:
             ZoneInfo(value)
         # OSError: a key naming a directory of the zone database, such as "America".
@@ -134,5 +164,6 @@ SCHEDULE_ADAPTER: TypeAdapter[ScheduleSpec] = TypeAdapter(ScheduleSpec)
 
 
 def schedule_from_json(data: dict[str, Any]) -> ScheduleSpec:
-    """A stored schedule back as its spec (stored ones were validated on the way in)."""
-    return SCHEDULE_ADAPTER.validate_python(data)
+    """A stored schedule back as its spec. Stored ones were validated on the way in, by the rules
+    of their day: a zone name refused since (such as "localtime") still reads back."""
+    return SCHEDULE_ADAPTER.validate_python(data, context={STORED: True})

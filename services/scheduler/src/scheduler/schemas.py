@@ -39,16 +39,32 @@ def _check_storable(value: Any, *, depth: int) -> None:
         raise ValueError(f"must be nested at most {MAX_ARGUMENTS_DEPTH} levels deep")
     if isinstance(value, dict):
         for key, item in value.items():
+            # BSON keys end at a NUL. NUL inside string values is kept: SQL stores this JSON as
+            # text (json, not jsonb) and BSON strings carry their length.
             if "\x00" in key:
                 raise ValueError("object keys must not contain NUL characters")
+            _check_encodable(key)
             _check_storable(item, depth=depth + 1)
     elif isinstance(value, list):
         for item in value:
             _check_storable(item, depth=depth + 1)
+    elif isinstance(value, str):
+        _check_encodable(value)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError("numbers must be finite (no NaN or Infinity)")
     elif isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
         raise ValueError("integers must fit in 64 bits")
+
+
+def _check_encodable(text: str) -> None:
+    # JSON's "\ud800" parses to a lone surrogate, which UTF-8 cannot encode: the API's own
+    # answer and the run record of "run now" failed on it with 500s.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "text must not contain lone surrogates (\\ud800 to \\udfff without their pair)"
+        ) from None
 
 
 class TaskInfo(BaseModel):
@@ -65,7 +81,11 @@ class PeriodicTaskCreate(BaseModel):
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
-    one_off: bool = False
+    one_off: bool = Field(
+        False,
+        description="Run once, then disable the task. A clocked schedule always runs once: "
+        "one_off is true for it, and false is refused (`clocked_is_one_off`).",
+    )
     start_time: UtcInstant | None = None
     expires_at: UtcInstant | None = None
     queue: QueueName | None = None
@@ -87,7 +107,14 @@ class PeriodicTaskUpdate(BaseModel):
     args: list[Any] | None = Field(None, json_schema_extra=never_null)
     kwargs: dict[str, Any] | None = Field(None, json_schema_extra=never_null)
     enabled: bool | None = Field(None, json_schema_extra=never_null)
-    one_off: bool | None = Field(None, json_schema_extra=never_null)
+    one_off: bool | None = Field(
+        None,
+        description="Run once, then disable the task. A clocked schedule always runs once: "
+        "with one, one_off is true and false is refused (`clocked_is_one_off`). Moving a task "
+        "from a clocked schedule to an interval, crontab or solar one sets one_off to false "
+        "unless the same request sets it; between recurring schedules it is kept.",
+        json_schema_extra=never_null,
+    )
     start_time: UtcInstant | None = None
     expires_at: UtcInstant | None = None
     queue: QueueName | None = None

@@ -47,6 +47,8 @@ class PeriodicTaskService:
     async def create(self, data: PeriodicTaskCreate) -> PeriodicTaskRead:
         await self._require_registered(data.task)
         _check_times(data.start_time, data.expires_at, expiry_changed=True)
+        if "one_off" in data.model_fields_set:
+            _check_one_off(data.one_off, clocked=isinstance(data.schedule, ClockedSpec))
         if await self.repository.name_taken(data.name):
             raise PeriodicTaskNameTakenError(f"A periodic task named {data.name!r} exists.")
         task = new_periodic_task(data)
@@ -73,11 +75,10 @@ class PeriodicTaskService:
         start = changes.get("start_time", task.start_time)
         expires = changes.get("expires_at", task.expires_at)
         _check_times(start, expires, expiry_changed="expires_at" in changes)
+        _settle_one_off(task, changes, data.schedule)
         if data.schedule is not None:
             changes["schedule"] = data.schedule.model_dump(mode="json")
             changes["schedule_type"] = data.schedule.type
-            if isinstance(data.schedule, ClockedSpec):
-                changes["one_off"] = True
         for field, value in changes.items():
             setattr(task, field, value)
         await self.repository.save(task)
@@ -131,6 +132,31 @@ def new_periodic_task(data: PeriodicTaskCreate) -> PeriodicTask:
     values["schedule_type"] = data.schedule.type
     values["one_off"] = data.one_off or isinstance(data.schedule, ClockedSpec)
     return PeriodicTask(**values)
+
+
+def _check_one_off(one_off: bool, *, clocked: bool) -> None:
+    if clocked and not one_off:
+        raise InvalidInputError(
+            "one_off",
+            "a clocked schedule runs once: it is always one-off",
+            code="clocked_is_one_off",
+        )
+
+
+def _settle_one_off(
+    task: PeriodicTask, changes: dict[str, Any], schedule: ScheduleSpec | None
+) -> None:
+    """Put in `changes` the one_off the task has after the update (see `PeriodicTaskUpdate`)."""
+    was_clocked = task.schedule_type == "clocked"
+    clocked = was_clocked if schedule is None else isinstance(schedule, ClockedSpec)
+    if "one_off" in changes:
+        _check_one_off(changes["one_off"], clocked=clocked)
+    elif clocked:
+        changes["one_off"] = True
+    elif was_clocked:
+        # A clocked schedule forces one_off, so it says nothing of what the client wants for a
+        # recurring one; kept, the task would run once and be disabled.
+        changes["one_off"] = False
 
 
 def _check_times(start: datetime | None, expires: datetime | None, *, expiry_changed: bool) -> None:
