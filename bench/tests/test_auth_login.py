@@ -61,6 +61,7 @@ def test_a_run_within_the_targets_says_meets_and_nothing_more() -> None:
             "open": _phase(0.08, 1260, 20.0),
             "closed": _phase(0.2, 1000, 10.0),
         },
+        _phase(0.05, 1260, 20.0),
         _CRYPTO,
         load_before=0.1,
     )
@@ -77,6 +78,7 @@ def test_a_slow_run_says_misses_and_why() -> None:
             "open": _phase(0.4, 1260, 21.0),
             "closed": _phase(0.3, 690, 10.0),
         },
+        _phase(0.05, 1260, 20.0),
         _CRYPTO,
         load_before=0.1,
     )
@@ -96,6 +98,7 @@ def test_the_owasp_settings_are_compared_with_the_default_by_their_cpu() -> None
             "open": _phase(0.08, 1260, 20.0),
             "closed": _phase(0.2, 1000, 10.0),
         },
+        _phase(0.05, 1260, 20.0),
         _CRYPTO,
         load_before=0.1,
     )
@@ -104,3 +107,21 @@ def test_the_owasp_settings_are_compared_with_the_default_by_their_cpu() -> None
     assert "| m=46 MiB t=1 p=1 | 3.0 + 17.0 ms | 1.43 |" in section
     assert "| m=19 MiB t=2 p=1 (the default) | 6.0 + 8.0 ms | 1.00 |" in section
     assert "| m=9 MiB t=4 p=1 | 4.0 + 3.0 ms | 0.50 |" in section
+
+
+def test_the_target_load_is_run_again_at_the_leanest_equally_strong_setting() -> None:
+    section = report(
+        {
+            "sequential": _phase(0.02, 30, 0.6),
+            "open": _phase(0.4, 1260, 21.0),
+            "closed": _phase(0.3, 690, 10.0),
+        },
+        _phase(0.06, 1260, 20.0),
+        _CRYPTO,
+        load_before=0.1,
+    )
+
+    assert "| login p95 | 400.0 ms | ≤ 150 ms (misses) |" in section
+    lean = section.split("| the same target load at m=9 MiB t=4 p=1, in the same run |")[1]
+    assert "| login p95 | 60.0 ms | ≤ 150 ms (meets) |" in lean
+    assert "| logins/s sustained | 63.0 | ≥ 60 (meets) |" in lean
