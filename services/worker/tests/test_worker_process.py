@@ -115,6 +115,26 @@ async def test_a_failing_task_is_recorded_with_its_error(
     assert run.result is None
 
 
+@pytest.mark.usefixtures("worker_log")
+async def test_a_run_the_store_cannot_hold_as_is_is_still_recorded_and_so_are_the_next_ones(
+    mongo_url: str, runs_database: str
+) -> None:
+    beyond_64_bits = 2**70
+    result = add.delay(beyond_64_bits, 1)
+    assert await asyncio.to_thread(result.get, 30) == beyond_64_bits + 1
+
+    run = await recorded_run(mongo_url, runs_database, result.id)
+    assert run.state is RunState.SUCCESS
+    assert run.result == str(beyond_64_bits + 1)
+    assert run.args == []
+
+    following = add.delay(2, 3)
+    assert await asyncio.to_thread(following.get, 30) == 5
+    following_run = await recorded_run(mongo_url, runs_database, following.id)
+    assert following_run.args == [2, 3]
+    assert following_run.result == 5
+
+
 def test_the_worker_publishes_every_installed_task_and_withdraws_them_on_shutdown(
     broker_url: str, mongo_url: str, runs_database: str, tmp_path: Path
 ) -> None:

@@ -8,18 +8,49 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import bson
+from bson.errors import BSONError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from worker.runs import RunState, TaskRun
 
 
-def json_safe(value: Any) -> Any:
-    """`value` if it survives JSON, else its repr: a result must never break the record."""
+def _storable(value: Any) -> bool:
+    """Whether both the API (JSON) and the store (BSON) can carry `value` as it is.
+
+    JSON alone is not enough: an integer beyond 64 bits, a lone surrogate or a NUL in a key
+    passes JSON and fails BSON, and a failed write would lose the whole record.
+    """
     try:
         json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value
+        bson.encode({"value": value})
+    except (TypeError, ValueError, OverflowError, BSONError):
+        return False
+    return True
+
+
+def json_safe(value: Any) -> Any:
+    """`value` if it can be stored as it is, else its ASCII repr: a result must never break the
+    record."""
+    return value if _storable(value) else ascii(value)
+
+
+def _arguments(args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The run's arguments for the record. Ones the store cannot hold are left out, so the run is
+    still recorded, rather than stored in a shape the record's fields do not have."""
+    fields: dict[str, Any] = {}
+    if _storable(args):
+        fields["args"] = args
+    if _storable(kwargs):
+        fields["kwargs"] = kwargs
+    return fields
+
+
+def _text_safe(text: str | None) -> str | None:
+    """`text` with anything UTF-8 cannot encode (a lone surrogate) escaped."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def record_queued(
@@ -38,8 +69,7 @@ async def record_queued(
                 "task": task,
                 "periodic_task_id": periodic_task_id,
                 "state": RunState.PENDING.value,
-                "args": json_safe(args),
-                "kwargs": json_safe(kwargs),
+                **_arguments(args, kwargs),
                 "queued_at": datetime.now(UTC),
             }
         },
@@ -63,8 +93,7 @@ async def record_started(
                 "task": task,
                 "periodic_task_id": periodic_task_id,
                 "state": RunState.STARTED.value,
-                "args": json_safe(args),
-                "kwargs": json_safe(kwargs),
+                **_arguments(args, kwargs),
                 "started_at": started_at,
             },
             "$setOnInsert": {"task_id": task_id},
@@ -90,7 +119,7 @@ async def record_finished(
             "$set": {
                 "state": state if state in known else RunState.FAILURE.value,
                 "result": json_safe(result),
-                "error": error,
+                "error": _text_safe(error),
                 "finished_at": finished_at,
                 "runtime_ms": runtime_ms,
             },

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+from bson.errors import BSONError
 from celery.signals import task_postrun, task_prerun
 from pymongo import AsyncMongoClient
 
@@ -51,6 +52,9 @@ class RunRecorder:
 
         try:
             process_loop.run(write(), timeout=WRITE_TIMEOUT_SECONDS)
+        except (BSONError, OverflowError, UnicodeEncodeError) as exc:
+            # This run's data, not the server: pausing would drop every other run's record too.
+            logger.warning("run history cannot store a run record: %s", type(exc).__name__)
         except Exception as exc:
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
             logger.warning("run history write failed: %s", type(exc).__name__)
