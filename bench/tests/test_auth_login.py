@@ -54,17 +54,25 @@ _CRYPTO = CryptoCost(
 )
 
 
+# A run within the targets, and one whose p95 misses while its rate holds.
+_FAST = {
+    "sequential": _phase(0.02, 30, 0.6),
+    "open": _phase(0.08, 1260, 20.0),
+    "closed": _phase(0.2, 1000, 10.0),
+}
+_SLOW = {
+    "sequential": _phase(0.02, 30, 0.6),
+    "open": _phase(0.4, 1260, 21.0),
+    "closed": _phase(0.3, 690, 10.0),
+}
+
+
+def _section(phases: dict[str, Phase], leanest: Phase | None = None) -> str:
+    return report(phases, leanest or _phase(0.05, 1260, 20.0), _CRYPTO, load_before=0.1)
+
+
 def test_a_run_within_the_targets_says_meets_and_nothing_more() -> None:
-    section = report(
-        {
-            "sequential": _phase(0.02, 30, 0.6),
-            "open": _phase(0.08, 1260, 20.0),
-            "closed": _phase(0.2, 1000, 10.0),
-        },
-        _phase(0.05, 1260, 20.0),
-        _CRYPTO,
-        load_before=0.1,
-    )
+    section = _section(_FAST)
 
     assert "| login p95 | 80.0 ms | ≤ 150 ms (meets) |" in section
     assert "| logins/s sustained | 63.0 | ≥ 60 (meets) |" in section
@@ -72,16 +80,7 @@ def test_a_run_within_the_targets_says_meets_and_nothing_more() -> None:
 
 
 def test_a_slow_run_says_misses_and_why() -> None:
-    section = report(
-        {
-            "sequential": _phase(0.02, 30, 0.6),
-            "open": _phase(0.4, 1260, 21.0),
-            "closed": _phase(0.3, 690, 10.0),
-        },
-        _phase(0.05, 1260, 20.0),
-        _CRYPTO,
-        load_before=0.1,
-    )
+    section = _section(_SLOW)
 
     assert "| login p95 | 400.0 ms | ≤ 150 ms (misses) |" in section
     assert "| logins/s sustained | 60.0 | ≥ 60 (meets) |" in section
@@ -92,16 +91,7 @@ def test_a_slow_run_says_misses_and_why() -> None:
 
 
 def test_the_owasp_settings_are_compared_with_the_default_by_their_cpu() -> None:
-    section = report(
-        {
-            "sequential": _phase(0.02, 30, 0.6),
-            "open": _phase(0.08, 1260, 20.0),
-            "closed": _phase(0.2, 1000, 10.0),
-        },
-        _phase(0.05, 1260, 20.0),
-        _CRYPTO,
-        load_before=0.1,
-    )
+    section = _section(_FAST)
 
     assert "| one Argon2id verification, CPU (user + kernel) | 6.0 + 8.0 ms |" in section
     assert "| m=46 MiB t=1 p=1 | 3.0 + 17.0 ms | 1.43 |" in section
@@ -110,16 +100,7 @@ def test_the_owasp_settings_are_compared_with_the_default_by_their_cpu() -> None
 
 
 def test_the_target_load_is_run_again_at_the_leanest_equally_strong_setting() -> None:
-    section = report(
-        {
-            "sequential": _phase(0.02, 30, 0.6),
-            "open": _phase(0.4, 1260, 21.0),
-            "closed": _phase(0.3, 690, 10.0),
-        },
-        _phase(0.06, 1260, 20.0),
-        _CRYPTO,
-        load_before=0.1,
-    )
+    section = _section(_SLOW, leanest=_phase(0.06, 1260, 20.0))
 
     assert "| login p95 | 400.0 ms | ≤ 150 ms (misses) |" in section
     lean = section.split("| the same target load at m=9 MiB t=4 p=1, in the same run |")[1]
