@@ -5,7 +5,6 @@ import logging
 import uuid
 from typing import Any
 
-from bson.errors import BSONError
 from celery import Celery
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
@@ -19,7 +18,7 @@ from scheduler.errors import (
 )
 from scheduler.schemas import RunRead
 from worker.catalog import read_catalog
-from worker.run_history import record_queued
+from worker.run_history import UNSTORABLE_ERRORS, record_queued
 from worker.runs import TaskRun
 
 logger = logging.getLogger("scheduler.collaborators")
@@ -89,7 +88,7 @@ class RunHistory:
             await record_queued(
                 task_id, task, periodic_task_id=str(periodic_task_id), args=args, kwargs=kwargs
             )
-        except (PyMongoError, OSError, BSONError, UnicodeEncodeError, OverflowError) as exc:
+        except (PyMongoError, OSError, *UNSTORABLE_ERRORS) as exc:
             # The task is sent, whether the history is down or cannot encode these arguments:
             # an error answer would only get it sent again. The worker records it as it runs.
             logger.warning("could not record queued run %s: %s", task_id, type(exc).__name__)

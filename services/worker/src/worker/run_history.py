@@ -14,6 +14,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from worker.runs import RunState, TaskRun
 
+# What the store refuses for the data itself, not because it is unreachable: a write failing on
+# one of these is that record's problem, never a reason to treat the server as down.
+UNSTORABLE_ERRORS = (BSONError, OverflowError, UnicodeEncodeError)
+
 
 def _storable(value: Any) -> bool:
     """Whether both the API (JSON) and the store (BSON) can carry `value` as it is.
@@ -24,7 +28,8 @@ def _storable(value: Any) -> bool:
     try:
         json.dumps(value)
         bson.encode({"value": value})
-    except (TypeError, ValueError, OverflowError, BSONError):
+    # TypeError and ValueError are JSON's refusals.
+    except (TypeError, ValueError, *UNSTORABLE_ERRORS):
         return False
     return True
 

@@ -12,13 +12,12 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from bson.errors import BSONError
 from celery.signals import task_postrun, task_prerun
 from pymongo import AsyncMongoClient
 
 from common.mongo import init_mongo
 from worker.event_loop import process_loop
-from worker.run_history import record_finished, record_started
+from worker.run_history import UNSTORABLE_ERRORS, record_finished, record_started
 from worker.runs import TaskRun
 from worker.settings import WorkerSettings
 
@@ -52,7 +51,7 @@ class RunRecorder:
 
         try:
             process_loop.run(write(), timeout=WRITE_TIMEOUT_SECONDS)
-        except (BSONError, OverflowError, UnicodeEncodeError) as exc:
+        except UNSTORABLE_ERRORS as exc:
             # This run's data, not the server: pausing would drop every other run's record too.
             logger.warning("run history cannot store a run record: %s", type(exc).__name__)
         except Exception as exc:
