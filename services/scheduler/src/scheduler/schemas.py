@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.patch import never_null
 from common.sql import SqlText
+from common.text import utf8_encodable
 from scheduler.instants import UtcInstant
 from scheduler.schedule_specs import ScheduleSpec
 
@@ -57,14 +58,11 @@ def _check_storable(value: Any, *, depth: int) -> None:
 
 
 def _check_encodable(text: str) -> None:
-    # JSON's "\ud800" parses to a lone surrogate, which UTF-8 cannot encode: the API's own
-    # answer and the run record of "run now" failed on it with 500s.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+    # The API's own answer and the run record of "run now" failed on a lone surrogate with 500s.
+    if not utf8_encodable(text):
         raise ValueError(
             "text must not contain lone surrogates (\\ud800 to \\udfff without their pair)"
-        ) from None
+        )
 
 
 class TaskInfo(BaseModel):

@@ -17,6 +17,7 @@ from argon2.exceptions import VerificationError
 
 from auth.users.common_passwords import COMMON_PASSWORDS
 from common.errors import InvalidInputError
+from common.text import utf8_encodable
 
 
 @dataclass(frozen=True)
@@ -85,15 +86,6 @@ class Passwords:
         )
 
 
-def _encodable(text: str) -> bool:
-    """False for a lone surrogate, which JSON can carry but no hash function can take."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 class PasswordPolicy:
     """Length only (no composition rules), plus a refusal of the commonest passwords."""
 
@@ -102,7 +94,7 @@ class PasswordPolicy:
         self.max_length = max_length
 
     def check(self, password: str, *, username: str = "", field: str = "password") -> None:
-        if not _encodable(password):
+        if not utf8_encodable(password):
             raise InvalidInputError(
                 field, "must be valid Unicode text", code="password_invalid_text"
             )
