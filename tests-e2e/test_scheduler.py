@@ -37,6 +37,23 @@ async def periodic_task(admin: httpx.AsyncClient) -> AsyncIterator[Callable[...,
         await admin.delete(f"/scheduler/periodic-tasks/{task_id}")
 
 
+async def run_now(
+    admin: httpx.AsyncClient, task_id: str, *, until: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Run a periodic task now, then its run record once `until` holds for it."""
+    accepted = await admin.post(f"/scheduler/periodic-tasks/{task_id}/run")
+    assert accepted.status_code == 202, accepted.text
+
+    async def run() -> dict[str, Any]:
+        response = await admin.get(f"/scheduler/runs/{accepted.json()['task_id']}")
+        # 404 until the first record of the run is written.
+        assert response.status_code in (200, 404), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return await eventually(run, until)
+
+
 async def test_the_catalog_lists_the_tasks_workers_registered(admin: httpx.AsyncClient) -> None:
     async def names() -> set[str]:
         response = await admin.get("/scheduler/tasks")
@@ -75,16 +92,7 @@ async def test_run_now_runs_an_async_task(
         "month_of_year": "1",
     }
     task = await periodic_task(task="demo.sleep", args=[0.1], schedule=yearly)
-    accepted = await admin.post(f"/scheduler/periodic-tasks/{task['id']}/run")
-    assert accepted.status_code == 202, accepted.text
-
-    async def run() -> dict[str, Any]:
-        response = await admin.get(f"/scheduler/runs/{accepted.json()['task_id']}")
-        assert response.status_code in (200, 404), response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    done = await eventually(run, lambda r: r.get("state") == "SUCCESS")
+    done = await run_now(admin, task["id"], until=lambda r: r.get("state") == "SUCCESS")
     assert done["task"] == "demo.sleep"
 
 
@@ -118,15 +126,8 @@ async def test_the_mesh_prunes_the_run_history_daily_and_the_prune_runs(
     assert prune["enabled"] is True
     assert prune["schedule"] == {"type": "interval", "every": 86400, "period": "seconds"}
 
-    accepted = await admin.post(f"/scheduler/periodic-tasks/{prune['id']}/run")
-    assert accepted.status_code == 202, accepted.text
-
-    async def run() -> dict[str, Any]:
-        response = await admin.get(f"/scheduler/runs/{accepted.json()['task_id']}")
-        assert response.status_code in (200, 404), response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    done = await eventually(run, lambda r: r.get("state") in ("SUCCESS", "FAILURE"))
+    done = await run_now(
+        admin, prune["id"], until=lambda r: r.get("state") in ("SUCCESS", "FAILURE")
+    )
     assert done["state"] == "SUCCESS", done
     assert isinstance(done["result"]["runs_removed"], int)
