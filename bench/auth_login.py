@@ -20,7 +20,6 @@ import asyncio
 import base64
 import json
 import os
-import platform
 import random
 import resource
 import subprocess
@@ -36,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from auth.keys import KeyRing
 from auth.settings import AuthSettings
 from auth.users.passwords import Passwords
+from bench.machine import describe
 from mesh.net import free_port, wait_for_port
 from testkit.auth_client import encrypt_password
 from testkit.valkey import valkey_server
@@ -367,7 +367,7 @@ def report(
     lines = [
         "### Auth login",
         "",
-        f"One uvicorn worker (SQLite, embedded Valkey) on {cpus} CPUs ({platform.machine()}), "
+        f"One uvicorn worker (SQLite, embedded Valkey) on {describe()}, "
         "the load generator on the same machine. A login is the whole client flow: "
         "`GET /keys/public`, RSA-OAEP encryption in the client, `POST /login` (Argon2id "
         f"m={hash_cost.memory_mib} MiB t={hash_cost.time_cost} p=1 through libsodium, "

@@ -19,7 +19,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import random
 import statistics
 import tempfile
@@ -34,6 +33,7 @@ from typing import Any
 from redis import Redis as SyncRedis
 from sqlalchemy import insert
 
+from bench.machine import describe
 from common.sql import SqlDatabase
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
@@ -273,8 +273,8 @@ def run() -> str:
         [
             "### Scheduler: beat with 10,000 periodic tasks",
             "",
-            f"`uv run python -m bench.scheduler_beat` on {platform.machine()}, "
-            f"{os.cpu_count()} CPUs, SQLite, embedded Valkey, {window:.0f} s window "
+            f"`uv run python -m bench.scheduler_beat` on {describe()}, SQLite, embedded Valkey, "
+            f"{window:.0f} s window "
             f"({INTERVAL_TASKS:,} interval tasks every {'/'.join(map(str, PERIODS))} s, "
             f"{CRONTAB_TASKS} every-minute crontabs in {len(ZONES)} zones).",
             "",
