@@ -121,6 +121,19 @@ async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient)
     assert (wrong_method.status_code, wrong_method.json()["code"]) == (405, "method_not_allowed")
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/demo/things/7/", "/things/7/"],
+    ids=["direct", "behind-the-gateway-strip-prefix"],
+)
+async def test_a_trailing_slash_redirects_to_the_public_path(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(f"{path}?verbose=1")
+    assert response.status_code == 307
+    assert response.headers["location"] == "http://demo/demo/things/7?verbose=1"
+
+
 async def test_unexpected_errors_leak_nothing_and_are_logged_under_the_request_id(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -22,7 +22,9 @@ class RootPathMiddleware:
     """Serve under `/{service}` behind the gateway's StripPrefix.
 
     Requests arrive with or without the prefix (gateway or direct); the root path makes docs,
-    `openapi.json` servers and problem `instance` fields show the public path.
+    `openapi.json` servers and problem `instance` fields show the public path. A path without
+    the prefix gets it back, as ASGI has `path` include `root_path`: whatever Starlette builds
+    from the path (the trailing-slash redirect's `Location`) then names the public path too.
     """
 
     def __init__(self, app: ASGIApp, root_path: str) -> None:
@@ -31,7 +33,10 @@ class RootPathMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and not scope.get("root_path"):
-            scope = dict(scope, root_path=self.root_path)
+            path = str(scope["path"])
+            if path != self.root_path and not path.startswith(self.root_path + "/"):
+                path = self.root_path + path
+            scope = dict(scope, root_path=self.root_path, path=path)
         await self.app(scope, receive, send)
 
 
