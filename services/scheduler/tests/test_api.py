@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from common.sql import SqlDatabase
 from scheduler.models import PeriodicTask
-from scheduler.repository import BeatRepository
+from scheduler.repository import BeatRepository, PeriodicTaskRepository
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
 
@@ -261,6 +261,31 @@ async def test_duplicate_names_conflict(
     again = await client.post("/scheduler/periodic-tasks", json=body)
     assert again.status_code == 409
     assert again.json()["code"] == "periodic_task_name_taken"
+
+
+async def test_a_name_taken_by_a_concurrent_request_conflicts_too(
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Requests that race each pass the name check before either has written its row; the
+    # database's unique name then decides, and the loser gets the same 409, not a 500.
+    async def checked_before_the_other_wrote(*_args: Any, **_kwargs: Any) -> bool:
+        return False
+
+    monkeypatch.setattr(PeriodicTaskRepository, "name_taken", checked_before_the_other_wrote)
+    body = interval_task()
+    assert (await client.post("/scheduler/periodic-tasks", json=body)).status_code == 201
+    created_again = await client.post("/scheduler/periodic-tasks", json=body)
+    other = (await client.post("/scheduler/periodic-tasks", json=interval_task())).json()
+    renamed = await client.patch(
+        f"/scheduler/periodic-tasks/{other['id']}", json={"name": body["name"]}
+    )
+
+    for response in (created_again, renamed):
+        assert response.status_code == 409, response.text
+        assert response.json()["code"] == "periodic_task_name_taken"
+    assert (await client.get(f"/scheduler/periodic-tasks/{other['id']}")).json() == other
 
 
 async def test_patch_refuses_null_for_required_fields_and_leaves_the_task_unchanged(

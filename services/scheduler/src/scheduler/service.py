@@ -4,6 +4,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from common.errors import InvalidInputError
 from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
@@ -21,6 +23,11 @@ from scheduler.schemas import (
     RunRead,
     TaskInfo,
 )
+
+
+def _name_taken(name: str) -> PeriodicTaskNameTakenError:
+    return PeriodicTaskNameTakenError(f"A periodic task named {name!r} exists.")
+
 
 NOT_NULLABLE = frozenset(
     {"name", "task", "schedule", "args", "kwargs", "enabled", "one_off", "description"}
@@ -50,9 +57,13 @@ class PeriodicTaskService:
         if "one_off" in data.model_fields_set:
             _check_one_off(data.one_off, clocked=isinstance(data.schedule, ClockedSpec))
         if await self.repository.name_taken(data.name):
-            raise PeriodicTaskNameTakenError(f"A periodic task named {data.name!r} exists.")
+            raise _name_taken(data.name)
         task = new_periodic_task(data)
-        await self.repository.add(task)
+        try:
+            await self.repository.add(task)
+        except IntegrityError as exc:
+            # Lost a race with a concurrent create or rename: the check above passed for both.
+            raise _name_taken(data.name) from exc
         return to_read(task)
 
     async def page(self, params: PageParams) -> Page[PeriodicTaskRead]:
@@ -71,7 +82,7 @@ class PeriodicTaskService:
         if "name" in changes and await self.repository.name_taken(
             changes["name"], other_than=task.id
         ):
-            raise PeriodicTaskNameTakenError(f"A periodic task named {changes['name']!r} exists.")
+            raise _name_taken(changes["name"])
         start = changes.get("start_time", task.start_time)
         expires = changes.get("expires_at", task.expires_at)
         _check_times(start, expires, expiry_changed="expires_at" in changes)
@@ -81,7 +92,13 @@ class PeriodicTaskService:
             changes["schedule_type"] = data.schedule.type
         for field, value in changes.items():
             setattr(task, field, value)
-        await self.repository.save(task)
+        try:
+            await self.repository.save(task)
+        except IntegrityError as exc:
+            if "name" not in changes:  # the name is the only unique column a change can clash on
+                raise
+            # Lost a race with a concurrent create or rename: the check above passed for both.
+            raise _name_taken(changes["name"]) from exc
         return to_read(task)
 
     async def delete(self, task_id: uuid.UUID) -> None:
