@@ -67,6 +67,28 @@ async def test_denials_are_problems_naming_the_path_asked_for_without_its_query(
         assert problem["instance"] == uri.split("?")[0]
 
 
+# The gateway relays a denial's body only up to forwardAuth's maxResponseBodySize
+# (gateway/dynamic/routes.yml); beyond it the client gets a bare 401 instead of our problem.
+GATEWAY_MAX_DENIAL_BYTES = 16384
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["/storage/files/" + "a" * 20_000, "/storage/files?q=" + "a" * 20_000],
+    ids=["long-path", "long-query"],
+)
+async def test_a_uri_too_long_to_judge_is_refused_with_a_problem_the_gateway_relays(
+    rbac: Rbac, uri: str
+) -> None:
+    response = await rbac.authorize("GET", uri, rbac.signer.token(adm=True))
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert len(response.content) < GATEWAY_MAX_DENIAL_BYTES
+    problem = response.json()
+    assert problem["detail"] == "the forwarded URI is longer than 8192 characters"
+    assert len(problem["instance"]) <= 8192
+
+
 async def test_token_signed_by_another_key_is_401(rbac: Rbac) -> None:
     response = await rbac.authorize("GET", "/storage/me", TokenSigner().token())
     assert response.status_code == 401

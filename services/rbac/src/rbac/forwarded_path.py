@@ -27,7 +27,9 @@ class ForwardedPath:
 
 
 def parse_forwarded_uri(uri: str) -> ForwardedPath:
-    if not uri or len(uri) > MAX_URI_LENGTH or not uri.startswith("/"):
+    if len(uri) > MAX_URI_LENGTH:
+        raise AmbiguousPathError(f"the forwarded URI is longer than {MAX_URI_LENGTH} characters")
+    if not uri.startswith("/"):
         raise AmbiguousPathError("the forwarded URI must be an absolute path")
     if _NOT_TARGET_CHAR.search(uri) is not None:
         raise AmbiguousPathError("the forwarded URI holds characters a request target cannot")
@@ -50,3 +52,14 @@ def parse_forwarded_uri(uri: str) -> ForwardedPath:
         raise AmbiguousPathError("the forwarded path names no service")
     service, rest = segments[0], segments[1:]
     return ForwardedPath(service=service, path="/" + "/".join(rest))
+
+
+def requested_path(uri: str | None) -> str:
+    """The path the client asked for, without its query (which may carry secrets), for a
+    problem's `instance`; empty when it is not a request target we would judge (too long or
+    holding characters a target cannot), since echoing such a path could grow the answer past
+    what the gateway relays."""
+    path = (uri or "").split("?", 1)[0].split("#", 1)[0]
+    if len(path) > MAX_URI_LENGTH or _NOT_TARGET_CHAR.search(path) is not None:
+        return ""
+    return path

@@ -8,6 +8,7 @@ from starlette.types import Receive, Scope, Send
 
 from common.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
 from rbac.decision.authorizer import Authorizer, Decision
+from rbac.forwarded_path import requested_path
 
 AUTHORIZE_PATH = "/authorize"
 
@@ -35,13 +36,7 @@ class AuthorizeEndpoint:
             # Whatever went wrong, the answer is no.
             logger.exception("authorize failed")
             decision = Decision(503, "decision_unavailable", "the decision could not be made")
-        await _respond(decision, send, _instance(uri))
-
-
-def _instance(uri: str | None) -> str:
-    """The problem's `instance`: the path the client asked for, as every service reports it,
-    without the query (which may carry secrets)."""
-    return (uri or "").split("?", 1)[0].split("#", 1)[0]
+        await _respond(decision, send, requested_path(uri))
 
 
 async def _respond(decision: Decision, send: Send, instance: str) -> None:
