@@ -221,3 +221,18 @@ async def test_the_openapi_shows_no_role_patch_field_as_nullable(rbac: Rbac) -> 
 
     for name, field in schemas["RoleUpdate"]["properties"].items():
         assert "anyOf" not in field, name
+
+
+async def test_the_openapi_asks_for_the_bearer_token_on_every_route_that_needs_one(
+    rbac: Rbac,
+) -> None:
+    schema = (await rbac.http.get("/openapi.json")).json()
+
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            requirements = operation.get("security", [])
+            if operation["x-access"] == "public":
+                assert requirements == [], (method, path)
+            else:
+                assert {"HTTPBearer": []} in requirements, (method, path)

@@ -65,10 +65,12 @@ def install_token_verification(
     return verifier
 
 
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> AccessClaims:
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""The request's bearer credentials, if any. A route depending on it (directly or through
+`CurrentUser`) is documented in OpenAPI as asking for the token."""
+
+
+async def current_user(request: Request, credentials: BearerCredentials) -> AccessClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise UnauthorizedError("A bearer access token is required.", code="missing_token")
     verifier: TokenVerifier = request.app.state.token_verifier

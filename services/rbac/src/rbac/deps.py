@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.access import permission_code, route_access
 from common.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
+from common.security import BearerCredentials
 from common.sql import SqlDatabase
 from common.tokens import AccessClaims
 from rbac.changes import announce, pending_changes
@@ -49,10 +50,12 @@ RoleServiceDep = Annotated[RoleService, Depends(get_role_service)]
 RegistryServiceDep = Annotated[RegistryService, Depends(get_registry_service)]
 
 
-async def current_caller(request: Request) -> AccessClaims:
+async def current_caller(request: Request, _credentials: BearerCredentials) -> AccessClaims:
     """The caller, held to this route's own access level exactly as the gateway holds it.
 
-    Requests that reach rbac without the gateway are refused the same way.
+    Requests that reach rbac without the gateway are refused the same way. The credentials are
+    declared so that the OpenAPI asks for the bearer token; the decision reads the header
+    itself, as the gateway's does.
     """
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
