@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from common.access import Access, access
 from common.app import create_app
-from common.errors import ConflictError, NotFoundError, error_responses
+from common.errors import ConflictError, InvalidInputError, NotFoundError, error_responses
 from common.health import register_ready_check
 from common.pagination import Page, PageQuery
 from common.settings import ServiceSettings
@@ -112,6 +112,39 @@ async def test_a_body_json_cannot_decode_is_the_same_422_as_malformed_json(
     assert problem["errors"] == [
         {"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}
     ]
+
+
+class UnknownColourError(InvalidInputError):
+    code = "unknown_colour"
+    title = "Unknown colour"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "issue_type"),
+    [
+        (UnknownColourError("colour", "no such colour"), "unknown_colour", "unknown_colour"),
+        (InvalidInputError("colour", "too pale", code="too_pale"), "too_pale", "too_pale"),
+        (InvalidInputError("colour", "no such colour"), "validation_failed", "value_error"),
+    ],
+    ids=["subclass-code", "code-argument", "generic"],
+)
+async def test_an_invalid_input_error_names_its_code_as_the_issue_type_too(
+    error: InvalidInputError, code: str, issue_type: str
+) -> None:
+    router = APIRouter()
+
+    @router.post("/paint")
+    async def paint() -> None:
+        raise error
+
+    app = create_app("demo", ServiceSettings(), routers=[router], configure_logs=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://demo"
+    ) as http:
+        problem = (await http.post("/demo/paint")).json()
+
+    assert problem["code"] == code
+    assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["body", "colour"], issue_type)]
 
 
 async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient) -> None:

@@ -72,13 +72,17 @@ class InvalidInputError(DomainError):
         self, field: str, message: str, *, code: str | None = None, location: str = "body"
     ) -> None:
         """`field` is dotted (`permissions.0`); `location` is where it was sent, as in
-        FastAPI's own validation errors (`body`, `query`, `path`)."""
+        FastAPI's own validation errors (`body`, `query`, `path`). The issue's `type` is the
+        problem's code (given here or by a subclass), or pydantic's generic `value_error`."""
+        chosen = code or self.code
         super().__init__(
             f"{field}: {message}",
             code=code,
             errors=[
                 ValidationIssue(
-                    loc=[location, *field.split(".")], msg=message, type=code or "value_error"
+                    loc=[location, *field.split(".")],
+                    msg=message,
+                    type="value_error" if chosen == InvalidInputError.code else chosen,
                 )
             ],
         )
