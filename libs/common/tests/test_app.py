@@ -147,6 +147,24 @@ async def test_an_invalid_input_error_names_its_code_as_the_issue_type_too(
     assert [(e["loc"], e["type"]) for e in problem["errors"]] == [(["body", "colour"], issue_type)]
 
 
+async def test_a_no_content_answer_names_no_content_type() -> None:
+    router = APIRouter()
+
+    @router.delete("/things/{thing_id}", status_code=204)
+    async def delete_thing(thing_id: int) -> None:
+        return None
+
+    app = create_app("demo", ServiceSettings(), routers=[router], configure_logs=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://demo"
+    ) as http:
+        response = await http.delete("/demo/things/7")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert "content-type" not in response.headers
+
+
 async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient) -> None:
     missing = await client.get("/demo/nowhere")
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")

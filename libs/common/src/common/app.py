@@ -2,10 +2,13 @@
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common import health
@@ -41,6 +44,21 @@ class RootPathMiddleware:
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def _answer_no_content_bare(router: APIRouter) -> None:
+    """Let a `status_code=204` route answer with a bare `Response`: FastAPI's default JSON
+    response empties the body of a 204 but still labels it `application/json`.
+
+    Runs on a router before it is included, as the included routes copy `response_class`.
+    """
+    for route in router.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.status_code == HTTPStatus.NO_CONTENT
+            and isinstance(route.response_class, DefaultPlaceholder)
+        ):
+            route.response_class = Response
 
 
 def create_app(
@@ -102,6 +120,7 @@ def create_app(
     app.add_middleware(RootPathMiddleware, root_path=f"/{name}")
     for router in (health.router, *routers):
         document_routes(router, name)
+        _answer_no_content_bare(router)
         app.include_router(router)
 
     is_local = settings.environment is Environment.LOCAL
