@@ -1,5 +1,6 @@
 """The gateway, like a client sees it: routing by prefix, forwardAuth on every router, docs."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -67,6 +68,28 @@ async def test_identity_headers_sent_by_a_client_grant_nothing(http: httpx.Async
 
 async def test_an_unknown_prefix_is_404(http: httpx.AsyncClient) -> None:
     assert (await http.get("/nowhere/health")).status_code == 404
+
+
+async def _in_chunks(body: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), 64 * 1024):
+        yield body[start : start + 64 * 1024]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+async def test_a_body_over_the_services_limit_is_a_413_problem_through_the_gateway(
+    http: httpx.AsyncClient, framing: str
+) -> None:
+    # A public route, so the body reaches the service: the gateway neither buffers nor caps it.
+    oversized = b'{"username": "' + b"a" * (2 * 1024 * 1024) + b'", "password": "x"}'
+    response = await http.post(
+        "/auth/login",
+        content=oversized if framing == "content-length" else _in_chunks(oversized),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "payload_too_large"
+    assert response.json()["instance"] == "/auth/login"
 
 
 async def test_the_request_id_a_client_sends_comes_back(http: httpx.AsyncClient) -> None:

@@ -1,5 +1,8 @@
+import json
+
 import pytest
 
+from common.body_limit import DEFAULT_MAX_REQUEST_BODY_BYTES
 from storage.errors import InvalidUploadRequest
 from storage.settings import GIB, MAX_PARTS, MIB
 from storage.upload_rules import check_content_type, plan_parts
@@ -59,3 +62,13 @@ def test_allow_list_matches_the_media_type_without_parameters() -> None:
     with pytest.raises(InvalidUploadRequest) as caught:
         check_content_type("text/html", ["text/plain"])
     assert caught.value.instance_code == "content_type_not_allowed"
+
+
+def test_completing_the_most_parts_s3_allows_fits_in_the_default_request_body_limit() -> None:
+    # S3 part ETags are a quoted MD5; a client lists every part to complete the upload.
+    etag = '"' + "0" * 32 + '"'
+    parts = [{"part_number": number, "etag": etag} for number in range(1, MAX_PARTS + 1)]
+
+    body = json.dumps({"parts": parts}).encode()
+
+    assert len(body) < DEFAULT_MAX_REQUEST_BODY_BYTES

@@ -39,6 +39,8 @@ def document_routes(router: APIRouter, service: str) -> None:
         standard[500] = "Unexpected error (logged under the request id)"
         if get_flat_params(route.dependant) or route.body_field:
             route.responses.setdefault(422, {"model": Problem, "description": "Invalid input"})
+        if route.body_field:
+            standard[413] = "Request body larger than MAX_REQUEST_BODY_BYTES"
         for status, description in standard.items():
             route.responses.setdefault(status, {"model": Problem, "description": description})
 

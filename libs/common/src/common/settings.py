@@ -13,6 +13,8 @@ from typing import Any, Self
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.body_limit import DEFAULT_MAX_REQUEST_BODY_BYTES
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "changethis", "change_me", "secret", "password", "minioadmin"}
 )
@@ -33,6 +35,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_json: bool = Field(True, validation_alias="LOG_JSON")
     cors_origins: list[str] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+    max_request_body_bytes: int = Field(
+        DEFAULT_MAX_REQUEST_BODY_BYTES, ge=1024, validation_alias="MAX_REQUEST_BODY_BYTES"
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
     jwks_url: AnyHttpUrl = Field(
         AnyHttpUrl("http://127.0.0.1:8000/auth/.well-known/jwks.json"),
