@@ -110,3 +110,19 @@ async def test_the_admin_reaches_every_service_with_one_token(
     assert me.json()["is_admin"] is True
     for path in ("/rbac/routes", "/storage/files", "/scheduler/periodic-tasks"):
         assert (await http.get(path)).status_code == 200, path
+
+
+@pytest.mark.parametrize("path", ["/auth/me", "/rbac/routes", "/storage/files"])
+async def test_head_is_answered_wherever_get_is_like_get_without_the_body(
+    admin: httpx.AsyncClient, path: str
+) -> None:
+    get = await admin.get(path)
+    head = await admin.head(path)
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.content == b""
+
+
+async def test_head_without_a_token_is_refused_like_get(http: httpx.AsyncClient) -> None:
+    response = await http.head("/storage/files")
+    assert response.status_code == 401

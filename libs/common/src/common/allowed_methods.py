@@ -11,6 +11,8 @@ from typing import Any
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Scope
 
+from common.head import routed_as
+
 # RFC 9110 §9 and PATCH (RFC 5789), in the order `Allow` lists them. A route declaring a method
 # outside this list would not be named; none of ours does.
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
@@ -21,7 +23,8 @@ def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
 
     The request is routed again once per method with the router's own matching, so path
     parameters, their convertors, router prefixes and the root path count exactly as they do
-    when serving. Meant for the 405 path only: it costs a routing pass per method.
+    when serving; HEAD is routed as GET, as `HeadAsGetMiddleware` serves it. Meant for the 405
+    path only: it costs a routing pass per method.
     """
     probe: dict[str, Any] = {
         "type": "http",
@@ -30,7 +33,11 @@ def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
         "root_path": scope.get("app_root_path", scope.get("root_path", "")),
         "headers": scope.get("headers", []),
     }
-    return [method for method in HTTP_METHODS if _dispatches(routes, {**probe, "method": method})]
+    return [
+        method
+        for method in HTTP_METHODS
+        if _dispatches(routes, {**probe, "method": routed_as(method)})
+    ]
 
 
 def _dispatches(routes: Sequence[BaseRoute], scope: Scope) -> bool:

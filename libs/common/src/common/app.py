@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common import health
 from common.body_limit import BodyLimitMiddleware
 from common.errors import install_error_handlers
+from common.head import HeadAsGetMiddleware
 from common.logs import configure_logging
 from common.openapi import document_routes, problem_openapi
 from common.request_context import RequestContextMiddleware
@@ -108,7 +109,9 @@ def create_app(
     app.state.settings = settings
     app.state.ready_checks = {}
     install_error_handlers(app)
-    # Innermost, so a refusal still gets CORS headers, a request id and an access log line.
+    # Innermost, so an answer still gets CORS headers, a request id and an access log line
+    # naming the method the client sent.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
