@@ -16,11 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import problem_response
+from common.errors import http_status_code, problem_response
 
 DEFAULT_MAX_REQUEST_BODY_BYTES = 2 * 1024 * 1024
 STATUS = 413
-CODE = "payload_too_large"
 
 
 def too_large_detail(limit: int) -> str:
@@ -41,7 +40,8 @@ class BodyLimitMiddleware:
             response = problem_response(
                 Request(scope),
                 status=STATUS,
-                code=CODE,
+                # The code the error handlers give the HTTPException below: one answer for both.
+                code=http_status_code(STATUS),
                 detail=too_large_detail(self.max_bytes),
             )
             await response(scope, receive, send)

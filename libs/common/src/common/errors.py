@@ -190,6 +190,11 @@ _HTTP_CODES: dict[int, str] = {
 }
 
 
+def http_status_code(status: int) -> str:
+    """The problem `code` of an HTTP error no domain exception names (`payload_too_large`)."""
+    return _HTTP_CODES.get(status, f"http_{status}")
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, DomainError):  # registered for this type only
         raise exc
@@ -250,7 +255,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             detail=f"Invalid input at body: {unreadable}",
             errors=[ValidationIssue(loc=["body"], msg="JSON decode error", type="json_invalid")],
         )
-    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    code = http_status_code(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) else _status_title(exc.status_code)
     headers = exc.headers
     if exc.status_code == 405:
