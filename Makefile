@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap up down status test test-fast lint format bench
+.PHONY: help bootstrap up down status test test-fast lint format bench wrk
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
@@ -28,7 +28,7 @@ down: bootstrap
 status: bootstrap
 	$(UV) run --frozen mesh status $(ARGS)
 
-test: bootstrap
+test: bootstrap wrk
 	$(UV) run --frozen pytest $(ARGS)
 
 lint: bootstrap
@@ -40,7 +40,10 @@ format: bootstrap
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench: bootstrap
+bench: bootstrap wrk
+	$(UV) run --frozen python -m bench $(ARGS)
+
+# The gateway benchmark's load generator; `make test` runs every benchmark as a smoke too.
+wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package) for the gateway benchmark"; \
 		(apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null; }
-	$(UV) run --frozen python -m bench $(ARGS)

@@ -41,6 +41,7 @@ import httpx
 import yaml
 from jwt.algorithms import RSAAlgorithm
 
+from bench.scale import sized
 from common.redis_client import create_redis
 from common.route_manifest import build_manifest, publish_manifest
 from mesh.gateway import gateway_dir, traefik_launch
@@ -50,8 +51,8 @@ from mesh.topology import http_ok
 from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
 
-DURATION_SECONDS = int(os.environ.get("BENCH_SECONDS", "2"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+DURATION_SECONDS = int(os.environ.get("BENCH_SECONDS", sized("2", "1")))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", sized("7", "1")))
 WARMUP_SECONDS = 1
 CONNECTIONS = (1, 16)
 JWKS_ENV = "BENCH_JWKS"
@@ -279,8 +280,14 @@ def _stack(
         gateway = _gateway_config(
             tmp / "gateway", f"http://{LOOPBACK}:{ports['upstream']}", authorizers
         )
+        # The benchmark's gateway has none of the mesh's routes: probe its own router.
         traefik = traefik_launch(
-            tmp / "run" / "traefik.yml", ports["web"], ports["ping"], env, gateway
+            tmp / "run" / "traefik.yml",
+            ports["web"],
+            ports["ping"],
+            env,
+            gateway,
+            probe_path="/plain/health",
         )
         stack.enter_context(running(traefik, tmp / "traefik.log"))
         web = f"http://{LOOPBACK}:{ports['web']}"

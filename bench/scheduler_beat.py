@@ -34,6 +34,7 @@ from redis import Redis as SyncRedis
 from sqlalchemy import insert
 
 from bench.machine import describe
+from bench.scale import sized
 from common.sql import SqlDatabase
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
@@ -42,14 +43,14 @@ from testkit.valkey import valkey_server
 from worker.catalog import publish_catalog
 from worker.testing import beat_command, celery_process, process_env
 
-INTERVAL_TASKS = 9_500
-CRONTAB_TASKS = 500
+INTERVAL_TASKS = sized(9_500, 95)
+CRONTAB_TASKS = sized(500, 5)
 PERIODS = (10, 30, 60, 120)
 ZONES = ("UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata")
-PROBES = 5
-WARMUP_SECONDS = 5.0
-WINDOW_SECONDS = 150.0
-EDIT_SPACING_SECONDS = 20.0
+PROBES = sized(5, 1)
+WARMUP_SECONDS = sized(5.0, 1.0)
+WINDOW_SECONDS = sized(150.0, 12.0)
+EDIT_SPACING_SECONDS = sized(20.0, 2.0)
 
 
 def _cpu_seconds(pid: int) -> float:

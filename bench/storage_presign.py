@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from jwt.algorithms import RSAAlgorithm
 
+from bench.scale import sized
 from mesh.net import free_port, wait_for_port
 from mesh.seaweed import S3Server
 from storage.presigner import Credentials, Presigner
@@ -35,10 +36,12 @@ from testkit.valkey import valkey_server
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-PRESIGN_ROUNDS = 20_000
-MANY_PARTS = 10_000
+PRESIGN_ROUNDS = sized(20_000, 200)
+MANY_PARTS = sized(10_000, 20)
 # (object size, part size): the same part count at two sizes 16x apart, then the default parts.
-UPLOADS: tuple[tuple[int, int | None], ...] = ((64 * MIB, 8 * MIB), (GIB, 128 * MIB), (GIB, None))
+UPLOADS: tuple[tuple[int, int | None], ...] = sized(
+    ((64 * MIB, 8 * MIB), (GIB, 128 * MIB), (GIB, None)), ((16 * MIB, 5 * MIB),)
+)
 CONCURRENT_PARTS = 4
 
 

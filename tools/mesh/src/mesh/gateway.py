@@ -47,12 +47,12 @@ def traefik_ping(ping_port: int) -> None:
             raise ConnectionError(f"traefik ping answered {response.status}")
 
 
-def traefik_routing(port: int) -> None:
+def traefik_routing(port: int, probe_path: str = ROUTING_PROBE_PATH) -> None:
     """Raise until the gateway routes: /ping answers as soon as the entry points listen, but the
     routers come from the file provider a moment later, and until then every path is Traefik's
     404. Any other answer means a router matched; whether the service behind it is up is that
     service's own readiness (a `--only` mesh may leave it out)."""
-    url = f"http://{LOOPBACK}:{port}{ROUTING_PROBE_PATH}"
+    url = f"http://{LOOPBACK}:{port}{probe_path}"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             status = response.status
@@ -62,14 +62,21 @@ def traefik_routing(port: int) -> None:
         raise ConnectionError(f"the gateway has no route for {url} yet")
 
 
-def traefik_ready(port: int, ping_port: int) -> None:
+def traefik_ready(port: int, ping_port: int, probe_path: str = ROUTING_PROBE_PATH) -> None:
     traefik_ping(ping_port)
-    traefik_routing(port)
+    traefik_routing(port, probe_path)
 
 
 def traefik_launch(
-    config_path: Path, port: int, ping_port: int, env: dict[str, str], gateway: Path | None = None
+    config_path: Path,
+    port: int,
+    ping_port: int,
+    env: dict[str, str],
+    gateway: Path | None = None,
+    probe_path: str = ROUTING_PROBE_PATH,
 ) -> Launch:
+    """Traefik on `gateway/` (or another configuration directory of that shape); ready once
+    `probe_path`, a path one of its routers matches, is no longer Traefik's own 404."""
     gateway = gateway or gateway_dir()
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(
@@ -78,6 +85,6 @@ def traefik_launch(
     return Launch(
         "traefik",
         [venv_binary("traefik"), f"--configFile={config_path}"],
-        ready=lambda: traefik_ready(port, ping_port),
+        ready=lambda: traefik_ready(port, ping_port, probe_path),
         env=env,
     )
