@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -23,6 +24,15 @@ def _reachable() -> Iterator[None]:
     except ConnectionFailure as exc:
         logger.error("MongoDB unreachable: %s", type(exc).__name__)
         raise MetadataUnavailable("File metadata cannot be reached right now.") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyObject:
+    """The object a file serves once ready, as it was verified."""
+
+    key: str
+    etag: str
+    checksum_sha256: str | None
 
 
 class FileRepository:
@@ -55,7 +65,7 @@ class FileRepository:
         return items, total
 
     async def mark_ready(
-        self, file_id: UUID, completed_at: datetime, parts: list[StoredPart]
+        self, file_id: UUID, completed_at: datetime, parts: list[StoredPart], verified: ReadyObject
     ) -> FileRecord | None:
         """Pending → ready in one conditional write; None when it was not pending any more."""
         with _reachable():
@@ -67,6 +77,9 @@ class FileRepository:
                         "status": FileStatus.READY.value,
                         "completed_at": completed_at,
                         "parts": [p.model_dump() for p in parts],
+                        "object_key": verified.key,
+                        "etag": verified.etag,
+                        "checksum_sha256": verified.checksum_sha256,
                     }
                 }
             )
@@ -102,9 +115,9 @@ class FileRepository:
             records = await FileRecord.find({"upload_id": {"$in": upload_ids}}).to_list()
         return {r.upload_id for r in records if r.upload_id is not None}
 
-    async def existing_ids(self, file_ids: list[UUID]) -> set[UUID]:
+    async def by_ids(self, file_ids: list[UUID]) -> dict[UUID, FileRecord]:
         if not file_ids:
-            return set()
+            return {}
         with _reachable():
             records = await FileRecord.find({"_id": {"$in": file_ids}}).to_list()
-        return {r.id for r in records}
+        return {r.id: r for r in records}
