@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from storage.cleanup import cleanup_stale_uploads
 from storage.models import FileRecord, FileStatus
 from storage.object_keys import OBJECT_PREFIX, SEALED_PREFIX, STAGING_PREFIX
 from storage.object_store import ObjectChanged, ObjectNotFound
@@ -173,6 +174,10 @@ async def _legacy_single_upload(
     )
     record.object_key = f"{OBJECT_PREFIX}{record.id}"
     await files.files.add(record)
+    # Stored before these fields existed.
+    await FileRecord.find_one(FileRecord.id == record.id).update(
+        {"$unset": {"staging_key": "", "etag": "", "checksum_sha256": ""}}
+    )
     url = files.store.presign_put(
         record.object_key, "text/plain", len(data), expires_seconds=600, now=now
     )
@@ -192,6 +197,32 @@ async def test_a_file_made_ready_before_staging_keys_still_downloads(
     assert file["status"] == "ready"
     assert file["checksum_sha256"] is None
     assert (await s3_http.get(link["url"])).content == data
+
+
+async def test_the_cleanup_seals_a_file_from_before_staging_keys_while_its_url_is_valid(
+    api: httpx.AsyncClient, files: FileService, admin: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    data = b"ready from before"
+    record, url = await _legacy_single_upload(files, status=FileStatus.READY, data=data)
+    await s3_http.put(url, content=data, headers={"Content-Type": "text/plain"})
+
+    report = await cleanup_stale_uploads(files.files, files.store, older_than=timedelta(0))
+    rewrite = await s3_http.put(
+        url, content=b"X" * len(data), headers={"Content-Type": "text/plain"}
+    )
+
+    assert report.legacy_files_sealed >= 1
+    assert rewrite.status_code == 200
+    sealed = await _record(files, str(record.id))
+    assert sealed.object_key.startswith(f"{SEALED_PREFIX}{record.id}/")
+    assert sealed.checksum_sha256 == hashlib.sha256(data).hexdigest()
+    link = (await api.get(f"/files/{record.id}/download", headers=admin)).json()
+    assert (await s3_http.get(link["url"])).content == data
+    again = await cleanup_stale_uploads(files.files, files.store, older_than=timedelta(0))
+    assert (await _record(files, str(record.id))).object_key == sealed.object_key
+    assert again.orphan_objects_removed >= 1  # the old key, written again after sealing
+    with pytest.raises(ObjectNotFound):
+        await files.store.stat(f"{OBJECT_PREFIX}{record.id}")
 
 
 async def test_a_single_upload_started_before_staging_keys_is_sealed_on_completion(

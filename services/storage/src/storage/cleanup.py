@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from common.errors import DomainError
+from storage.legacy_sealing import seal_legacy_files
 from storage.models import FileRecord, FileStatus
 from storage.object_keys import OBJECT_PREFIX, SEALED_PREFIX, STAGING_PREFIX, file_id_of
 from storage.object_store import ObjectStore
@@ -31,6 +32,7 @@ class CleanupReport:
     orphan_uploads_aborted: int
     orphan_objects_removed: int
     failures: int
+    legacy_files_sealed: int = 0
 
 
 async def cleanup_stale_uploads(
@@ -40,7 +42,8 @@ async def cleanup_stale_uploads(
     older_than: timedelta,
     now: datetime | None = None,
 ) -> CleanupReport:
-    """Remove stale pending files and abort orphaned multipart uploads; safe to run repeatedly."""
+    """Remove stale pending files, abort orphaned multipart uploads, remove objects no file
+    serves and seal files from before staging keys; safe to run repeatedly."""
     now = now or datetime.now(UTC)
     cutoff = now - older_than
     removed = failures = 0
@@ -60,8 +63,10 @@ async def cleanup_stale_uploads(
         if len(batch) < BATCH_SIZE or batch_failures:
             break
     aborted = await _abort_orphans(files, store, cutoff)
+    # Before the sweep, which then removes the keys these files are no longer served from.
+    sealed = await seal_legacy_files(files, store, now=now)
     objects = await _remove_orphan_objects(files, store, cutoff)
-    report = CleanupReport(removed, aborted, objects, failures)
+    report = CleanupReport(removed, aborted, objects, failures, sealed)
     logger.info(
         "stale uploads cleaned",
         extra={
@@ -69,6 +74,7 @@ async def cleanup_stale_uploads(
             "orphans_aborted": aborted,
             "orphan_objects_removed": objects,
             "failures": failures,
+            "legacy_files_sealed": sealed,
         },
     )
     return report

@@ -87,6 +87,41 @@ class FileRepository:
             return None
         return await self.get(file_id)
 
+    async def unsealed_ready(self, now: datetime, *, limit: int) -> list[FileRecord]:
+        """Ready single uploads still served from the key their unexpired upload URL writes."""
+        with _reachable():
+            return (
+                await FileRecord.find(
+                    FileRecord.status == FileStatus.READY,
+                    FileRecord.upload_id == None,  # noqa: E711 - a MongoDB query, not a comparison
+                    FileRecord.staging_key == None,  # noqa: E711
+                    FileRecord.upload_expires_at > now,
+                )
+                .sort([("created_at", SortDirection.ASCENDING)])
+                .limit(limit)
+                .to_list()
+            )
+
+    async def reseal(self, file_id: UUID, served_key: str, verified: ReadyObject) -> bool:
+        """Serve `verified` instead of `served_key`, unless the record changed meanwhile."""
+        with _reachable():
+            result = await FileRecord.find_one(
+                FileRecord.id == file_id,
+                FileRecord.status == FileStatus.READY,
+                FileRecord.object_key == served_key,
+                FileRecord.staging_key == None,  # noqa: E711
+            ).update(
+                {
+                    "$set": {
+                        "object_key": verified.key,
+                        "staging_key": served_key,
+                        "etag": verified.etag,
+                        "checksum_sha256": verified.checksum_sha256,
+                    }
+                }
+            )
+        return getattr(result, "modified_count", 0) == 1
+
     async def delete(self, file_id: UUID) -> bool:
         with _reachable():
             result = await FileRecord.find_one(FileRecord.id == file_id).delete()
