@@ -2,6 +2,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import entry_points
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 from common.ids import uuid7
 from storage.cleanup import cleanup_stale_uploads
 from storage.models import FileRecord
+from storage.object_keys import OBJECT_PREFIX, sealed_key, staging_key
 from storage.object_store import ObjectNotFound
-from storage.service import OBJECT_PREFIX, FileService
+from storage.service import FileService
 from worker import TASKS_ENTRY_POINT_GROUP
 
 DAY = timedelta(days=1)
@@ -184,3 +186,33 @@ async def test_worker_runs_the_cleanup_task_with_settings_from_the_environment(
     assert result["files_removed"] >= 1
     assert result["failures"] == 0
     assert await files.files.get(record.id) is None
+
+
+async def test_staging_objects_and_copies_no_file_serves_are_removed(
+    api: httpx.AsyncClient, files: FileService, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    pending = await _start(api, alice, "/uploads")
+    await s3_http.put(pending["upload_url"], content=b"abc", headers=pending["headers"])
+    ready = await _start(api, alice, "/uploads")
+    await s3_http.put(ready["upload_url"], content=b"abc", headers=ready["headers"])
+    await api.post(f"/uploads/{ready['file_id']}/complete", headers=alice)
+    # The ready file's upload URL used again, and a copy left by a crashed completion.
+    await s3_http.put(ready["upload_url"], content=b"xyz", headers=ready["headers"])
+    stray_copy = sealed_key(uuid.UUID(ready["file_id"]))
+    await files.store.copy(
+        staging_key(uuid.UUID(ready["file_id"])),
+        stray_copy,
+        if_etag=(await files.store.stat(staging_key(uuid.UUID(ready["file_id"])))).etag,
+    )
+    record = await files.files.get(ready["file_id"])
+    assert record is not None
+
+    # Everything written so far is old enough; the pending upload's URL is still valid.
+    report = await cleanup_stale_uploads(files.files, files.store, older_than=timedelta(0))
+
+    assert report.orphan_objects_removed >= 2
+    for gone in (staging_key(uuid.UUID(ready["file_id"])), stray_copy):
+        with pytest.raises(ObjectNotFound):
+            await files.store.stat(gone)
+    assert (await files.store.stat(record.object_key)).size == 3
+    assert (await files.store.stat(staging_key(uuid.UUID(pending["file_id"])))).size == 3

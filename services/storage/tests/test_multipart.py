@@ -206,3 +206,35 @@ async def test_upload_kinds_are_completed_only_under_their_own_route(
 
     assert as_single.json()["code"] == "wrong_upload_kind"
     assert as_multi.json()["code"] == "wrong_upload_kind"
+
+
+async def test_part_urls_cannot_change_a_completed_multipart_file(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    data = os.urandom(PART + 100)
+    ticket = await _start(api, alice, len(data))
+    parts = await _upload_parts(s3_http, ticket, data)
+    done = await api.post(
+        f"/multipart/{ticket['file_id']}/complete", json={"parts": parts}, headers=alice
+    )
+    assert done.status_code == 200, done.text
+    url = ticket["parts"][1]["url"]
+    path, query = url.split("?", 1)
+    without_upload = "&".join(
+        p for p in query.split("&") if not p.startswith(("uploadId=", "partNumber="))
+    )
+
+    # S3 refuses parts of a completed upload, and the signature covers the upload id.
+    again = await s3_http.put(url, content=os.urandom(100))
+    plain_put = await s3_http.put(f"{path}?{without_upload}", content=os.urandom(100))
+
+    assert again.status_code == 404
+    assert "NoSuchUpload" in again.text
+    assert plain_put.status_code == 403
+    link = await api.get(f"/files/{ticket['file_id']}/download", headers=alice)
+    assert (await s3_http.get(link.json()["url"])).content == data
+    file = (await api.get(f"/files/{ticket['file_id']}", headers=alice)).json()
+    assert file == done.json()
+    # No SHA-256 for multipart: S3's ETag of the assembled object (MD5 of part MD5s, -count).
+    assert file["checksum_sha256"] is None
+    assert file["etag"].endswith("-2")

@@ -1,4 +1,5 @@
 import asyncio
+import hashlib
 import io
 import os
 from typing import Any
@@ -179,3 +180,26 @@ async def test_concurrent_completions_make_the_file_ready_once(
     answers = await asyncio.gather(*(api.post(url, headers=alice) for _ in range(4)))
 
     assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+
+
+async def test_putting_to_the_upload_url_again_after_completion_does_not_change_the_file(
+    api: httpx.AsyncClient, alice: dict[str, str], s3_http: httpx.AsyncClient
+) -> None:
+    data = os.urandom(4096)
+    ticket = await _start(api, alice, len(data))
+    await s3_http.put(ticket["upload_url"], content=data, headers=ticket["headers"])
+    done = await api.post(f"/uploads/{ticket['file_id']}/complete", headers=alice)
+    assert done.status_code == 200, done.text
+
+    # The URL stays valid until it expires: S3 accepts the bytes, but nothing serves them.
+    rewrite = await s3_http.put(
+        ticket["upload_url"], content=os.urandom(len(data)), headers=ticket["headers"]
+    )
+
+    assert rewrite.status_code == 200
+    link = await api.get(f"/files/{ticket['file_id']}/download", headers=alice)
+    assert (await s3_http.get(link.json()["url"])).content == data
+    file = (await api.get(f"/files/{ticket['file_id']}", headers=alice)).json()
+    assert file["size"] == len(data)
+    assert file["checksum_sha256"] == hashlib.sha256(data).hexdigest()
+    assert file == done.json()

@@ -11,6 +11,7 @@ from common.security import AdminUser, CurrentUser
 from storage.deps import FileServiceDep
 from storage.errors import (
     AlreadyCompleted,
+    ContentTypeMismatch,
     FileNotFound,
     FileNotReady,
     InvalidParts,
@@ -18,6 +19,7 @@ from storage.errors import (
     ObjectMissing,
     SizeMismatch,
     StorageUnavailable,
+    UploadChanged,
     WrongUploadKind,
 )
 from storage.schemas import (
@@ -51,9 +53,14 @@ async def start_upload(
 
 @router.post(
     "/uploads/{file_id}/complete",
-    summary="Check the uploaded object and mark the file ready",
+    summary="Check the uploaded object, seal a copy of it and mark the file ready",
     tags=["uploads"],
-    responses={**_COMPLETE_ERRORS, **error_responses(ObjectMissing, WrongUploadKind)},
+    responses={
+        **_COMPLETE_ERRORS,
+        **error_responses(
+            ObjectMissing, SizeMismatch, ContentTypeMismatch, UploadChanged, WrongUploadKind
+        ),
+    },
 )
 async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileOut:
     return await files.complete_upload(user, file_id)

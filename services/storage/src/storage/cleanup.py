@@ -3,19 +3,23 @@
 A pending file whose upload URLs have expired and that is older than the configured age can no
 longer become ready: its bytes (a stray object or an unfinished multipart upload) and its metadata
 are removed. Multipart uploads S3 holds without any metadata (a crash between creating the upload
-and storing the record) are aborted once they are older than the same age, and so are objects
-without metadata (a deleted file's upload URL used again before it expired).
+and storing the record) are aborted once they are older than the same age. Objects older than
+that age which no record serves are removed too: a deleted file's upload URL used again before it
+expired, a ready file's staging object written again after completion, the copy of a completion
+that lost a race or crashed.
 """
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from common.errors import DomainError
+from storage.legacy_sealing import seal_legacy_files
+from storage.models import FileRecord, FileStatus
+from storage.object_keys import OBJECT_PREFIX, SEALED_PREFIX, STAGING_PREFIX, file_id_of
 from storage.object_store import ObjectStore
 from storage.repository import FileRepository
-from storage.service import OBJECT_PREFIX, discard
+from storage.service import discard
 
 logger = logging.getLogger("storage.cleanup")
 
@@ -28,6 +32,7 @@ class CleanupReport:
     orphan_uploads_aborted: int
     orphan_objects_removed: int
     failures: int
+    legacy_files_sealed: int = 0
 
 
 async def cleanup_stale_uploads(
@@ -37,7 +42,8 @@ async def cleanup_stale_uploads(
     older_than: timedelta,
     now: datetime | None = None,
 ) -> CleanupReport:
-    """Remove stale pending files and abort orphaned multipart uploads; safe to run repeatedly."""
+    """Remove stale pending files, abort orphaned multipart uploads, remove objects no file
+    serves and seal files from before staging keys; safe to run repeatedly."""
     now = now or datetime.now(UTC)
     cutoff = now - older_than
     removed = failures = 0
@@ -57,8 +63,10 @@ async def cleanup_stale_uploads(
         if len(batch) < BATCH_SIZE or batch_failures:
             break
     aborted = await _abort_orphans(files, store, cutoff)
+    # Before the sweep, which then removes the keys these files are no longer served from.
+    sealed = await seal_legacy_files(files, store, now=now)
     objects = await _remove_orphan_objects(files, store, cutoff)
-    report = CleanupReport(removed, aborted, objects, failures)
+    report = CleanupReport(removed, aborted, objects, failures, sealed)
     logger.info(
         "stale uploads cleaned",
         extra={
@@ -66,6 +74,7 @@ async def cleanup_stale_uploads(
             "orphans_aborted": aborted,
             "orphan_objects_removed": objects,
             "failures": failures,
+            "legacy_files_sealed": sealed,
         },
     )
     return report
@@ -84,25 +93,28 @@ async def _abort_orphans(files: FileRepository, store: ObjectStore, cutoff: date
     return aborted
 
 
-def _file_id(key: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(key.removeprefix(OBJECT_PREFIX))
-    except ValueError:
-        return None
+def _still_needed(key: str, record: FileRecord | None) -> bool:
+    if record is None:
+        return False
+    if key == record.object_key:
+        return True
+    # A pending single upload's staging object is what `complete` will check.
+    return key == record.staging_key and record.status is FileStatus.PENDING
 
 
 async def _remove_orphan_objects(
     files: FileRepository, store: ObjectStore, cutoff: datetime
 ) -> int:
-    keys = await store.keys_older_than(OBJECT_PREFIX, cutoff)
     removed = 0
-    for start in range(0, len(keys), BATCH_SIZE):
-        batch = {key: _file_id(key) for key in keys[start : start + BATCH_SIZE]}
-        known = await files.existing_ids([i for i in batch.values() if i is not None])
-        for key, file_id in batch.items():
-            # Keys the service did not name are left alone: they are not ours to judge.
-            if file_id is None or file_id in known:
-                continue
-            await store.remove(key)
-            removed += 1
+    for prefix in (STAGING_PREFIX, SEALED_PREFIX, OBJECT_PREFIX):
+        keys = await store.keys_older_than(prefix, cutoff)
+        for start in range(0, len(keys), BATCH_SIZE):
+            batch = {key: file_id_of(key) for key in keys[start : start + BATCH_SIZE]}
+            records = await files.by_ids([i for i in batch.values() if i is not None])
+            for key, file_id in batch.items():
+                # Keys the service did not name are left alone: they are not ours to judge.
+                if file_id is None or _still_needed(key, records.get(file_id)):
+                    continue
+                await store.remove(key)
+                removed += 1
     return removed

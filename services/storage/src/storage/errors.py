@@ -61,3 +61,13 @@ class StorageUnavailable(ServiceUnavailableError):
 class MetadataUnavailable(ServiceUnavailableError):
     code = "metadata_unavailable"
     title = "File metadata unavailable"
+
+
+class ContentTypeMismatch(ConflictError):
+    code = "content_type_mismatch"
+    title = "Uploaded content type differs from the declared one"
+
+
+class UploadChanged(ConflictError):
+    code = "upload_changed"
+    title = "The upload changed while it was checked"

@@ -23,12 +23,18 @@ class StoredPart(BaseModel):
 
 
 class FileRecord(Document):
-    """One file: its object key is chosen by the server, never derived from the filename."""
+    """One file: its keys are chosen by the server, never derived from the filename.
+
+    `object_key` is what downloads read; `staging_key` is what a single upload's URL writes (None
+    for multipart uploads and for single uploads started before staging keys, whose URL wrote
+    `object_key` itself). `etag` and `checksum_sha256` describe the object when it became ready.
+    """
 
     id: UUID = Field(default_factory=uuid7)  # type: ignore[assignment]
     owner_id: str
     bucket: str
     object_key: str
+    staging_key: str | None = None
     filename: str
     content_type: str
     size: int
@@ -37,6 +43,8 @@ class FileRecord(Document):
     part_size: int | None = None
     part_count: int | None = None
     parts: list[StoredPart] = Field(default_factory=list)
+    etag: str | None = None
+    checksum_sha256: str | None = None
     created_at: datetime
     upload_expires_at: datetime
     completed_at: datetime | None = None

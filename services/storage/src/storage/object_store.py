@@ -5,12 +5,14 @@ endpoint clients use. Failures of S3 itself surface as `StorageUnavailable` (503
 """
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from minio import Minio
+from minio.commonconfig import CopySource
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -24,6 +26,8 @@ logger = logging.getLogger("storage.object_store")
 
 _MISSING_OBJECT = frozenset({"NoSuchKey", "NoSuchObject", "NotFound", "ResourceNotFound"})
 _REJECTED_PARTS = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
+# Bytes read per chunk while hashing an object: memory stays bounded whatever its size.
+DIGEST_CHUNK_BYTES = 1024 * 1024
 
 
 class ObjectNotFound(Exception):
@@ -32,6 +36,10 @@ class ObjectNotFound(Exception):
 
 class UploadNotFound(Exception):
     """The multipart upload id is unknown: aborted, completed or never created."""
+
+
+class ObjectChanged(Exception):
+    """The source of a conditional copy no longer has the ETag it was checked with."""
 
 
 class PartsRejected(Exception):
@@ -44,6 +52,16 @@ class PartsRejected(Exception):
 class ObjectInfo:
     size: int
     content_type: str | None
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectDigest:
+    """What reading an object once yielded: its length, SHA-256 (hex) and ETag."""
+
+    size: int
+    sha256: str
+    etag: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +69,10 @@ class BucketUsage:
     name: str
     object_count: int
     total_size: int
+
+
+def _bare_etag(value: str) -> str:
+    return value.strip().strip('"').lower()
 
 
 class ObjectStore:
@@ -69,6 +91,8 @@ class ObjectStore:
                 raise UploadNotFound(exc.code) from exc
             if exc.code in _REJECTED_PARTS:
                 raise PartsRejected(exc.code) from exc
+            if exc.code == "PreconditionFailed":
+                raise ObjectChanged(exc.code) from exc
             logger.error("S3 refused a call: %s", exc.code)
             raise StorageUnavailable("Object storage refused the request.") from exc
         except (MinioException, Urllib3Error, OSError) as exc:
@@ -90,7 +114,41 @@ class ObjectStore:
 
     async def stat(self, key: str) -> ObjectInfo:
         info = await self._run(self.client.stat_object, self.bucket, key)
-        return ObjectInfo(size=int(info.size or 0), content_type=info.content_type)
+        return ObjectInfo(
+            size=int(info.size or 0),
+            content_type=info.content_type,
+            etag=_bare_etag(info.etag or ""),
+        )
+
+    async def copy(self, source: str, target: str, *, if_etag: str) -> None:
+        """Server-side copy of `source` (up to 5 GiB) with its content type, if its ETag is still
+        `if_etag`; else `ObjectChanged`. No byte passes through the service."""
+        await self._run(
+            self.client.copy_object,
+            self.bucket,
+            target,
+            CopySource(self.bucket, source, match_etag=if_etag),
+        )
+
+    async def digest(self, key: str) -> ObjectDigest:
+        """Read the object once, in a worker thread, and hash it in bounded memory."""
+
+        def read() -> ObjectDigest:
+            response = self.client.get_object(self.bucket, key)
+            try:
+                sha256 = hashlib.sha256()
+                size = 0
+                # Raw bytes as stored: a Content-Encoding the uploader declared is not undone.
+                for chunk in response.stream(DIGEST_CHUNK_BYTES, decode_content=False):
+                    sha256.update(chunk)
+                    size += len(chunk)
+                etag = _bare_etag(response.headers.get("ETag", ""))
+            finally:
+                response.close()
+                response.release_conn()
+            return ObjectDigest(size=size, sha256=sha256.hexdigest(), etag=etag)
+
+        return await self._run(read)
 
     async def remove(self, key: str) -> None:
         """Delete the object; deleting a missing object succeeds (S3 semantics)."""

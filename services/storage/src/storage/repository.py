@@ -3,6 +3,7 @@
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -23,6 +24,15 @@ def _reachable() -> Iterator[None]:
     except ConnectionFailure as exc:
         logger.error("MongoDB unreachable: %s", type(exc).__name__)
         raise MetadataUnavailable("File metadata cannot be reached right now.") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyObject:
+    """The object a file serves once ready, as it was verified."""
+
+    key: str
+    etag: str
+    checksum_sha256: str | None
 
 
 class FileRepository:
@@ -55,7 +65,7 @@ class FileRepository:
         return items, total
 
     async def mark_ready(
-        self, file_id: UUID, completed_at: datetime, parts: list[StoredPart]
+        self, file_id: UUID, completed_at: datetime, parts: list[StoredPart], verified: ReadyObject
     ) -> FileRecord | None:
         """Pending → ready in one conditional write; None when it was not pending any more."""
         with _reachable():
@@ -67,12 +77,50 @@ class FileRepository:
                         "status": FileStatus.READY.value,
                         "completed_at": completed_at,
                         "parts": [p.model_dump() for p in parts],
+                        "object_key": verified.key,
+                        "etag": verified.etag,
+                        "checksum_sha256": verified.checksum_sha256,
                     }
                 }
             )
         if getattr(result, "modified_count", 0) != 1:
             return None
         return await self.get(file_id)
+
+    async def unsealed_ready(self, now: datetime, *, limit: int) -> list[FileRecord]:
+        """Ready single uploads still served from the key their unexpired upload URL writes."""
+        with _reachable():
+            return (
+                await FileRecord.find(
+                    FileRecord.status == FileStatus.READY,
+                    FileRecord.upload_id == None,  # noqa: E711 - a MongoDB query, not a comparison
+                    FileRecord.staging_key == None,  # noqa: E711
+                    FileRecord.upload_expires_at > now,
+                )
+                .sort([("created_at", SortDirection.ASCENDING)])
+                .limit(limit)
+                .to_list()
+            )
+
+    async def reseal(self, file_id: UUID, served_key: str, verified: ReadyObject) -> bool:
+        """Serve `verified` instead of `served_key`, unless the record changed meanwhile."""
+        with _reachable():
+            result = await FileRecord.find_one(
+                FileRecord.id == file_id,
+                FileRecord.status == FileStatus.READY,
+                FileRecord.object_key == served_key,
+                FileRecord.staging_key == None,  # noqa: E711
+            ).update(
+                {
+                    "$set": {
+                        "object_key": verified.key,
+                        "staging_key": served_key,
+                        "etag": verified.etag,
+                        "checksum_sha256": verified.checksum_sha256,
+                    }
+                }
+            )
+        return getattr(result, "modified_count", 0) == 1
 
     async def delete(self, file_id: UUID) -> bool:
         with _reachable():
@@ -102,9 +150,9 @@ class FileRepository:
             records = await FileRecord.find({"upload_id": {"$in": upload_ids}}).to_list()
         return {r.upload_id for r in records if r.upload_id is not None}
 
-    async def existing_ids(self, file_ids: list[UUID]) -> set[UUID]:
+    async def by_ids(self, file_ids: list[UUID]) -> dict[UUID, FileRecord]:
         if not file_ids:
-            return set()
+            return {}
         with _reachable():
             records = await FileRecord.find({"_id": {"$in": file_ids}}).to_list()
-        return {r.id for r in records}
+        return {r.id: r for r in records}

@@ -75,6 +75,16 @@ class FileOut(BaseModel):
     owner_id: str
     created_at: datetime
     completed_at: datetime | None
+    checksum_sha256: str | None = Field(
+        description="Hex SHA-256 of the bytes downloads serve, computed when a single upload was"
+        " completed; null for multipart uploads, pending files and files completed before"
+        " checksums were recorded",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    etag: str | None = Field(
+        description="The S3 ETag of the stored object when the file became ready (for multipart"
+        " uploads S3's composite `md5-of-part-md5s-N`); null while pending",
+    )
 
     @classmethod
     def of(cls, record: FileRecord) -> "FileOut":
@@ -87,6 +97,8 @@ class FileOut(BaseModel):
             owner_id=record.owner_id,
             created_at=record.created_at,
             completed_at=record.completed_at,
+            checksum_sha256=record.checksum_sha256,
+            etag=record.etag,
         )
 
 

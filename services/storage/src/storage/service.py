@@ -1,9 +1,11 @@
 """Uploads, downloads and file metadata: the storage service's rules.
 
 Object bytes never pass through here; clients move them with presigned URLs. A file is `pending`
-until `complete` has checked what S3 holds, and `ready` after.
+until `complete` has checked what S3 holds, and `ready` after; a ready file's bytes never change
+(see `storage.object_keys` and `storage.sealing`).
 """
 
+import logging
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -17,16 +19,20 @@ from storage.errors import (
     InvalidParts,
     ObjectMissing,
     SizeMismatch,
+    StorageUnavailable,
+    UploadChanged,
     WrongUploadKind,
 )
 from storage.models import FileRecord, FileStatus, StoredPart
+from storage.object_keys import multipart_key, staging_key
 from storage.object_store import (
+    ObjectChanged,
     ObjectNotFound,
     ObjectStore,
     PartsRejected,
     UploadNotFound,
 )
-from storage.repository import FileRepository
+from storage.repository import FileRepository, ReadyObject
 from storage.schemas import (
     BucketOut,
     CompletedPart,
@@ -38,9 +44,10 @@ from storage.schemas import (
     UploadRequest,
     UploadTicket,
 )
+from storage.sealing import discard_copy, seal_upload
 from storage.settings import StorageSettings
 
-OBJECT_PREFIX = "objects/"
+logger = logging.getLogger("storage.service")
 
 
 def _now() -> datetime:
@@ -67,7 +74,7 @@ class FileService:
         return upload_rules.resolve_expiry(request.expires_in, self.settings)
 
     def _new_record(
-        self, user: AccessClaims, request: UploadRequest, expires_at: datetime
+        self, user: AccessClaims, request: UploadRequest, expires_at: datetime, *, multipart: bool
     ) -> FileRecord:
         record = FileRecord(
             owner_id=user.sub,
@@ -79,7 +86,12 @@ class FileService:
             created_at=_now(),
             upload_expires_at=expires_at,
         )
-        record.object_key = f"{OBJECT_PREFIX}{record.id}"
+        if multipart:
+            record.object_key = multipart_key(record.id)
+        else:
+            # The sealed key is chosen at completion; until then downloads are refused anyway.
+            record.staging_key = staging_key(record.id)
+            record.object_key = record.staging_key
         return record
 
     async def _owned(self, user: AccessClaims, file_id: UUID) -> FileRecord:
@@ -93,9 +105,9 @@ class FileService:
         expires_in = self._check_declaration(request, limit, "use_multipart")
         now = _now()
         expires_at = now + timedelta(seconds=expires_in)
-        record = self._new_record(user, request, expires_at)
+        record = self._new_record(user, request, expires_at, multipart=False)
         url = self.store.presign_put(
-            record.object_key,
+            record.staging_key or record.object_key,
             request.content_type,
             request.size,
             expires_seconds=expires_in,
@@ -115,19 +127,42 @@ class FileService:
             raise WrongUploadKind("This is a multipart upload; complete it under /multipart.")
         if record.status is FileStatus.READY:
             raise AlreadyCompleted("The upload was already completed.")
+        # Records from before staging keys had their URL write the object key itself.
+        staged = record.staging_key or record.object_key
         try:
-            info = await self.store.stat(record.object_key)
+            sealed = await seal_upload(self.store, record, staged)
         except ObjectNotFound as exc:
+            await self._refuse_if_completed(file_id)
             raise ObjectMissing("No object has been uploaded for this file yet.") from exc
-        if info.size != record.size:
-            raise SizeMismatch(f"Uploaded {info.size} bytes, declared {record.size}.")
-        return await self._mark_ready(record, [])
-
-    async def _mark_ready(self, record: FileRecord, parts: list[StoredPart]) -> FileOut:
-        ready = await self.files.mark_ready(record.id, _now(), parts)
+        except ObjectChanged as exc:
+            raise UploadChanged(
+                "The uploaded object was replaced while it was checked; complete again."
+            ) from exc
+        # A write that fails here may still have landed: the copy then stays for the record
+        # to point at, and the cleanup removes it otherwise.
+        ready = await self.files.mark_ready(
+            record.id,
+            _now(),
+            [],
+            ReadyObject(sealed.key, sealed.digest.etag, sealed.digest.sha256),
+        )
         if ready is None:
+            await discard_copy(self.store, sealed.key)
             raise AlreadyCompleted("The upload was already completed.")
+        await self._drop_staged(staged)
         return FileOut.of(ready)
+
+    async def _refuse_if_completed(self, file_id: UUID) -> None:
+        # A concurrent completion removes the staging object once it has sealed a copy.
+        current = await self.files.get(file_id)
+        if current is not None and current.status is FileStatus.READY:
+            raise AlreadyCompleted("The upload was already completed.")
+
+    async def _drop_staged(self, key: str) -> None:
+        try:
+            await self.store.remove(key)
+        except StorageUnavailable:
+            logger.warning("could not remove staging object %s; the cleanup will", key)
 
     async def start_multipart(
         self, user: AccessClaims, request: MultipartRequest
@@ -140,7 +175,7 @@ class FileService:
         )
         now = _now()
         expires_at = now + timedelta(seconds=expires_in)
-        record = self._new_record(user, request, expires_at)
+        record = self._new_record(user, request, expires_at, multipart=True)
         upload_id = await self.store.create_multipart(record.object_key, request.content_type)
         record.upload_id = upload_id
         record.part_size = plan.part_size
@@ -193,7 +228,14 @@ class FileService:
             await self.store.remove(record.object_key)
             await self.files.delete(record.id)
             raise SizeMismatch(f"Assembled {info.size} bytes, declared {record.size}.")
-        return await self._mark_ready(record, stored)
+        # S3 stores no SHA-256 of a multipart object (its checksums are per part, composite):
+        # the assembled object's ETag is recorded, the parts' ETags beside it.
+        ready = await self.files.mark_ready(
+            record.id, _now(), stored, ReadyObject(record.object_key, info.etag, None)
+        )
+        if ready is None:
+            raise AlreadyCompleted("The upload was already completed.")
+        return FileOut.of(ready)
 
     def _check_part_list(self, record: FileRecord, parts: list[CompletedPart]) -> dict[int, str]:
         count = record.part_count or 0
@@ -287,5 +329,8 @@ async def discard(record: FileRecord, files: FileRepository, store: ObjectStore)
     """
     if record.upload_id is not None and record.status is FileStatus.PENDING:
         await store.abort_multipart(record.object_key, record.upload_id)
-    await store.remove(record.object_key)
+    # The staging object too: the upload URL may have written it again after completion.
+    for key in dict.fromkeys((record.object_key, record.staging_key)):
+        if key is not None:
+            await store.remove(key)
     await files.delete(record.id)

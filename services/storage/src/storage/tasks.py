@@ -16,7 +16,8 @@ from worker.tasks_api import task
 async def cleanup_stale_uploads(older_than_seconds: int | None = None) -> dict[str, int]:
     """Remove uploads never completed: pending files older than `older_than_seconds` (default
     STORAGE_STALE_UPLOAD_SECONDS, one day) whose URLs have expired, orphaned multipart uploads
-    and objects without metadata. Returns what it removed and how many removals failed."""
+    and objects no file serves; seals files made ready before staging keys whose upload URL is
+    still valid. Returns what it removed and sealed, and how many removals failed."""
     settings = load_settings(StorageSettings)
     age = older_than_seconds if older_than_seconds is not None else settings.stale_upload_seconds
     mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [FileRecord])
@@ -33,4 +34,5 @@ async def cleanup_stale_uploads(older_than_seconds: int | None = None) -> dict[s
         "orphan_uploads_aborted": report.orphan_uploads_aborted,
         "orphan_objects_removed": report.orphan_objects_removed,
         "failures": report.failures,
+        "legacy_files_sealed": report.legacy_files_sealed,
     }
