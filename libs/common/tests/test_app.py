@@ -10,7 +10,13 @@ from pydantic import BaseModel, Field
 
 from common.access import Access, access
 from common.app import create_app
-from common.errors import ConflictError, InvalidInputError, NotFoundError, error_responses
+from common.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    error_responses,
+)
 from common.health import register_ready_check
 from common.pagination import Page, PageQuery
 from common.settings import ServiceSettings
@@ -32,6 +38,10 @@ def build_app() -> FastAPI:
             raise NotFoundError("There is no thing 404.", code="thing_not_found")
         if thing_id == 409:
             raise ConflictError("Taken.")
+        if thing_id == 403:
+            refused = ForbiddenError("You do not hold a:b.", code="not_held")
+            refused.extensions = {"permission": "a:b", "code": "overridden?"}
+            raise refused
         if thing_id == 500:
             raise RuntimeError("database password is hunter2")
         return {"id": thing_id}
@@ -68,6 +78,18 @@ async def test_domain_errors_become_problem_json_with_a_stable_code(
     assert body["instance"] == "/demo/things/404"
     assert body["type"].endswith(":thing_not_found")
     assert set(body) == {"type", "title", "status", "detail", "instance", "code"}
+
+
+async def test_a_domain_error_adds_its_extension_members_but_cannot_replace_standard_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/demo/things/403")
+
+    assert response.status_code == 403
+    body = response.json()
+    assert body["permission"] == "a:b"
+    assert body["code"] == "not_held"
+    assert set(body) == {"type", "title", "status", "detail", "instance", "code", "permission"}
 
 
 async def test_validation_errors_name_the_field_and_never_echo_the_input(

@@ -2,7 +2,8 @@
 
 import json
 
-from fastapi import APIRouter
+import pytest
+from fastapi import APIRouter, Depends
 
 from common.access import Access, access
 from common.app import create_app
@@ -14,6 +15,7 @@ from common.route_manifest import (
     manifest_key,
     publish_app_routes,
 )
+from common.security import AdminUser, admin_user
 from common.settings import ServiceSettings
 
 
@@ -32,6 +34,14 @@ def demo_app() -> object:
     async def me() -> dict[str, str]:
         return {}
 
+    @router.get("/buckets")
+    async def buckets(_admin: AdminUser) -> dict[str, str]:
+        return {}
+
+    @router.delete("/buckets/{name}", dependencies=[Depends(admin_user)])
+    async def delete_bucket(name: str) -> dict[str, str]:
+        return {}
+
     return create_app("storage", ServiceSettings(), routers=[router], configure_logs=False)
 
 
@@ -48,6 +58,29 @@ def test_the_manifest_lists_every_route_with_its_access_and_permission_code() ->
     assert by_route[("GET", "/me")].access is Access.AUTHENTICATED
     assert by_route[("GET", "/health")].access is Access.PUBLIC
     assert by_route[("GET", "/ready")].access is Access.PUBLIC
+
+
+def test_a_route_that_depends_on_admin_user_is_listed_as_admin_only() -> None:
+    from fastapi import FastAPI
+
+    app = demo_app()
+    assert isinstance(app, FastAPI)
+    spec = app.openapi()
+    manifest = build_manifest("storage", spec)
+    by_route = {(r.method, r.path): r for r in manifest.routes}
+
+    assert by_route[("GET", "/buckets")].access is Access.ADMIN
+    assert by_route[("DELETE", "/buckets/{name}")].access is Access.ADMIN
+    assert by_route[("GET", "/buckets")].permission == "storage:GET:/buckets"
+    buckets = spec["paths"]["/buckets"]["get"]
+    assert buckets["x-access"] == "admin"
+    assert "admin_required" in buckets["responses"]["403"]["description"]
+
+
+def test_admin_only_access_cannot_be_declared_by_a_marker_alone() -> None:
+    # The gateway would refuse non-admins while the service, lacking AdminUser, let them in.
+    with pytest.raises(ValueError, match="AdminUser"):
+        access(Access.ADMIN)
 
 
 def test_the_digest_changes_only_when_routes_change() -> None:

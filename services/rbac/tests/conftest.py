@@ -18,6 +18,7 @@ STORAGE_ROUTES = [
     ("DELETE", "/files/{file_id}", "permission"),
     ("POST", "/uploads", "permission"),
     ("GET", "/me", "authenticated"),
+    ("GET", "/buckets", "admin"),
 ]
 
 

@@ -156,6 +156,22 @@ async def test_admin_passes_every_permission_check(rbac: Rbac) -> None:
     assert response.headers["x-user-admin"] == "true"
 
 
+async def test_admin_only_route_is_refused_to_non_admins_whatever_their_roles_grant(
+    rbac: Rbac,
+) -> None:
+    user = uuid.uuid4().hex
+    token = rbac.signer.token(sub=user)
+    await grant(rbac, user, "*")
+    assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200
+
+    refused = await rbac.authorize("GET", "/storage/buckets", token)
+
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "admin_required"
+    admin = rbac.signer.token(adm=True)
+    assert (await rbac.authorize("GET", "/storage/buckets", admin)).status_code == 200
+
+
 async def test_unregistered_route_is_403_even_for_admins(rbac: Rbac) -> None:
     token = rbac.signer.token(adm=True)
     for method, uri in [("GET", "/storage/nope"), ("PUT", "/storage/files/x"), ("GET", "/x/y")]:

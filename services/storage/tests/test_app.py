@@ -14,7 +14,9 @@ async def test_ready_checks_redis_mongodb_and_s3(api: httpx.AsyncClient) -> None
     assert response.json()["checks"] == {"redis": "ok", "mongodb": "ok", "s3": "ok"}
 
 
-async def test_every_storage_route_requires_a_permission(api: httpx.AsyncClient) -> None:
+async def test_every_storage_route_requires_a_permission_or_an_admin(
+    api: httpx.AsyncClient,
+) -> None:
     schema = (await api.get("/openapi.json")).json()
 
     levels = {
@@ -25,7 +27,10 @@ async def test_every_storage_route_requires_a_permission(api: httpx.AsyncClient)
     }
 
     assert levels[("POST", "/uploads")] == "permission"
-    assert set(levels.values()) == {"permission"}
+    assert levels[("GET", "/buckets")] == "admin"
+    assert {level for route, level in levels.items() if route != ("GET", "/buckets")} == {
+        "permission"
+    }
     assert len(levels) == 10
 
 

@@ -3,14 +3,21 @@
     @router.get("/health", openapi_extra=access(Access.PUBLIC))
     @router.get("/me", openapi_extra=access(Access.AUTHENTICATED))
     @router.post("/uploads")              # no marker: Access.PERMISSION, the default
+    @router.get("/buckets")               # Access.ADMIN, as the route depends on `AdminUser`:
+    async def buckets(_admin: AdminUser) -> ...
 
 The rbac registry reads `x-access` from each service's OpenAPI; the gateway decision follows it.
+Admin-only access has no marker of its own: the `AdminUser` dependency that enforces it declares
+it, so the two cannot disagree.
 """
 
 from enum import StrEnum
 from typing import Any
 
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+
+from common.security import admin_user
 
 ACCESS_KEY = "x-access"
 PERMISSION_KEY = "x-permission"
@@ -20,16 +27,28 @@ class Access(StrEnum):
     PUBLIC = "public"
     AUTHENTICATED = "authenticated"
     PERMISSION = "permission"
+    # Administrators only, whatever their roles grant (a route depending on `AdminUser`).
+    ADMIN = "admin"
 
 
 def access(level: Access, **openapi_extra: Any) -> dict[str, Any]:
     """The `openapi_extra` that marks a route with its access level."""
+    if level is Access.ADMIN:
+        # A marker alone would let the gateway refuse while the service itself let anyone in.
+        raise ValueError("an admin-only route depends on AdminUser instead of a marker")
     return {ACCESS_KEY: level.value, **openapi_extra}
 
 
 def route_access(route: APIRoute) -> Access:
+    """`ADMIN` for a route that depends on `AdminUser`, else its marker (`PERMISSION` if none)."""
+    if _requires_admin(route.dependant):
+        return Access.ADMIN
     extra = route.openapi_extra or {}
     return Access(extra.get(ACCESS_KEY, Access.PERMISSION.value))
+
+
+def _requires_admin(dependant: Dependant) -> bool:
+    return any(sub.call is admin_user or _requires_admin(sub) for sub in dependant.dependencies)
 
 
 def permission_code(service: str, method: str, path_template: str) -> str:

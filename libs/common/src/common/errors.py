@@ -60,6 +60,8 @@ class DomainError(Exception):
         self.instance_code = code or self.code
         self.headers = dict(headers or {})
         self.errors = errors
+        # RFC 9457 extension members a subclass adds to its problem (`{"permission": ...}`).
+        self.extensions: Mapping[str, str] = {}
         super().__init__(self.detail)
 
 
@@ -141,6 +143,7 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     errors: list[ValidationIssue] | None = None,
     instance: str | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     if instance is None:
         instance = request_instance(request) if request is not None else ""
@@ -153,8 +156,9 @@ def problem_response(
         code=code,
         errors=errors,
     )
+    body: dict[str, Any] = {**(extensions or {}), **problem.model_dump(exclude_none=True)}
     return JSONResponse(
-        problem.model_dump(exclude_none=True),
+        body,
         status_code=status,
         headers=dict(headers or {}),
         media_type=PROBLEM_MEDIA_TYPE,
@@ -206,6 +210,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         headers=exc.headers,
         errors=exc.errors,
+        extensions=exc.extensions,
     )
 
 

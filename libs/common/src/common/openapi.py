@@ -18,6 +18,10 @@ _BY_ACCESS: dict[Access, dict[int, str]] = {
         401: "Missing, invalid, expired or revoked token",
         403: "The caller lacks this route's permission",
     },
+    Access.ADMIN: {
+        401: "Missing, invalid, expired or revoked token",
+        403: "Reserved to administrators (`admin_required`)",
+    },
 }
 
 

@@ -72,8 +72,8 @@ async def test_every_route_declares_its_access_level(auth: RunningAuth) -> None:
     assert levels["POST /logout"] == "authenticated"
     assert levels["GET /sessions"] == "authenticated"
     assert levels["DELETE /sessions/{session_id}"] == "authenticated"
-    assert levels["POST /users"] == "permission"
-    assert levels["PATCH /users/{user_id}"] == "permission"
+    assert levels["POST /users"] == "admin"
+    assert levels["PATCH /users/{user_id}"] == "admin"
 
 
 async def test_ready_checks_sql_and_redis(auth: RunningAuth) -> None:

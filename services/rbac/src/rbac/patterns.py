@@ -10,6 +10,7 @@ Grammar (checked on write, so a typo is a 422 rather than a silent no-grant):
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 _SERVICE = r"[a-z][a-z0-9_-]{0,63}"
 _METHOD = r"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)"
@@ -33,6 +34,10 @@ def validate_pattern(pattern: str) -> str:
     return pattern
 
 
+def _is_valid(pattern: str) -> bool:
+    return _VALID.fullmatch(pattern) is not None
+
+
 def is_pattern(pattern: str) -> bool:
     return "*" in pattern
 
@@ -49,6 +54,16 @@ class Grants:
         self._regex = re.compile("|".join(_as_regex(p) for p in wildcards)) if wildcards else None
         # Permission codes come from the bounded route table, so this memo stays bounded.
         self._decisions: dict[str, bool] = {}
+
+    def covers(self, pattern: str) -> bool:
+        """Whether one granted pattern alone covers everything `pattern` does (see `covers`).
+
+        A pattern the grammar no longer accepts, granted or asked about, is never covered and
+        covers nothing (fail closed).
+        """
+        if not _is_valid(pattern):
+            return False
+        return any(_is_valid(granted) and covers(granted, pattern) for granted in self.patterns)
 
     def allows(self, code: str) -> bool:
         decision = self._decisions.get(code)
@@ -74,3 +89,44 @@ def _glob(text: str) -> str:
 
 def pattern_matches(pattern: str, code: str) -> bool:
     return Grants([pattern]).allows(code)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """What a valid pattern matches: codes of `service` (None: any), `method` (None: any) and a
+    path equal to `path`, or starting with it when `prefix`."""
+
+    service: str | None
+    method: str | None
+    path: str
+    prefix: bool
+
+
+def _scope(pattern: str) -> _Scope:
+    if pattern == "*":
+        return _Scope(None, None, "", prefix=True)
+    service, _, rest = validate_pattern(pattern).partition(":")
+    if rest == "*":
+        return _Scope(service, None, "", prefix=True)
+    method, _, path = rest.partition(":")
+    chosen = None if method == "*" else method
+    if path.endswith("*"):
+        return _Scope(service, chosen, path[:-1], prefix=True)
+    return _Scope(service, chosen, path, prefix=False)
+
+
+def covers(outer: str, inner: str) -> bool:
+    """Whether every permission code `inner` matches is matched by `outer` as well.
+
+    Decided on the patterns themselves, not on today's routes: `storage:GET:*` does not cover
+    `storage:*` even while storage serves only GETs, as a route added tomorrow would widen it.
+    `*` in the method field covers every method, so only another method wildcard covers it.
+    """
+    held, wanted = _scope(outer), _scope(inner)
+    if held.service is not None and held.service != wanted.service:
+        return False
+    if held.method is not None and held.method != wanted.method:
+        return False
+    if held.prefix:
+        return wanted.path.startswith(held.path)
+    return not wanted.prefix and wanted.path == held.path

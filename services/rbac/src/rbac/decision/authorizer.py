@@ -1,8 +1,9 @@
 """The decision for one forwarded request: allow (with identity headers), 401, 403 or 503.
 
 Order: the route (unregistered → 403; public → allow, no identity), the token (401), revocation
-and disabled users (401), then authenticated routes pass, admins pass, and everyone else needs
-the route's permission in their grants (403). Everything here is in-process on a warm cache.
+and disabled users (401), then authenticated routes pass, admins pass, admin-only routes refuse
+everyone else (403), and the rest need the route's permission in their grants (403). Everything
+here is in-process on a warm cache.
 """
 
 import logging
@@ -155,6 +156,9 @@ class Authorizer:
             return claims
         if route.access is Access.AUTHENTICATED or claims.adm:
             return _identity(claims)
+        if route.access is Access.ADMIN:
+            # No role opens an admin-only route: the service would refuse it all the same.
+            return _deny(403, "admin_required", "this route is reserved to administrators")
         try:
             grants = await self.grants.get(claims.sub)
         except (SQLAlchemyError, OSError) as exc:

@@ -1,6 +1,6 @@
 """SQL access to the registry tables."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -70,9 +70,14 @@ class RegistryRepository:
         )
         return rows.all(), int(total or 0)
 
-    async def active_permissions(self, *, granted_only: bool = False) -> set[str]:
-        """Permission codes of live routes; `granted_only`: only those a role must grant."""
+    async def active_permissions(self, *, levels: Collection[Access] | None = None) -> set[str]:
+        """Permission codes of live routes; `levels`: only routes of those access levels."""
         query = select(RouteRow.permission).where(RouteRow.stale.is_(False))
-        if granted_only:
-            query = query.where(RouteRow.access == Access.PERMISSION.value)
+        if levels is not None:
+            query = query.where(RouteRow.access.in_([level.value for level in levels]))
+        return set(await self.session.scalars(query))
+
+    async def admin_only_permissions(self) -> set[str]:
+        """Codes of admin-only routes, stale ones too (their service may serve them again)."""
+        query = select(RouteRow.permission).where(RouteRow.access == Access.ADMIN.value)
         return set(await self.session.scalars(query))

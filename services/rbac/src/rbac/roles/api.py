@@ -3,11 +3,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from common.access import Access, access
-from common.errors import error_responses
+from common.errors import Problem, error_responses
 from common.pagination import Page, PageQuery
 from rbac.deps import Caller, RoleServiceDep
 from rbac.roles.errors import (
+    AdminOnlyPermissionError,
     InvalidPermissionPatternError,
+    PermissionNotHeldError,
     RoleExistsError,
     RoleInUseError,
     RoleNotFoundError,
@@ -27,15 +29,25 @@ router = APIRouter(tags=["roles"])
 RoleCodePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_.-]{0,63}$")]
 UserIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
+# Both refusals of rbac.roles.delegation share the 403 with the route's own permission check.
+DELEGATION_REFUSED: dict[int | str, dict[str, object]] = {
+    403: {
+        "model": Problem,
+        "description": "The caller lacks this route's permission, or hands out a permission "
+        f"he does not hold (`{PermissionNotHeldError.code}`) or only admins grant "
+        f"(`{AdminOnlyPermissionError.code}`); the problem's `permission` member names it",
+    }
+}
+
 
 @router.post(
     "/roles",
     status_code=status.HTTP_201_CREATED,
     summary="Create a role",
-    responses=error_responses(RoleExistsError, InvalidPermissionPatternError),
+    responses=error_responses(RoleExistsError, InvalidPermissionPatternError) | DELEGATION_REFUSED,
 )
-async def create_role(_caller: Caller, roles: RoleServiceDep, data: RoleCreate) -> Role:
-    return await roles.create(data)
+async def create_role(caller: Caller, roles: RoleServiceDep, data: RoleCreate) -> Role:
+    return await roles.create(data, caller)
 
 
 @router.get("/roles", summary="List roles")
@@ -51,38 +63,39 @@ async def get_role(_caller: Caller, roles: RoleServiceDep, code: RoleCodePath) -
 @router.patch(
     "/roles/{code}",
     summary="Change a role",
-    responses=error_responses(RoleNotFoundError, InvalidPermissionPatternError),
+    responses=error_responses(RoleNotFoundError, InvalidPermissionPatternError)
+    | DELEGATION_REFUSED,
 )
 async def update_role(
-    _caller: Caller, roles: RoleServiceDep, code: RoleCodePath, data: RoleUpdate
+    caller: Caller, roles: RoleServiceDep, code: RoleCodePath, data: RoleUpdate
 ) -> Role:
-    return await roles.update(code, data)
+    return await roles.update(code, data, caller)
 
 
 @router.delete(
     "/roles/{code}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a role (refused while bound to users unless forced)",
-    responses=error_responses(RoleNotFoundError, RoleInUseError),
+    responses=error_responses(RoleNotFoundError, RoleInUseError) | DELEGATION_REFUSED,
 )
 async def delete_role(
-    _caller: Caller,
+    caller: Caller,
     roles: RoleServiceDep,
     code: RoleCodePath,
     force: Annotated[bool, Query(description="Also unbind it from every user")] = False,
 ) -> None:
-    await roles.delete(code, force=force)
+    await roles.delete(code, caller, force=force)
 
 
 @router.put(
     "/users/{user_id}/roles",
     summary="Replace a user's roles",
-    responses=error_responses(UnknownRoleError),
+    responses=error_responses(UnknownRoleError) | DELEGATION_REFUSED,
 )
 async def set_user_roles(
-    _caller: Caller, roles: RoleServiceDep, user_id: UserIdPath, data: UserRolesUpdate
+    caller: Caller, roles: RoleServiceDep, user_id: UserIdPath, data: UserRolesUpdate
 ) -> UserRoles:
-    return await roles.set_user_roles(user_id, data)
+    return await roles.set_user_roles(user_id, data, caller)
 
 
 @router.get("/users/{user_id}/roles", summary="A user's roles")
@@ -94,7 +107,7 @@ async def get_user_roles(_caller: Caller, roles: RoleServiceDep, user_id: UserId
 async def get_user_permissions(
     _caller: Caller, roles: RoleServiceDep, user_id: UserIdPath
 ) -> EffectivePermissions:
-    return await roles.effective_permissions(user_id, is_admin=False)
+    return await roles.effective_permissions(user_id, is_admin=None)
 
 
 @router.get(

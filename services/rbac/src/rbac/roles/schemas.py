@@ -65,10 +65,14 @@ class UserRoles(BaseModel):
 
 class EffectivePermissions(BaseModel):
     user_id: str
-    is_admin: bool
+    is_admin: bool | None = Field(
+        description="Whether the user is an administrator: known for the caller "
+        "(`/me/permissions`), null for another user (auth keeps that flag)"
+    )
     roles: list[str]
     patterns: list[str] = Field(description="What the user's active roles grant, as written")
     permissions: list[str] = Field(
-        description="Permission-level routes the user may call (public and authenticated "
-        "routes need no grant and are not listed)"
+        description="Routes the user may call that need a permission: those their roles "
+        "grant, plus the admin-only ones for an administrator (no role opens those). Public "
+        "and authenticated routes need no grant and are not listed"
     )

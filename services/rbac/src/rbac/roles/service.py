@@ -1,15 +1,19 @@
-"""Role and binding rules: patterns validated on write, roles in use kept unless forced."""
+"""Role and binding rules: patterns validated on write, roles in use kept unless forced, and a
+non-admin hands out only what he holds himself (`rbac.roles.delegation`)."""
 
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 
+from common.access import Access
 from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
+from common.tokens import AccessClaims
 from rbac.changes import ChangeKind, record_change
 from rbac.models import RoleRow
 from rbac.patterns import Grants, InvalidPatternError, validate_pattern
 from rbac.registry.repository import RegistryRepository
+from rbac.roles.delegation import Delegator
 from rbac.roles.errors import (
     InvalidPermissionPatternError,
     RoleExistsError,
@@ -42,8 +46,19 @@ class RoleService:
         self.roles = roles
         self.registry = registry
 
-    async def create(self, data: RoleCreate) -> Role:
+    async def delegator(self, caller: AccessClaims) -> Delegator:
+        """What `caller` may hand out, read in this request's transaction."""
+        if caller.adm:
+            return Delegator.admin()
+        return Delegator(
+            is_admin=False,
+            held=Grants(await self.roles.user_patterns(caller.sub)),
+            admin_only=frozenset(await self.registry.admin_only_permissions()),
+        )
+
+    async def create(self, data: RoleCreate, caller: AccessClaims) -> Role:
         patterns = _validated(data.permissions)
+        (await self.delegator(caller)).check_grant(patterns)
         if await self.roles.get(data.code) is not None:
             raise RoleExistsError(f"role {data.code!r} already exists")
         now = utcnow()
@@ -76,12 +91,17 @@ class RoleService:
             total=total,
         )
 
-    async def update(self, code: str, data: RoleUpdate) -> Role:
+    async def update(self, code: str, data: RoleUpdate, caller: AccessClaims) -> Role:
         row = await self._row(code)
         refuse_nulls(data.model_dump(exclude_unset=True), RoleUpdate.model_fields)
         patterns = (await self.roles.permissions([code]))[code]
+        delegator = await self.delegator(caller)
+        # Changing anything of a role (its name, whether it is active) changes what its users
+        # are given, so the role as it stands must be within the caller's reach.
+        delegator.check_role("change", code, patterns)
         if data.permissions is not None:
             patterns = _validated(data.permissions)
+            delegator.check_grant(patterns)
             await self.roles.set_permissions(code, patterns)
         if data.name is not None:
             row.name = data.name
@@ -94,8 +114,10 @@ class RoleService:
         record_change(self.roles.session, ChangeKind.ROLES)
         return await self._role(row, patterns)
 
-    async def delete(self, code: str, *, force: bool) -> None:
+    async def delete(self, code: str, caller: AccessClaims, *, force: bool) -> None:
         row = await self._row(code)
+        patterns = (await self.roles.permissions([code]))[code]
+        (await self.delegator(caller)).check_role("delete", code, patterns)
         users = await self.roles.binding_count(code)
         if users and not force:
             raise RoleInUseError(
@@ -107,21 +129,39 @@ class RoleService:
     async def user_roles(self, user_id: str) -> UserRoles:
         return UserRoles(user_id=user_id, roles=await self.roles.user_role_codes(user_id))
 
-    async def set_user_roles(self, user_id: str, data: UserRolesUpdate) -> UserRoles:
+    async def set_user_roles(
+        self, user_id: str, data: UserRolesUpdate, caller: AccessClaims
+    ) -> UserRoles:
         codes = sorted(set(data.roles))
         missing = sorted(set(codes) - await self.roles.existing_codes(codes))
         if missing:
             raise UnknownRoleError("roles", f"no such role: {', '.join(missing)}")
+        current = set(await self.roles.user_role_codes(user_id))
+        added, removed = set(codes) - current, current - set(codes)
+        # Only the bindings that change are judged: a role the user keeps is not handed out again.
+        delegator = await self.delegator(caller)
+        permissions = await self.roles.permissions(sorted(added | removed))
+        for role in sorted(added | removed):
+            action = "bind" if role in added else "unbind"
+            delegator.check_role(action, role, permissions[role])
         await self.roles.set_user_roles(user_id, codes)
         record_change(self.roles.session, ChangeKind.BINDINGS)
         return UserRoles(user_id=user_id, roles=codes)
 
-    async def effective_permissions(self, user_id: str, *, is_admin: bool) -> EffectivePermissions:
+    async def effective_permissions(
+        self, user_id: str, *, is_admin: bool | None
+    ) -> EffectivePermissions:
+        """What `user_id` may call; `is_admin` None: unknown here (admin is auth's to say), so
+        only what the user's roles open is listed."""
         roles = await self.roles.user_role_codes(user_id)
         patterns = await self.roles.user_patterns(user_id)
-        known = await self.registry.active_permissions(granted_only=True)
-        grants = Grants(patterns)
-        held = known if is_admin else {code for code in known if grants.allows(code)}
+        if is_admin:
+            held = await self.registry.active_permissions(levels=(Access.PERMISSION, Access.ADMIN))
+        else:
+            # Admin-only routes refuse non-admins whatever their roles grant: never listed.
+            known = await self.registry.active_permissions(levels=(Access.PERMISSION,))
+            grants = Grants(patterns)
+            held = {code for code in known if grants.allows(code)}
         return EffectivePermissions(
             user_id=user_id,
             is_admin=is_admin,
