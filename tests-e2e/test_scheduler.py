@@ -119,7 +119,10 @@ async def test_a_user_without_the_permission_is_refused(accounts: Accounts) -> N
 async def test_the_mesh_prunes_the_run_history_daily_and_the_prune_runs(
     admin: httpx.AsyncClient,
 ) -> None:
-    listed = await admin.get("/scheduler/periodic-tasks", params={"limit": 100})
+    # Names are unique per owner: the seeded one is the system's.
+    listed = await admin.get(
+        "/scheduler/periodic-tasks", params={"owner_id": "system", "limit": 100}
+    )
     assert listed.status_code == 200, listed.text
     [prune] = [t for t in listed.json()["items"] if t["name"] == "worker: prune run history"]
     assert prune["task"] == "worker.prune_run_history"

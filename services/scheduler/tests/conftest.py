@@ -1,5 +1,6 @@
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -91,21 +92,34 @@ def worker(
         yield
 
 
+ClientFactory = Callable[..., httpx.AsyncClient]
+
+
 @pytest.fixture
-async def client(
+async def client_as(
     settings: SchedulerSettings, signer: TokenSigner, redis: Redis
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The scheduler app in process, called as an admin would through the gateway."""
+) -> AsyncIterator[ClientFactory]:
+    """Clients of one scheduler app in process, each called as the user whose token claims
+    (`sub`, `adm`, ...) it is given, as through the gateway."""
     app = create_app(settings, keys=signer.keys())
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app, raise_app_exceptions=False),
-            base_url="http://scheduler",
-            headers={"Authorization": f"Bearer {signer.token(adm=True)}"},
-        ) as http,
-    ):
-        yield http
+    async with app.router.lifespan_context(app), AsyncExitStack() as clients:
+
+        def make(**claims: Any) -> httpx.AsyncClient:
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app, raise_app_exceptions=False),
+                base_url="http://scheduler",
+                headers={"Authorization": f"Bearer {signer.token(**claims)}"},
+            )
+            clients.push_async_callback(http.aclose)
+            return http
+
+        yield make
+
+
+@pytest.fixture
+def client(client_as: ClientFactory) -> httpx.AsyncClient:
+    """The scheduler app in process, called as an admin would through the gateway."""
+    return client_as(adm=True)
 
 
 @pytest.fixture

@@ -1,12 +1,16 @@
-"""The scheduler's HTTP routes (all behind a permission; admins pass every check)."""
+"""The scheduler's HTTP routes (all behind a permission; admins pass every check).
+
+Periodic tasks and their runs are their creator's: a non-admin finds only their own.
+"""
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from common.errors import InvalidInputError, error_responses
 from common.pagination import Page, PageQuery
-from common.security import current_user
+from common.security import CurrentUser, current_user
 from scheduler.deps import ServiceDep
 from scheduler.errors import (
     BrokerUnavailableError,
@@ -45,13 +49,27 @@ async def list_registered_tasks(service: ServiceDep) -> list[TaskInfo]:
         InvalidInputError, PeriodicTaskNameTakenError, CatalogUnavailableError
     ),
 )
-async def create_periodic_task(data: PeriodicTaskCreate, service: ServiceDep) -> PeriodicTaskRead:
-    return await service.create(data)
+async def create_periodic_task(
+    data: PeriodicTaskCreate, user: CurrentUser, service: ServiceDep
+) -> PeriodicTaskRead:
+    return await service.create(user, data)
 
 
-@router.get("/periodic-tasks", summary="List periodic tasks")
-async def list_periodic_tasks(service: ServiceDep, page: PageQuery) -> Page[PeriodicTaskRead]:
-    return await service.page(page)
+@router.get("/periodic-tasks", summary="List periodic tasks (your own; every owner's for admins)")
+async def list_periodic_tasks(
+    user: CurrentUser,
+    service: ServiceDep,
+    page: PageQuery,
+    owner_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Only this owner's tasks (`system`: the platform's seeded tasks). "
+            "A non-admin sees only their own tasks whatever this says.",
+        ),
+    ] = None,
+) -> Page[PeriodicTaskRead]:
+    return await service.page(user, page, owner_id=owner_id)
 
 
 @router.get(
@@ -59,8 +77,10 @@ async def list_periodic_tasks(service: ServiceDep, page: PageQuery) -> Page[Peri
     summary="One periodic task",
     responses=error_responses(PeriodicTaskNotFoundError),
 )
-async def get_periodic_task(task_id: uuid.UUID, service: ServiceDep) -> PeriodicTaskRead:
-    return await service.get(task_id)
+async def get_periodic_task(
+    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep
+) -> PeriodicTaskRead:
+    return await service.get(user, task_id)
 
 
 @router.patch(
@@ -74,9 +94,9 @@ async def get_periodic_task(task_id: uuid.UUID, service: ServiceDep) -> Periodic
     ),
 )
 async def update_periodic_task(
-    task_id: uuid.UUID, data: PeriodicTaskUpdate, service: ServiceDep
+    task_id: uuid.UUID, data: PeriodicTaskUpdate, user: CurrentUser, service: ServiceDep
 ) -> PeriodicTaskRead:
-    return await service.update(task_id, data)
+    return await service.update(user, task_id, data)
 
 
 @router.delete(
@@ -85,8 +105,10 @@ async def update_periodic_task(
     summary="Delete a periodic task",
     responses=error_responses(PeriodicTaskNotFoundError),
 )
-async def delete_periodic_task(task_id: uuid.UUID, service: ServiceDep) -> Response:
-    await service.delete(task_id)
+async def delete_periodic_task(
+    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep
+) -> Response:
+    await service.delete(user, task_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -96,8 +118,10 @@ async def delete_periodic_task(task_id: uuid.UUID, service: ServiceDep) -> Respo
     summary="Send the task now",
     responses=error_responses(PeriodicTaskNotFoundError, BrokerUnavailableError),
 )
-async def run_periodic_task_now(task_id: uuid.UUID, service: ServiceDep) -> RunAccepted:
-    return await service.run_now(task_id)
+async def run_periodic_task_now(
+    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep
+) -> RunAccepted:
+    return await service.run_now(user, task_id)
 
 
 @router.get(
@@ -106,9 +130,9 @@ async def run_periodic_task_now(task_id: uuid.UUID, service: ServiceDep) -> RunA
     responses=error_responses(PeriodicTaskNotFoundError, RunHistoryUnavailableError),
 )
 async def list_periodic_task_runs(
-    task_id: uuid.UUID, service: ServiceDep, page: PageQuery
+    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep, page: PageQuery
 ) -> Page[RunRead]:
-    return await service.runs(task_id, page)
+    return await service.runs(user, task_id, page)
 
 
 @router.get(
@@ -116,5 +140,5 @@ async def list_periodic_task_runs(
     summary="One run, by its Celery task id",
     responses=error_responses(RunNotFoundError, RunHistoryUnavailableError),
 )
-async def get_run(run_task_id: str, service: ServiceDep) -> RunRead:
-    return await service.run(run_task_id)
+async def get_run(run_task_id: str, user: CurrentUser, service: ServiceDep) -> RunRead:
+    return await service.run(user, run_task_id)

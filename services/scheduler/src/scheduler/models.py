@@ -4,13 +4,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from common.ids import uuid7
 from common.sql import UtcDateTime
 
 CHANGE_MARKER_ID = 1
+# The owner of the platform's seeded tasks and of the rows that predate owners: no user id (auth's
+# are UUIDs) can equal it, so only admins, who see every task, see these.
+SYSTEM_OWNER = "system"
 
 
 def utcnow() -> datetime:
@@ -20,9 +23,14 @@ def utcnow() -> datetime:
 # The pydantic plugin trips over a field named `kwargs` next to its generated `**kwargs`.
 class PeriodicTask(SQLModel, table=True):  # type: ignore[no-redef]
     __tablename__ = "periodic_tasks"
+    # Names are unique per owner: a global one would tell a user that someone else's task has
+    # the name, and let a user hold a seeded task's name so the seed would skip it.
+    __table_args__ = (Index("ix_periodic_tasks_owner_name", "owner_id", "name", unique=True),)
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
-    name: str = Field(max_length=200, unique=True)
+    # The creating user's id (the token's `sub`), or SYSTEM_OWNER.
+    owner_id: str = Field(default=SYSTEM_OWNER, max_length=64)
+    name: str = Field(max_length=200)
     task: str = Field(max_length=200)
     schedule_type: str = Field(max_length=16)
     # The validated schedule spec as JSON (`scheduler.schedule_specs`).

@@ -16,18 +16,31 @@ class PeriodicTaskRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def page(self, limit: int, offset: int) -> tuple[Sequence[PeriodicTask], int]:
-        total = await self.session.scalar(select(func.count()).select_from(PeriodicTask))
+    async def page(
+        self, owner_id: str | None, *, limit: int, offset: int
+    ) -> tuple[Sequence[PeriodicTask], int]:
+        """Oldest first; `owner_id=None` lists every owner's tasks."""
+        count = select(func.count()).select_from(PeriodicTask)
+        query = select(PeriodicTask)
+        if owner_id is not None:
+            count = count.where(col(PeriodicTask.owner_id) == owner_id)
+            query = query.where(col(PeriodicTask.owner_id) == owner_id)
+        total = await self.session.scalar(count)
         rows = await self.session.scalars(
-            select(PeriodicTask).order_by(col(PeriodicTask.id)).limit(limit).offset(offset)
+            query.order_by(col(PeriodicTask.id)).limit(limit).offset(offset)
         )
         return rows.all(), int(total or 0)
 
     async def get(self, task_id: uuid.UUID) -> PeriodicTask | None:
         return await self.session.get(PeriodicTask, task_id)
 
-    async def name_taken(self, name: str, *, other_than: uuid.UUID | None = None) -> bool:
-        query = select(col(PeriodicTask.id)).where(col(PeriodicTask.name) == name)
+    async def name_taken(
+        self, owner_id: str, name: str, *, other_than: uuid.UUID | None = None
+    ) -> bool:
+        """Whether `owner_id` has a task named `name` (names are unique per owner)."""
+        query = select(col(PeriodicTask.id)).where(
+            col(PeriodicTask.owner_id) == owner_id, col(PeriodicTask.name) == name
+        )
         if other_than is not None:
             query = query.where(col(PeriodicTask.id) != other_than)
         return (await self.session.scalar(query)) is not None

@@ -126,6 +126,10 @@ class PeriodicTaskRead(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: uuid.UUID
+    owner_id: str = Field(
+        description="The id of the user who created the task, or `system` for the platform's "
+        "seeded tasks (and tasks created before tasks had owners), which only admins see."
+    )
     name: str
     task: str
     schedule: ScheduleSpec

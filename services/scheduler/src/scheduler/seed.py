@@ -7,10 +7,12 @@ The defaults (`default_tasks`):
   SCHEDULER_RUN_HISTORY_PRUNE_INTERVAL_SECONDS (86400; 0 leaves it out), so the run history keeps
   WORKER_RUN_HISTORY_DAYS (30) of runs instead of growing for ever.
 
-A default is matched by name. A missing one is created through the repository the API writes
-with, so the change marker moves and a running beat loads it; an existing one is left exactly as
-it is (enabled flag, schedule, arguments), whatever an operator changed. A deleted default comes
-back on the next seed: disable it instead, or set its interval to 0.
+The defaults belong to SYSTEM_OWNER: admins see and change them, other users never see them.
+A default is matched by name among the system's tasks. A missing one is created through the
+repository the API writes with, so the change marker moves and a running beat loads it; an
+existing one is left exactly as it is (enabled flag, schedule, arguments), whatever an operator
+changed. A deleted default comes back on the next seed: disable it instead, or set its interval
+to 0.
 
 The workers' task catalog is not consulted, since no worker needs to be up yet: beat holds back
 a task that live workers have not registered and sends it once one has (with no live worker at
@@ -26,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from common.logs import configure_logging
 from common.settings import load_settings
 from common.sql import SqlDatabase
+from scheduler.models import SYSTEM_OWNER
 from scheduler.repository import PeriodicTaskRepository
 from scheduler.schedule_specs import IntervalSpec
 from scheduler.schemas import PeriodicTaskCreate
@@ -99,14 +102,14 @@ async def _ensure(database: SqlDatabase, data: PeriodicTaskCreate) -> str:
     try:
         async with database.session() as session:
             repository = PeriodicTaskRepository(session)
-            if await repository.name_taken(data.name):
+            if await repository.name_taken(SYSTEM_OWNER, data.name):
                 return "exists"
-            await repository.add(new_periodic_task(data))
+            await repository.add(new_periodic_task(data, owner_id=SYSTEM_OWNER))
             return "created"
     except IntegrityError:
         # Another seed (or an operator) created it between our check and our insert.
         async with database.session() as session:
-            if await PeriodicTaskRepository(session).name_taken(data.name):
+            if await PeriodicTaskRepository(session).name_taken(SYSTEM_OWNER, data.name):
                 return "exists"
         raise
 

@@ -1,4 +1,9 @@
-"""Periodic-task use cases: validation against the catalog, CRUD, run now, run history."""
+"""Periodic-task use cases: validation against the catalog, CRUD, run now, run history.
+
+A task belongs to the user who created it, and its runs with it: a non-admin finds only their
+own (anyone else's is "not found", as if it did not exist); admins find every task and run,
+those of SYSTEM_OWNER (the seeded ones) included.
+"""
 
 import uuid
 from datetime import UTC, datetime
@@ -9,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from common.errors import InvalidInputError
 from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
+from common.tokens import AccessClaims
 from scheduler.collaborators import RunHistory, TaskCatalog, TaskSender
 from scheduler.errors import PeriodicTaskNameTakenError, PeriodicTaskNotFoundError, RunNotFoundError
 from scheduler.instants import as_utc
@@ -51,14 +57,14 @@ class PeriodicTaskService:
         tasks = await self.catalog.tasks()
         return [TaskInfo(name=name, description=doc) for name, doc in tasks.items()]
 
-    async def create(self, data: PeriodicTaskCreate) -> PeriodicTaskRead:
+    async def create(self, user: AccessClaims, data: PeriodicTaskCreate) -> PeriodicTaskRead:
         await self._require_registered(data.task)
         _check_times(data.start_time, data.expires_at, expiry_changed=True)
         if "one_off" in data.model_fields_set:
             _check_one_off(data.one_off, clocked=isinstance(data.schedule, ClockedSpec))
-        if await self.repository.name_taken(data.name):
+        if await self.repository.name_taken(user.sub, data.name):
             raise _name_taken(data.name)
-        task = new_periodic_task(data)
+        task = new_periodic_task(data, owner_id=user.sub)
         try:
             await self.repository.add(task)
         except IntegrityError as exc:
@@ -66,21 +72,33 @@ class PeriodicTaskService:
             raise _name_taken(data.name) from exc
         return to_read(task)
 
-    async def page(self, params: PageParams) -> Page[PeriodicTaskRead]:
-        items, total = await self.repository.page(params.limit, params.offset)
+    async def page(
+        self, user: AccessClaims, params: PageParams, *, owner_id: str | None = None
+    ) -> Page[PeriodicTaskRead]:
+        """`owner_id` narrows an admin's list to one owner; a non-admin's list is always their
+        own, so asking for anyone else's finds nothing."""
+        if not user.adm:
+            if owner_id not in (None, user.sub):
+                return Page(items=[], total=0)
+            owner_id = user.sub
+        items, total = await self.repository.page(
+            owner_id, limit=params.limit, offset=params.offset
+        )
         return Page(items=[to_read(t) for t in items], total=total)
 
-    async def get(self, task_id: uuid.UUID) -> PeriodicTaskRead:
-        return to_read(await self._task(task_id))
+    async def get(self, user: AccessClaims, task_id: uuid.UUID) -> PeriodicTaskRead:
+        return to_read(await self._task(user, task_id))
 
-    async def update(self, task_id: uuid.UUID, data: PeriodicTaskUpdate) -> PeriodicTaskRead:
-        task = await self._task(task_id)
+    async def update(
+        self, user: AccessClaims, task_id: uuid.UUID, data: PeriodicTaskUpdate
+    ) -> PeriodicTaskRead:
+        task = await self._task(user, task_id)
         changes = data.model_dump(mode="python", exclude_unset=True)
         refuse_nulls(changes, NOT_NULLABLE)
         if "task" in changes and changes["task"] != task.task:
             await self._require_registered(changes["task"])
         if "name" in changes and await self.repository.name_taken(
-            changes["name"], other_than=task.id
+            task.owner_id, changes["name"], other_than=task.id
         ):
             raise _name_taken(changes["name"])
         start = changes.get("start_time", task.start_time)
@@ -101,11 +119,11 @@ class PeriodicTaskService:
             raise _name_taken(changes["name"]) from exc
         return to_read(task)
 
-    async def delete(self, task_id: uuid.UUID) -> None:
-        await self.repository.delete(await self._task(task_id))
+    async def delete(self, user: AccessClaims, task_id: uuid.UUID) -> None:
+        await self.repository.delete(await self._task(user, task_id))
 
-    async def run_now(self, task_id: uuid.UUID) -> RunAccepted:
-        task = await self._task(task_id)
+    async def run_now(self, user: AccessClaims, task_id: uuid.UUID) -> RunAccepted:
+        task = await self._task(user, task_id)
         sent_id = await self.sender.send(
             task.task,
             args=list(task.args),
@@ -119,19 +137,33 @@ class PeriodicTaskService:
         )
         return RunAccepted(task_id=sent_id)
 
-    async def runs(self, task_id: uuid.UUID, params: PageParams) -> Page[RunRead]:
-        await self._task(task_id)
+    async def runs(
+        self, user: AccessClaims, task_id: uuid.UUID, params: PageParams
+    ) -> Page[RunRead]:
+        await self._task(user, task_id)
         return await self.history.for_periodic_task(task_id, params.limit, params.offset)
 
-    async def run(self, run_task_id: str) -> RunRead:
+    async def run(self, user: AccessClaims, run_task_id: str) -> RunRead:
+        """A run is seen by whoever sees its periodic task; one with no task (never had one, or
+        it was deleted) by admins only."""
         run = await self.history.get(run_task_id)
-        if run is None:
+        if run is None or not (user.adm or await self._owns_run(user, run)):
             raise RunNotFoundError(f"No run with task id {run_task_id!r} is recorded.")
         return run
 
-    async def _task(self, task_id: uuid.UUID) -> PeriodicTask:
+    async def _owns_run(self, user: AccessClaims, run: RunRead) -> bool:
+        if run.periodic_task_id is None:
+            return False
+        try:
+            task_id = uuid.UUID(run.periodic_task_id)
+        except ValueError:
+            return False
         task = await self.repository.get(task_id)
-        if task is None:
+        return task is not None and task.owner_id == user.sub
+
+    async def _task(self, user: AccessClaims, task_id: uuid.UUID) -> PeriodicTask:
+        task = await self.repository.get(task_id)
+        if task is None or not (user.adm or task.owner_id == user.sub):
             raise PeriodicTaskNotFoundError(f"No periodic task {task_id}.")
         return task
 
@@ -142,9 +174,10 @@ class PeriodicTaskService:
             )
 
 
-def new_periodic_task(data: PeriodicTaskCreate) -> PeriodicTask:
+def new_periodic_task(data: PeriodicTaskCreate, *, owner_id: str) -> PeriodicTask:
     """The row for a validated create request, not yet added (the API and `scheduler.seed`)."""
     values = data.model_dump(mode="python")
+    values["owner_id"] = owner_id
     values["schedule"] = data.schedule.model_dump(mode="json")
     values["schedule_type"] = data.schedule.type
     values["one_off"] = data.one_off or isinstance(data.schedule, ClockedSpec)
