@@ -51,6 +51,7 @@ OPEN_LOOP_SECONDS = sized(20.0, 1.0)
 SATURATION_SECONDS = sized(10.0, 1.0)
 HASH_ROUNDS = sized(30, 2)
 RSA_ROUNDS = sized(100, 5)
+ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "benchmark admin password"  # noqa: S105 - a throwaway local account
 
 
@@ -151,8 +152,10 @@ class _Connection:
 async def _login(connection: _Connection, due: float | None = None) -> Login:
     started = time.perf_counter() if due is None else due
     key = await connection.request("GET", "/keys/public")
-    sealed = encrypt_password(str(key["public_key"]), ADMIN_PASSWORD, str(key["nonce"]))
-    body = json.dumps({"username": "admin", "password": sealed}).encode()
+    sealed = encrypt_password(
+        str(key["public_key"]), ADMIN_PASSWORD, str(key["nonce"]), username=ADMIN_USERNAME
+    )
+    body = json.dumps({"username": ADMIN_USERNAME, "password": sealed}).encode()
     posted = time.perf_counter()
     await connection.request("POST", "/login", body)
     done = time.perf_counter()
@@ -338,7 +341,9 @@ def measure_hashes(rounds: int = HASH_ROUNDS) -> tuple[HashCost, ...]:
 def measure_rsa_decryption(rounds: int = RSA_ROUNDS) -> float:
     """CPU ms of the service's own `KeyRing.decrypt_sync` on a client-sealed envelope."""
     keys = KeyRing(private_key=rsa.generate_private_key(public_exponent=65537, key_size=3072))
-    sealed = base64.b64decode(encrypt_password(keys.public_pem, ADMIN_PASSWORD, "n" * 22))
+    sealed = base64.b64decode(
+        encrypt_password(keys.public_pem, ADMIN_PASSWORD, "n" * 22, username=ADMIN_USERNAME)
+    )
     started = time.process_time()
     for _ in range(rounds):
         keys.decrypt_sync(sealed)

@@ -42,6 +42,7 @@ import yaml
 from jwt.algorithms import RSAAlgorithm
 
 from bench.scale import sized
+from common.ids import uuid7
 from common.redis_client import create_redis
 from common.route_manifest import build_manifest, publish_manifest
 from mesh.gateway import gateway_dir, traefik_launch
@@ -56,6 +57,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", sized("7", "1")))
 WARMUP_SECONDS = 1
 CONNECTIONS = (1, 16)
 JWKS_ENV = "BENCH_JWKS"
+TOKEN_LIFETIME_SECONDS = 24 * 3600
 _OK_BODY = b'{"ok":true}'
 
 
@@ -264,6 +266,9 @@ def _stack(
             "AUTH_JWKS_URL": f"http://{LOOPBACK}:{ports['upstream']}/.well-known/jwks.json",
             "JWT_ISSUER": signer.issuer,
             "JWT_AUDIENCE": signer.audience,
+            # The run outlasts the default 15 minutes with more rounds: rbac must accept the
+            # benchmark token's lifetime, which verifiers bound by this setting.
+            "AUTH_ACCESS_TOKEN_TTL_SECONDS": str(TOKEN_LIFETIME_SECONDS),
         }
         subprocess.run(
             [sys.executable, "-m", "rbac.migrations"], env=rbac_env, check=True, capture_output=True
@@ -326,8 +331,9 @@ def measure(
     other in the same round, and the report gives medians over rounds.
     """
     signer = TokenSigner()
-    user_id = "bench-user"
-    token = signer.token(sub=user_id, name="bench", exp=int(time.time()) + 3600)
+    user_id = str(uuid7())
+    now = int(time.time())
+    token = signer.token(sub=user_id, name="bench", iat=now, exp=now + TOKEN_LIFETIME_SECONDS)
     results: dict[tuple[str, int], list[Result]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="bench-authorize-") as tmp,

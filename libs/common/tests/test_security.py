@@ -12,10 +12,12 @@ from fastapi import APIRouter
 
 from common.access import Access, access
 from common.app import create_app
+from common.ids import uuid7
 from common.redis_client import create_redis
 from common.revocation import revoke_session, revoke_user_tokens
 from common.security import AdminUser, CurrentUser, install_token_verification
 from common.settings import Environment, ServiceSettings
+from testkit.credential_shapes import HEADER_SHAPES, HeaderShape
 from testkit.tokens import TokenSigner
 
 
@@ -56,9 +58,10 @@ def bearer(token: str) -> dict[str, str]:
 async def test_a_valid_token_identifies_the_caller(
     client: httpx.AsyncClient, signer: TokenSigner
 ) -> None:
-    response = await client.get("/me", headers=bearer(signer.token(sub="user-1")))
+    user_id = str(uuid7())
+    response = await client.get("/me", headers=bearer(signer.token(sub=user_id)))
     assert response.status_code == 200
-    assert response.json() == {"sub": "user-1"}
+    assert response.json() == {"sub": user_id}
 
 
 async def test_no_token_or_a_bad_one_is_401_with_a_bearer_challenge(
@@ -71,6 +74,43 @@ async def test_no_token_or_a_bad_one_is_401_with_a_bearer_challenge(
     assert (forged.status_code, forged.json()["code"]) == (401, "invalid_token")
     basic = await client.get("/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert basic.status_code == 401
+
+
+@pytest.mark.parametrize("shape", HEADER_SHAPES, ids=str)
+async def test_a_service_accepts_exactly_one_bearer_credential(
+    client: httpx.AsyncClient, signer: TokenSigner, shape: HeaderShape
+) -> None:
+    caller, other = str(uuid7()), str(uuid7())
+    headers = shape.headers(signer.token(sub=caller), signer.token(sub=other, adm=True))
+
+    response = await client.get("/me", headers=headers)
+
+    if shape.refused_with is None:
+        assert response.status_code == 200, response.text
+        assert response.json() == {"sub": caller}
+    else:
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.json()["code"] == shape.refused_with
+
+
+async def test_a_validly_signed_token_whose_subject_is_not_a_user_id_is_401(
+    client: httpx.AsyncClient, signer: TokenSigner
+) -> None:
+    response = await client.get("/me", headers=bearer(signer.token(sub="admin")))
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
+    assert response.json()["detail"] == "access token rejected: subject is not a user id"
+
+
+async def test_a_token_living_longer_than_the_configured_lifetime_is_401(
+    client: httpx.AsyncClient, signer: TokenSigner
+) -> None:
+    now = int(time.time())
+    ten_years = signer.token(iat=now, exp=now + 10 * 365 * 24 * 3600)
+    response = await client.get("/me", headers=bearer(ten_years))
+    assert (response.status_code, response.json()["code"]) == (401, "invalid_token")
+    assert response.json()["detail"] == "access token rejected: token lifetime too long"
 
 
 async def test_a_revoked_session_is_refused_at_once(
@@ -89,11 +129,12 @@ async def test_revoking_a_user_kills_older_tokens_only(
     client: httpx.AsyncClient, signer: TokenSigner, redis_url: str
 ) -> None:
     now = int(time.time())
-    old = signer.token(sub="user-7", iat=now - 30)
+    user_id = str(uuid7())
+    old = signer.token(sub=user_id, iat=now - 30)
     redis = create_redis(redis_url)
-    await revoke_user_tokens(redis, "user-7", issued_before=now - 1, ttl=60)
+    await revoke_user_tokens(redis, user_id, issued_before=now - 1, ttl=60)
     await redis.aclose()
-    fresh = signer.token(sub="user-7", iat=now)
+    fresh = signer.token(sub=user_id, iat=now)
     assert (await client.get("/me", headers=bearer(old))).status_code == 401
     assert (await client.get("/me", headers=bearer(fresh))).status_code == 200
 

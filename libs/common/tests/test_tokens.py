@@ -15,7 +15,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 
-from common.tokens import InvalidTokenError, JwksClient, TokenVerifier, parse_jwks
+from common.ids import uuid7
+from common.tokens import (
+    CLOCK_SKEW_SECONDS,
+    DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+    InvalidTokenError,
+    JwksClient,
+    TokenVerifier,
+    parse_jwks,
+)
 from testkit.tokens import TokenSigner
 
 
@@ -65,14 +73,95 @@ async def test_hs256_signed_with_the_public_key_is_rejected(
         ({"exp": None}, "invalid token"),
         ({"sid": None}, "invalid token"),
         ({"sub": None}, "invalid token"),
+        ({"iat": None}, "invalid token"),
+        ({"aud": ["someone-else", "another"]}, "invalid token"),
+        ({"adm": "true"}, "invalid claims"),
+        ({"adm": 1}, "invalid claims"),
+        ({"name": ["alice"]}, "invalid claims"),
     ],
-    ids=["wrong-aud", "wrong-iss", "expired", "no-exp", "no-sid", "no-sub"],
+    ids=[
+        "wrong-aud",
+        "wrong-iss",
+        "expired",
+        "no-exp",
+        "no-sid",
+        "no-sub",
+        "no-iat",
+        "aud-list-without-ours",
+        "adm-a-string",
+        "adm-a-number",
+        "name-not-a-string",
+    ],
 )
 async def test_tokens_with_wrong_claims_are_rejected(
     verifier: TokenVerifier, signer: TokenSigner, overrides: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(InvalidTokenError, match=reason):
         await verifier.verify(signer.token(**overrides))
+
+
+async def test_an_audience_list_holding_ours_is_accepted(
+    verifier: TokenVerifier, signer: TokenSigner
+) -> None:
+    claims = await verifier.verify(signer.token(aud=["another-api", signer.audience]))
+    assert signer.audience in claims.aud
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "admin",
+        "",
+        "42",
+        "0190a4b2-7c1d-7e3f-8a2b-3c4d5e6f7a8",  # one digit short
+        "0190A4B2-7C1D-7E3F-8A2B-3C4D5E6F7A80",  # another spelling of an id
+        "0190a4b27c1d7e3f8a2b3c4d5e6f7a80",
+        "{0190a4b2-7c1d-7e3f-8a2b-3c4d5e6f7a80}",
+        "urn:uuid:0190a4b2-7c1d-7e3f-8a2b-3c4d5e6f7a80",
+        "0190a4b2-7c1d-7e3f-8a2b-3c4d5e6f7a80\n",
+    ],
+    ids=repr,
+)
+async def test_a_subject_that_is_not_a_user_id_is_rejected(
+    verifier: TokenVerifier, signer: TokenSigner, sub: str
+) -> None:
+    with pytest.raises(InvalidTokenError, match="subject is not a user id"):
+        await verifier.verify(signer.token(sub=sub))
+
+
+async def test_a_user_id_subject_is_accepted(verifier: TokenVerifier, signer: TokenSigner) -> None:
+    user_id = str(uuid7())
+    assert (await verifier.verify(signer.token(sub=user_id))).sub == user_id
+
+
+async def test_a_token_may_live_the_configured_lifetime_plus_the_clock_skew_and_no_longer(
+    signer: TokenSigner,
+) -> None:
+    verifier = TokenVerifier(
+        signer.keys(), issuer=signer.issuer, audience=signer.audience, max_lifetime_seconds=300
+    )
+    now = int(time.time())
+    longest = 300 + CLOCK_SKEW_SECONDS
+    assert await verifier.verify(signer.token(iat=now, exp=now + longest))
+    with pytest.raises(InvalidTokenError, match="token lifetime too long"):
+        await verifier.verify(signer.token(iat=now, exp=now + longest + 1))
+
+
+async def test_a_ten_year_token_is_rejected_by_default(
+    verifier: TokenVerifier, signer: TokenSigner
+) -> None:
+    now = int(time.time())
+    assert verifier.max_lifetime_seconds == DEFAULT_ACCESS_TOKEN_TTL_SECONDS == 900
+    with pytest.raises(InvalidTokenError, match="token lifetime too long"):
+        await verifier.verify(signer.token(iat=now, exp=now + 10 * 365 * 24 * 3600))
+
+
+async def test_a_token_issued_in_the_future_is_rejected(
+    verifier: TokenVerifier, signer: TokenSigner
+) -> None:
+    now = int(time.time())
+    with pytest.raises(InvalidTokenError, match="invalid token"):
+        await verifier.verify(signer.token(iat=now + 3600, exp=now + 3600 + 900))
 
 
 async def test_a_token_of_another_type_is_rejected(

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from common.revocation import revoke_session, revoke_user_tokens
 from common.user_events import UserEventKind, mark_disabled, publish_user_event
 from rbac.testing import Rbac, eventually
+from testkit.credential_shapes import HEADER_SHAPES, HeaderShape
 from testkit.tokens import TokenSigner
 
 pytestmark = pytest.mark.usefixtures("storage_registered")
@@ -52,7 +53,7 @@ async def test_missing_token_is_401_with_bearer_challenge(rbac: Rbac) -> None:
 async def test_denials_are_problems_naming_the_path_asked_for_without_its_query(
     rbac: Rbac,
 ) -> None:
-    user = rbac.signer.token(sub="u1")
+    user = rbac.signer.token(sub=str(uuid.uuid4()))
     for status, method, uri, token in (
         (401, "GET", "/storage/files?token=secret", None),
         (403, "DELETE", "/storage/files/f1?token=secret", user),
@@ -95,18 +96,74 @@ async def test_token_signed_by_another_key_is_401(rbac: Rbac) -> None:
     assert response.json()["code"] == "invalid_token"
 
 
+@pytest.mark.parametrize("shape", HEADER_SHAPES, ids=str)
+async def test_the_decision_accepts_exactly_one_bearer_credential(
+    rbac: Rbac, shape: HeaderShape
+) -> None:
+    # The same table as the services' own check (common's test_security): both call one function.
+    caller, admin = str(uuid.uuid4()), str(uuid.uuid4())
+    own, other = rbac.signer.token(sub=caller), rbac.signer.token(sub=admin, adm=True)
+    forwarded = [("X-Forwarded-Method", "DELETE"), ("X-Forwarded-Uri", "/storage/files/f1")]
+    await grant(rbac, caller, "storage:GET:*")
+
+    deleting = await rbac.http.get("/authorize", headers=forwarded + shape.headers(own, other))
+    reading = await rbac.http.get(
+        "/authorize",
+        headers=[
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Uri", "/storage/files/f1"),
+            *shape.headers(own, other),
+        ],
+    )
+
+    if shape.refused_with is None:
+        # Judged as the caller, who may read but not delete.
+        assert (reading.status_code, reading.headers["x-user-id"]) == (200, caller)
+        assert deleting.status_code == 403
+    else:
+        for response in (deleting, reading):
+            assert response.status_code == 401, response.text
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json()["code"] == shape.refused_with
+
+
+async def test_rbacs_own_routes_refuse_two_credentials_like_the_decision(rbac: Rbac) -> None:
+    admin = rbac.admin_headers()["Authorization"]
+    user = f"Bearer {rbac.signer.token(sub=str(uuid.uuid4()))}"
+    for values in ([user, admin], [admin, user], [f"{user}, {admin}"]):
+        response = await rbac.http.get("/roles", headers=[("Authorization", v) for v in values])
+        assert response.status_code == 401, response.text
+        assert response.json()["code"] == "multiple_credentials"
+
+
+async def test_a_signed_token_whose_subject_is_not_a_user_id_is_401(rbac: Rbac) -> None:
+    for sub in ("admin", "u1", "0190A4B2-7C1D-7E3F-8A2B-3C4D5E6F7A80"):
+        response = await rbac.authorize("GET", "/storage/me", rbac.signer.token(sub=sub, adm=True))
+        assert response.status_code == 401
+        assert response.json()["detail"] == "access token rejected: subject is not a user id"
+
+
+async def test_a_token_living_longer_than_the_access_token_lifetime_is_401(rbac: Rbac) -> None:
+    now = int(time.time())
+    token = rbac.signer.token(adm=True, iat=now, exp=now + 10 * 365 * 24 * 3600)
+    response = await rbac.authorize("GET", "/storage/me", token)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "access token rejected: token lifetime too long"
+
+
 async def test_authenticated_route_needs_only_a_valid_token(rbac: Rbac) -> None:
-    token = rbac.signer.token(sub="u1", sid="s1", name="Zoë")
+    user = str(uuid.uuid4())
+    token = rbac.signer.token(sub=user, sid="s1", name="Zoë")
     response = await rbac.authorize("GET", "/storage/me", token)
     assert response.status_code == 200
-    assert response.headers["x-user-id"] == "u1"
+    assert response.headers["x-user-id"] == user
     assert response.headers["x-session-id"] == "s1"
     assert response.headers["x-user-name"] == "Zo%C3%AB"
     assert response.headers["x-user-admin"] == "false"
 
 
 async def test_user_without_role_is_403_and_a_grant_lets_them_through(rbac: Rbac) -> None:
-    user = uuid.uuid4().hex
+    user = str(uuid.uuid4())
     token = rbac.signer.token(sub=user)
     denied = await rbac.authorize("GET", "/storage/files/abc", token)
     assert denied.status_code == 403
@@ -117,7 +174,7 @@ async def test_user_without_role_is_403_and_a_grant_lets_them_through(rbac: Rbac
 
 
 async def test_pattern_grant_covers_every_matching_route(rbac: Rbac) -> None:
-    user = uuid.uuid4().hex
+    user = str(uuid.uuid4())
     token = rbac.signer.token(sub=user)
     await grant(rbac, user, "storage:GET:*")
     assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200
@@ -126,7 +183,7 @@ async def test_pattern_grant_covers_every_matching_route(rbac: Rbac) -> None:
 
 
 async def test_unbinding_the_role_revokes_access_at_once(rbac: Rbac) -> None:
-    user = uuid.uuid4().hex
+    user = str(uuid.uuid4())
     token = rbac.signer.token(sub=user)
     await grant(rbac, user, "storage:*")
     assert (await rbac.authorize("POST", "/storage/uploads", token)).status_code == 200
@@ -138,7 +195,7 @@ async def test_unbinding_the_role_revokes_access_at_once(rbac: Rbac) -> None:
 
 
 async def test_deactivated_role_grants_nothing(rbac: Rbac) -> None:
-    user = uuid.uuid4().hex
+    user = str(uuid.uuid4())
     token = rbac.signer.token(sub=user)
     await grant(rbac, user, "storage:*")
     role = (await rbac.http.get(f"/users/{user}/roles", headers=rbac.admin_headers())).json()
@@ -214,10 +271,11 @@ async def test_revoked_session_is_refused(rbac: Rbac, redis: Redis) -> None:
 
 
 async def test_user_wide_revocation_refuses_older_tokens_only(rbac: Rbac, redis: Redis) -> None:
-    old = rbac.signer.token(sub="u-wide", iat=1_000)
-    new = rbac.signer.token(sub="u-wide", iat=3_000)
+    user, now = str(uuid.uuid4()), int(time.time())
+    old = rbac.signer.token(sub=user, iat=now - 100, exp=now + 800)
+    new = rbac.signer.token(sub=user, iat=now)
     assert (await rbac.authorize("GET", "/storage/me", old)).status_code == 200
-    await revoke_user_tokens(redis, "u-wide", issued_before=2_000, ttl=900)
+    await revoke_user_tokens(redis, user, issued_before=now - 50, ttl=900)
     response = await eventually(
         lambda: rbac.authorize("GET", "/storage/me", old), lambda r: r.status_code == 401
     )
@@ -226,10 +284,11 @@ async def test_user_wide_revocation_refuses_older_tokens_only(rbac: Rbac, redis:
 
 
 async def test_disabled_admin_is_refused(rbac: Rbac, redis: Redis) -> None:
-    token = rbac.signer.token(sub="u-disabled", adm=True)
+    user = str(uuid.uuid4())
+    token = rbac.signer.token(sub=user, adm=True)
     assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200
-    await mark_disabled(redis, "u-disabled")
-    await publish_user_event(redis, "u-disabled", UserEventKind.DISABLED)
+    await mark_disabled(redis, user)
+    await publish_user_event(redis, user, UserEventKind.DISABLED)
     response = await eventually(
         lambda: rbac.authorize("GET", "/storage/files", token), lambda r: r.status_code == 401
     )
@@ -237,8 +296,9 @@ async def test_disabled_admin_is_refused(rbac: Rbac, redis: Redis) -> None:
 
 
 async def test_disabled_mark_alone_refuses_a_token_never_seen(rbac: Rbac, redis: Redis) -> None:
-    await mark_disabled(redis, "u-cold")
-    token = rbac.signer.token(sub="u-cold", adm=True)
+    user = str(uuid.uuid4())
+    await mark_disabled(redis, user)
+    token = rbac.signer.token(sub=user, adm=True)
     assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 401
 
 

@@ -41,7 +41,7 @@ async def test_grant_made_in_one_process_is_in_force_in_another_within_a_second(
     two_processes: tuple[Rbac, Rbac],
 ) -> None:
     first, second = two_processes
-    token = second.signer.token(sub="u-grant")
+    token = second.signer.token(sub="01900000-0000-7000-8000-00000000000a")
     assert (await second.authorize("GET", "/storage/files", token)).status_code == 403
     admin = first.admin_headers()
     await first.http.post(
@@ -49,7 +49,11 @@ async def test_grant_made_in_one_process_is_in_force_in_another_within_a_second(
         json={"code": "reader", "name": "R", "permissions": ["storage:GET:/files"]},
         headers=admin,
     )
-    await first.http.put("/users/u-grant/roles", json={"roles": ["reader"]}, headers=admin)
+    await first.http.put(
+        "/users/01900000-0000-7000-8000-00000000000a/roles",
+        json={"roles": ["reader"]},
+        headers=admin,
+    )
     granted_at = time.monotonic()
     response = await eventually(
         lambda: second.authorize("GET", "/storage/files", token),
@@ -74,8 +78,10 @@ async def test_warm_decision_makes_no_sql_query_and_no_redis_command(
     await rbac.http.post(
         "/roles", json={"code": "r", "name": "R", "permissions": ["storage:*"]}, headers=admin
     )
-    await rbac.http.put("/users/u-warm/roles", json={"roles": ["r"]}, headers=admin)
-    token = rbac.signer.token(sub="u-warm")
+    await rbac.http.put(
+        "/users/01900000-0000-7000-8000-00000000000b/roles", json={"roles": ["r"]}, headers=admin
+    )
+    token = rbac.signer.token(sub="01900000-0000-7000-8000-00000000000b")
     assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200
 
     statements: list[str] = []

@@ -40,7 +40,7 @@ async def test_stopped_redis_turns_warm_allows_into_denials_until_it_is_back(
     url = f"sqlite+aiosqlite:///{tmp_path / 'rbac.db'}"
     await upgrade(url)
     admin = signer.token(adm=True)
-    user = signer.token(sub="u-fc")
+    user = signer.token(sub="01900000-0000-7000-8000-0000000000fc")
     with ExitStack() as valkey:
         redis_url = valkey.enter_context(valkey_server(tmp_path / "valkey"))
         async with running_rbac(url, redis_url, signer) as rbac:

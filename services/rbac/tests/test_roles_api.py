@@ -6,6 +6,9 @@ import pytest
 
 from rbac.testing import Rbac
 
+# Users are named by id, as in a token's `sub`.
+U2, U3, U4 = (f"01900000-0000-7000-8000-00000000000{n}" for n in (2, 3, 4))
+
 pytestmark = pytest.mark.usefixtures("storage_registered")
 
 
@@ -156,8 +159,8 @@ async def test_effective_permissions_list_the_registered_routes_granted(rbac: Rb
         json={"code": "reader", "name": "R", "permissions": ["storage:GET:*"]},
         headers=admin,
     )
-    await rbac.http.put("/users/u2/roles", json={"roles": ["reader"]}, headers=admin)
-    response = await rbac.http.get("/users/u2/permissions", headers=admin)
+    await rbac.http.put(f"/users/{U2}/roles", json={"roles": ["reader"]}, headers=admin)
+    response = await rbac.http.get(f"/users/{U2}/permissions", headers=admin)
     assert response.status_code == 200
     body = response.json()
     assert body["roles"] == ["reader"]
@@ -167,14 +170,14 @@ async def test_effective_permissions_list_the_registered_routes_granted(rbac: Rb
         "storage:GET:/files/{file_id}",
     ]
     mine = await rbac.http.get(
-        "/me/permissions", headers={"Authorization": f"Bearer {rbac.signer.token(sub='u2')}"}
+        "/me/permissions", headers={"Authorization": f"Bearer {rbac.signer.token(sub=U2)}"}
     )
     assert mine.status_code == 200
     assert mine.json()["permissions"] == body["permissions"]
 
 
 async def test_management_api_needs_a_permission_but_me_only_a_token(rbac: Rbac) -> None:
-    user = {"Authorization": f"Bearer {rbac.signer.token(sub='u3')}"}
+    user = {"Authorization": f"Bearer {rbac.signer.token(sub=U3)}"}
     forbidden = await rbac.http.get("/roles", headers=user)
     assert forbidden.status_code == 403
     assert (await rbac.http.get("/roles")).status_code == 401
@@ -188,8 +191,8 @@ async def test_role_granting_rbac_routes_opens_the_management_api(rbac: Rbac) ->
         json={"code": "rbac-reader", "name": "R", "permissions": ["rbac:GET:/roles"]},
         headers=admin,
     )
-    await rbac.http.put("/users/u4/roles", json={"roles": ["rbac-reader"]}, headers=admin)
-    user = {"Authorization": f"Bearer {rbac.signer.token(sub='u4')}"}
+    await rbac.http.put(f"/users/{U4}/roles", json={"roles": ["rbac-reader"]}, headers=admin)
+    user = {"Authorization": f"Bearer {rbac.signer.token(sub=U4)}"}
     assert (await rbac.http.get("/roles", headers=user)).status_code == 200
     assert (await rbac.http.post("/roles", json={}, headers=user)).status_code == 403
 

@@ -4,20 +4,16 @@ The gateway has already decided; verifying again in the service means a request 
 some other way (a misrouted internal call) is still refused.
 """
 
-import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from common.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
-from common.revocation import is_revoked
+from common.credentials import RedisRevocations, Rejection, authenticate
+from common.errors import DomainError, ForbiddenError, ServiceUnavailableError, UnauthorizedError
 from common.settings import ServiceSettings
-from common.tokens import AccessClaims, InvalidTokenError, JwksClient, KeySource, TokenVerifier
-
-logger = logging.getLogger("common.security")
+from common.tokens import AccessClaims, JwksClient, KeySource, TokenVerifier
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
@@ -59,9 +55,14 @@ def install_token_verification(
 ) -> TokenVerifier:
     """Make `CurrentUser` work in `app`: keys from auth's JWKS unless given, revocation in Redis."""
     source = keys if keys is not None else JwksClient(str(settings.jwks_url))
-    verifier = TokenVerifier(source, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    verifier = TokenVerifier(
+        source,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_lifetime_seconds=settings.access_token_ttl_seconds,
+    )
     app.state.token_verifier = verifier
-    app.state.revocation_redis = redis
+    app.state.revocations = RedisRevocations(redis) if redis is not None else None
     return verifier
 
 
@@ -70,30 +71,24 @@ BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bear
 `CurrentUser`) is documented in OpenAPI as asking for the token."""
 
 
-async def current_user(request: Request, credentials: BearerCredentials) -> AccessClaims:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise UnauthorizedError("A bearer access token is required.", code="missing_token")
-    verifier: TokenVerifier = request.app.state.token_verifier
-    try:
-        claims = await verifier.verify(credentials.credentials)
-    except InvalidTokenError as exc:
-        raise UnauthorizedError(
-            f"Access token rejected: {exc.reason}.", code="invalid_token"
-        ) from exc
-    redis: Redis | None = request.app.state.revocation_redis
-    if redis is not None:
-        try:
-            revoked = await is_revoked(
-                redis, session_id=claims.sid, user_id=claims.sub, issued_at=claims.iat
-            )
-        except (RedisError, OSError) as exc:
-            logger.warning("revocation check failed: %s", type(exc).__name__)
-            raise ServiceUnavailableError(
-                "Token revocation cannot be checked right now.", code="revocation_unavailable"
-            ) from exc
-        if revoked:
-            raise UnauthorizedError("The session has been revoked.", code="token_revoked")
-    return claims
+async def current_user(request: Request, _credentials: BearerCredentials) -> AccessClaims:
+    """The verified caller. The credentials are declared so that the OpenAPI asks for the
+    token; `authenticate` reads every `Authorization` value itself, as the gateway's does."""
+    result = await authenticate(
+        request.headers.getlist("authorization"),
+        request.app.state.token_verifier,
+        request.app.state.revocations,
+    )
+    if isinstance(result, Rejection):
+        raise rejection_error(result)
+    return result
+
+
+def rejection_error(rejection: Rejection) -> DomainError:
+    """The problem a service answers for `rejection` (401 with a Bearer challenge, or 503)."""
+    if rejection.status == 503:
+        return ServiceUnavailableError(rejection.detail, code=rejection.code)
+    return UnauthorizedError(rejection.detail, code=rejection.code)
 
 
 CurrentUser = Annotated[AccessClaims, Depends(current_user)]

@@ -10,10 +10,11 @@ import typing
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, AnyHttpUrl, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.body_limit import DEFAULT_MAX_REQUEST_BODY_BYTES
+from common.tokens import DEFAULT_ACCESS_TOKEN_TTL_SECONDS
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "changethis", "change_me", "secret", "password", "minioadmin"}
@@ -45,6 +46,15 @@ class ServiceSettings(BaseSettings):
     )
     jwt_issuer: str = Field("async-fastapi-multidb", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("async-fastapi-multidb", validation_alias="JWT_AUDIENCE")
+    # One setting under auth's name: auth issues tokens for this long, and every verifier
+    # refuses a token that claims to live longer. (The field name is accepted too, so tests
+    # can pass it as a keyword.)
+    access_token_ttl_seconds: int = Field(
+        DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+        ge=30,
+        le=24 * 3600,
+        validation_alias=AliasChoices("AUTH_ACCESS_TOKEN_TTL_SECONDS", "access_token_ttl_seconds"),
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Self:
@@ -76,8 +86,11 @@ def _holds_secret(annotation: Any) -> bool:
 def env_name(cls: type[BaseSettings], field_name: str) -> str:
     """The environment variable a field is read from."""
     field = cls.model_fields[field_name]
-    if isinstance(field.validation_alias, str):
-        return field.validation_alias
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        alias = alias.choices[0]
+    if isinstance(alias, str):
+        return alias
     prefix = cls.model_config.get("env_prefix") or ""
     return f"{prefix}{field_name}".upper()
 

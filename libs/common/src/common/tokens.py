@@ -1,6 +1,8 @@
 """Access-token verification (RFC 8725).
 
-RS256 pinned, `kid` looked up in the JWKS, `iss`/`aud`/`typ`/`exp` required.
+RS256 pinned, `kid` looked up in the JWKS, `iss`/`aud`/`typ`/`exp`/`iat` required, `sub` a user
+id, and no token living longer than auth issues them (`exp - iat` at most the access-token
+lifetime plus `CLOCK_SKEW_SECONDS`): a token that somehow got signed for ten years is still refused.
 
 Header fields that would point at other keys (`jku`, `x5u`, `jwk`, `x5c`) are never used.
 """
@@ -14,12 +16,19 @@ from typing import Any, Protocol
 import httpx
 import jwt
 from jwt.algorithms import RSAAlgorithm
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 ALGORITHM = "RS256"
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT type, not a secret
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "jti"]
+DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60
+# Slack on the lifetime bound, so a verifier configured a little below auth (a rolling change
+# of the setting) does not refuse every token at once.
+CLOCK_SKEW_SECONDS = 60
+# A user id as auth writes it (`str(uuid)`: lowercase, hyphenated). Services parse `sub` as a
+# UUID and key ownership on its text, so any other spelling of the same id is refused too.
+_USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class InvalidTokenError(Exception):
@@ -31,6 +40,9 @@ class InvalidTokenError(Exception):
 
 
 class AccessClaims(BaseModel):
+    # Strict: `"adm": "yes"` or `1` is a malformed token, not an admin.
+    model_config = ConfigDict(strict=True)
+
     sub: str
     sid: str
     jti: str
@@ -131,11 +143,13 @@ class TokenVerifier:
         *,
         issuer: str,
         audience: str,
+        max_lifetime_seconds: int = DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
         cache_size: int = 10_000,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
+        self.max_lifetime_seconds = max_lifetime_seconds
         self._cache: OrderedDict[str, AccessClaims] = OrderedDict()
         self._cache_size = cache_size
 
@@ -183,9 +197,14 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidTokenError("invalid token") from exc
         try:
-            return AccessClaims.model_validate(payload)
+            claims = AccessClaims.model_validate(payload)
         except ValidationError as exc:
             raise InvalidTokenError("invalid claims") from exc
+        if not _USER_ID.fullmatch(claims.sub):
+            raise InvalidTokenError("subject is not a user id")
+        if claims.exp - claims.iat > self.max_lifetime_seconds + CLOCK_SKEW_SECONDS:
+            raise InvalidTokenError("token lifetime too long")
+        return claims
 
     def forget(self, predicate: Any = None) -> None:
         """Drop cached verifications (all, or those whose claims match `predicate`)."""

@@ -4,7 +4,8 @@
     http.headers["Authorization"] = f"Bearer {pair.access_token}"
 
 The password travels as base64 of RSA-OAEP (MGF1-SHA256, SHA-256, no label) over the UTF-8 JSON
-`{"password": ..., "nonce": ...}`, with a fresh single-use nonce from `GET /auth/keys/public`.
+`{"password": ..., "nonce": ..., "username": ...}`, with a fresh single-use nonce from
+`GET /auth/keys/public` and the same username as the request body's.
 """
 
 import base64
@@ -43,10 +44,11 @@ def _public_key(pem: str) -> rsa.RSAPublicKey:
     return key
 
 
-def encrypt_password(public_key_pem: str, password: str, nonce: str) -> str:
-    """Base64 of RSA-OAEP-SHA256 over `{"password": password, "nonce": nonce}`."""
+def encrypt_password(public_key_pem: str, password: str, nonce: str, *, username: str) -> str:
+    """Base64 of RSA-OAEP-SHA256 over `{"password", "nonce", "username"}`: sealed for one
+    login of `username` (auth refuses it for any other username)."""
     key = _public_key(public_key_pem)
-    plaintext = json.dumps({"password": password, "nonce": nonce}).encode()
+    plaintext = json.dumps({"password": password, "nonce": nonce, "username": username}).encode()
     ciphertext = key.encrypt(
         plaintext,
         padding.OAEP(
@@ -65,7 +67,7 @@ async def encrypted_login_body(
     key = response.json()
     return {
         "username": username,
-        "password": encrypt_password(key["public_key"], password, key["nonce"]),
+        "password": encrypt_password(key["public_key"], password, key["nonce"], username=username),
     }
 
 

@@ -25,7 +25,6 @@ class AuthSettings(ServiceSettings):
     previous_public_key_file: Path | None = None
     rsa_key_bits: int = Field(3072, ge=2048, le=8192)
 
-    access_token_ttl_seconds: int = Field(15 * 60, ge=30, le=24 * 3600)
     refresh_token_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)
     session_max_age_seconds: int = Field(30 * 24 * 3600, ge=60)
     refresh_reuse_grace_seconds: float = Field(

@@ -35,7 +35,9 @@ async def _login_from(
     key = await _key(auth.http)
     async with auth.client(**{"X-Forwarded-For": forwarded_for}) as http:
         return await _post_login(
-            http, username, encrypt_password(key["public_key"], password, key["nonce"])
+            http,
+            username,
+            encrypt_password(key["public_key"], password, key["nonce"], username=username),
         )
 
 
@@ -160,7 +162,7 @@ def _assert_invalid_credentials(response: httpx.Response) -> None:
 
 async def test_a_replayed_nonce_is_refused_with_the_same_401(auth: RunningAuth) -> None:
     key = await _key(auth.http)
-    sealed = encrypt_password(key["public_key"], ADMIN_PASSWORD, key["nonce"])
+    sealed = encrypt_password(key["public_key"], ADMIN_PASSWORD, key["nonce"], username="admin")
 
     first = await _post_login(auth.http, "admin", sealed)
     replay = await _post_login(auth.http, "admin", sealed)
@@ -169,23 +171,54 @@ async def test_a_replayed_nonce_is_refused_with_the_same_401(auth: RunningAuth) 
     _assert_invalid_credentials(replay)
 
 
+async def test_an_envelope_sealed_for_one_account_cannot_log_in_to_another_sharing_its_password(
+    auth: RunningAuth,
+) -> None:
+    shared = "a password two people chose"
+    alice = (await auth.create_user(password=shared))["username"]
+    mallory = (await auth.create_user(password=shared))["username"]
+    key = await _key(auth.http)
+    captured = encrypt_password(key["public_key"], shared, key["nonce"], username=alice)
+
+    borrowed = await _post_login(auth.http, mallory, captured)
+    replayed = await _post_login(auth.http, alice, captured)
+
+    _assert_invalid_credentials(borrowed)
+    # Its nonce was spent by the refused attempt: the envelope is good for nothing now.
+    _assert_invalid_credentials(replayed)
+    assert (await auth.login(alice, shared)).access_token
+
+
 async def test_every_kind_of_bad_login_gets_the_same_401(
     settings_factory: Any, running_factory: Any, random_ip: Callable[[], str]
 ) -> None:
     # More failures than the throttle allows by default, all for one username.
     auth: RunningAuth = await running_factory(settings_factory(throttle_user_free_failures=50))
 
-    async def sealed(password: str, nonce: str | None = None) -> str:
+    async def sealed(password: str, nonce: str | None = None, username: str = "admin") -> str:
         key = await _key(auth.http)
-        return encrypt_password(key["public_key"], password, nonce or key["nonce"])
+        return encrypt_password(
+            key["public_key"], password, nonce or key["nonce"], username=username
+        )
 
     key = await _key(auth.http)
     public_key = key["public_key"]
     surrogate_nonce = (await _key(auth.http))["nonce"]
+    unnamed_nonce = (await _key(auth.http))["nonce"]
     cases = {
         "wrong password": ("admin", await sealed("not the password")),
         "unknown user": ("nobody-here", await sealed(ADMIN_PASSWORD)),
         "unknown nonce": ("admin", await sealed(ADMIN_PASSWORD, nonce="A" * 22)),
+        "sealed for another username": ("admin", await sealed(ADMIN_PASSWORD, username="Admin")),
+        "envelope without a username": (
+            "admin",
+            base64.b64encode(
+                _raw_encrypt(
+                    public_key,
+                    json.dumps({"password": ADMIN_PASSWORD, "nonce": unnamed_nonce}).encode(),
+                )
+            ).decode(),
+        ),
         "not base64": ("admin", "%%% not base64 %%%"),
         "wrong length": ("admin", base64.b64encode(b"x" * 17).decode()),
         "huge ciphertext": ("admin", base64.b64encode(b"x" * 40_000).decode()),
@@ -208,7 +241,13 @@ async def test_every_kind_of_bad_login_gets_the_same_401(
             base64.b64encode(
                 _raw_encrypt(
                     public_key,
-                    json.dumps({"password": "half \ud800 pair", "nonce": surrogate_nonce}).encode(),
+                    json.dumps(
+                        {
+                            "password": "half \ud800 pair",
+                            "nonce": surrogate_nonce,
+                            "username": "admin",
+                        }
+                    ).encode(),
                 )
             ).decode(),
         ),
@@ -264,7 +303,9 @@ async def test_a_disabled_user_cannot_log_in(auth: RunningAuth) -> None:
     response = await _post_login(
         auth.http,
         username,
-        encrypt_password(key["public_key"], "disabled user password", key["nonce"]),
+        encrypt_password(
+            key["public_key"], "disabled user password", key["nonce"], username=username
+        ),
     )
 
     _assert_invalid_credentials(response)
@@ -323,7 +364,7 @@ async def test_a_username_with_a_nul_character_is_a_422_on_the_field_on_every_da
     auth: RunningAuth,
 ) -> None:
     key = await _key(auth.http)
-    sealed = encrypt_password(key["public_key"], ADMIN_PASSWORD, key["nonce"])
+    sealed = encrypt_password(key["public_key"], ADMIN_PASSWORD, key["nonce"], username="admin")
 
     response = await _post_login(auth.http, "ad\x00min", sealed)
 

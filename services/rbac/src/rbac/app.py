@@ -49,7 +49,12 @@ def create_app(
     database = SqlDatabase(settings.database_url)
     redis: Redis = create_redis(settings.redis_url)
     key_source = keys if keys is not None else JwksClient(str(settings.jwks_url))
-    verifier = TokenVerifier(key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    verifier = TokenVerifier(
+        key_source,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        max_lifetime_seconds=settings.access_token_ttl_seconds,
+    )
 
     async def load_grants(user_id: str) -> frozenset[str]:
         async with database.session() as session:

@@ -69,7 +69,7 @@ async def current_caller(request: Request, _credentials: BearerCredentials) -> A
         access=route_access(route),
     )
     authorizer: Authorizer = request.app.state.authorizer
-    decision = await authorizer.check_route(info, request.headers.get("authorization"))
+    decision = await authorizer.check_route(info, request.headers.getlist("authorization"))
     if decision.status == 401:
         raise UnauthorizedError(decision.detail, code=decision.code)
     if decision.status == 403:

@@ -19,7 +19,10 @@ class LoginIn(BaseModel):
     password: str = Field(
         min_length=1,
         max_length=65_536,
-        description='base64 of RSA-OAEP-SHA256 over the UTF-8 JSON {"password", "nonce"}',
+        description=(
+            'base64 of RSA-OAEP-SHA256 over the UTF-8 JSON {"password", "nonce", "username"};'
+            " the envelope's username must equal this body's"
+        ),
     )
 
 

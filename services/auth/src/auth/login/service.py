@@ -74,7 +74,7 @@ class LoginService:
         """Check the RSA-sealed password; every failure is the same `InvalidCredentialsError`."""
         key = username_key(attempt.username)
         await self.throttle.check(key, attempt.ip)
-        password = await self._open(attempt.ciphertext)
+        password = await self._open(attempt.ciphertext, attempt.username)
         return await self._finish(attempt.username, password, attempt.ip, attempt.user_agent)
 
     async def login_plain(
@@ -117,8 +117,13 @@ class LoginService:
             await self.users.add(user)
         return user
 
-    async def _open(self, ciphertext: str) -> str | None:
-        """The password inside the envelope, once its nonce is consumed; None for anything off."""
+    async def _open(self, ciphertext: str, username: str) -> str | None:
+        """The password inside the envelope, once its nonce is consumed; None for anything off.
+
+        The envelope names the username it was sealed for, and it must be the body's: an
+        envelope captured on its way to one account cannot log in to another that happens to
+        share the password (its nonce is spent either way).
+        """
         if len(ciphertext) > MAX_CIPHERTEXT_CHARS:
             return None
         try:
@@ -135,10 +140,15 @@ class LoginService:
         if not isinstance(envelope, dict):
             return None
         password, nonce = envelope.get("password"), envelope.get("nonce")
+        sealed_for = envelope.get("username")
         if not isinstance(password, str) or not isinstance(nonce, str):
+            return None
+        if not isinstance(sealed_for, str):
             return None
         if not password or len(password) > self.max_password_length:
             return None
         if not await self.nonces.consume(nonce):
+            return None
+        if sealed_for != username:
             return None
         return password

@@ -8,14 +8,15 @@ here is in-process on a warm cache.
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.access import Access
-from common.tokens import AccessClaims, InvalidTokenError, TokenVerifier
+from common.credentials import Rejection, authenticate
+from common.tokens import AccessClaims, TokenVerifier
 from rbac.decision.grants_cache import GrantsCache
 from rbac.decision.revocation_cache import RevocationCache
 from rbac.forwarded_path import AmbiguousPathError, parse_forwarded_uri
@@ -101,15 +102,16 @@ class Authorizer:
         self.revocations = revocations
         self.grants = grants
         self.routes = routes or RouteTable([])
-        self._memo: dict[tuple[str | None, str | None, str | None], _Remembered] = {}
+        self._memo: dict[tuple[str | None, str | None, tuple[str, ...]], _Remembered] = {}
 
     def _state(self) -> tuple[int, int, RouteTable]:
         return (self.revocations.generation, self.grants.generation, self.routes)
 
     async def decide(
-        self, method: str | None, uri: str | None, authorization: str | None
+        self, method: str | None, uri: str | None, authorization: Sequence[str]
     ) -> Decision:
-        key = (method, uri, authorization)
+        """`authorization`: every `Authorization` value of the forwarded request, in order."""
+        key = (method, uri, tuple(authorization))
         remembered = self._memo.get(key)
         if (
             remembered is not None
@@ -130,7 +132,7 @@ class Authorizer:
         return decision
 
     async def _decide(
-        self, method: str | None, uri: str | None, authorization: str | None
+        self, method: str | None, uri: str | None, authorization: Sequence[str]
     ) -> Decision:
         if method is None or method.upper() not in _METHODS or uri is None:
             return _deny(403, "bad_forwarded_request", "missing or unknown forwarded method or URI")
@@ -147,7 +149,7 @@ class Authorizer:
             return _deny(403, "unregistered_route", "no registered route serves this request")
         return await self.check_route(route, authorization)
 
-    async def check_route(self, route: RouteInfo, authorization: str | None) -> Decision:
+    async def check_route(self, route: RouteInfo, authorization: Sequence[str]) -> Decision:
         """The decision for a request already matched to `route`."""
         if route.access is Access.PUBLIC:
             return ALLOW_ANONYMOUS
@@ -168,21 +170,9 @@ class Authorizer:
             return _identity(claims)
         return _deny(403, "permission_denied", f"missing permission {route.permission}")
 
-    async def _authenticate(self, authorization: str | None) -> AccessClaims | Decision:
-        if not authorization:
-            return _deny(401, "missing_token", "a bearer access token is required")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _deny(401, "missing_token", "a bearer access token is required")
-        try:
-            claims = await self.verifier.verify(token.strip())
-        except InvalidTokenError as exc:
-            return _deny(401, "invalid_token", f"access token rejected: {exc.reason}")
-        try:
-            revoked = await self.revocations.is_revoked(claims)
-        except (RedisError, OSError) as exc:
-            logger.warning("revocation check failed: %s", type(exc).__name__)
-            return _deny(503, "revocation_unavailable", "revocation cannot be checked right now")
-        if revoked:
-            return _deny(401, "token_revoked", "the session has been revoked")
-        return claims
+    async def _authenticate(self, authorization: Sequence[str]) -> AccessClaims | Decision:
+        # The same reading and verification as every service's `CurrentUser`.
+        result = await authenticate(authorization, self.verifier, self.revocations)
+        if isinstance(result, Rejection):
+            return _deny(result.status, result.code, result.detail)
+        return result

@@ -22,14 +22,16 @@ class AuthorizeEndpoint:
         self.authorizer = authorizer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = uri = authorization = None
+        method = uri = None
+        # Every value: a client that sends two is refused, not judged on one of them.
+        authorization: list[str] = []
         for name, value in scope["headers"]:
             if name == b"x-forwarded-method":
                 method = value.decode("latin-1")
             elif name == b"x-forwarded-uri":
                 uri = value.decode("latin-1")
             elif name == b"authorization":
-                authorization = value.decode("latin-1")
+                authorization.append(value.decode("latin-1"))
         try:
             decision = await self.authorizer.decide(method, uri, authorization)
         except Exception:
