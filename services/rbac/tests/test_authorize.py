@@ -216,7 +216,7 @@ async def test_admin_passes_every_permission_check(rbac: Rbac) -> None:
 async def test_admin_only_route_is_refused_to_non_admins_whatever_their_roles_grant(
     rbac: Rbac,
 ) -> None:
-    user = uuid.uuid4().hex
+    user = str(uuid.uuid4())
     token = rbac.signer.token(sub=user)
     await grant(rbac, user, "*")
     assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200

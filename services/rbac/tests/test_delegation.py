@@ -9,7 +9,10 @@ from rbac.testing import Rbac
 
 pytestmark = pytest.mark.usefixtures("storage_registered")
 
-MANAGER = "mgr"
+MANAGER = "01900000-0000-7000-8000-00000000d001"
+OTHER_USER = "01900000-0000-7000-8000-00000000d002"
+READER = "01900000-0000-7000-8000-00000000d003"
+STAR = "01900000-0000-7000-8000-00000000d004"
 # Manages roles (`rbac:*`) and holds a few storage and scheduler permissions of each shape.
 MANAGER_GRANTS = [
     "rbac:*",
@@ -188,7 +191,7 @@ async def test_a_manager_binds_to_anyone_only_roles_whose_grants_he_holds(
 ) -> None:
     for code, (permissions, _, _) in BIND_CASES.items():
         await admin_role(rbac, code, *permissions)
-    user_id, kept = (MANAGER, ["manager"]) if target == "himself" else ("u-other", [])
+    user_id, kept = (MANAGER, ["manager"]) if target == "himself" else (OTHER_USER, [])
 
     for code, (_, refused, permission) in BIND_CASES.items():
         body = {"roles": [*kept, code]}
@@ -268,7 +271,7 @@ async def test_a_role_within_the_managers_grants_is_his_to_change_and_delete(
     rbac: Rbac, manager: dict[str, str]
 ) -> None:
     await admin_role(rbac, "files-reader", "storage:GET:/files")
-    await admin_bind(rbac, "u-reader", "files-reader")
+    await admin_bind(rbac, READER, "files-reader")
 
     renamed = await rbac.http.patch(
         "/roles/files-reader",
@@ -281,7 +284,7 @@ async def test_a_role_within_the_managers_grants_is_his_to_change_and_delete(
 
     assert renamed.status_code == 200, renamed.text
     assert deleted.status_code == 204, deleted.text
-    assert await roles_of(rbac, "u-reader") == []
+    assert await roles_of(rbac, READER) == []
 
 
 async def test_a_manager_cannot_widen_the_role_that_makes_him_a_manager(
@@ -297,13 +300,15 @@ async def test_a_manager_cannot_widen_the_role_that_makes_him_a_manager(
 
 async def test_a_non_admin_holding_star_still_cannot_hand_out_star(rbac: Rbac) -> None:
     await admin_role(rbac, "root", "*")
-    await admin_bind(rbac, "star", "root")
-    star = bearer(rbac, "star")
+    await admin_bind(rbac, STAR, "root")
+    star = bearer(rbac, STAR)
 
     refused = await rbac.http.post(
         "/roles", json={"code": "again", "name": "A", "permissions": ["*"]}, headers=star
     )
-    rebound = await rbac.http.put("/users/u-friend/roles", json={"roles": ["root"]}, headers=star)
+    rebound = await rbac.http.put(
+        f"/users/{OTHER_USER}/roles", json={"roles": ["root"]}, headers=star
+    )
     allowed = await rbac.http.post(
         "/roles", json={"code": "st", "name": "S", "permissions": ["storage:*"]}, headers=star
     )
@@ -332,12 +337,12 @@ async def test_my_permissions_list_no_admin_only_route_to_a_non_admin_whatever_h
 ) -> None:
     await admin_role(rbac, "reader-all", "storage:GET:*")
     await admin_role(rbac, "root", "*")
-    await admin_bind(rbac, "u-reader", "reader-all")
-    await admin_bind(rbac, "u-star", "root")
+    await admin_bind(rbac, READER, "reader-all")
+    await admin_bind(rbac, STAR, "root")
 
-    reader = (await rbac.http.get("/me/permissions", headers=bearer(rbac, "u-reader"))).json()
-    star = (await rbac.http.get("/me/permissions", headers=bearer(rbac, "u-star"))).json()
-    other = await rbac.http.get("/users/u-reader/permissions", headers=rbac.admin_headers())
+    reader = (await rbac.http.get("/me/permissions", headers=bearer(rbac, READER))).json()
+    star = (await rbac.http.get("/me/permissions", headers=bearer(rbac, STAR))).json()
+    other = await rbac.http.get(f"/users/{READER}/permissions", headers=rbac.admin_headers())
 
     assert reader["permissions"] == ["storage:GET:/files", "storage:GET:/files/{file_id}"]
     assert reader["is_admin"] is False
