@@ -9,6 +9,7 @@ FastAPI serves these pages outside the OpenAPI document; the rbac registry adds 
 every service's routes as public ones.
 """
 
+import asyncio
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -43,8 +44,30 @@ _ASSETS: dict[str, tuple[Traversable, str]] = {
     "redoc.standalone.js": (_REDOC_DIR / "redoc.standalone.js", "text/javascript"),
 }
 ASSET_NAMES = tuple(_ASSETS)
+# ReDoc's sidebar shows its vendor's logo from a CDN, with no option to turn it off; an empty
+# `src` loads nothing and the component hides the image when it fails.
+_PATCHED: dict[str, tuple[tuple[bytes, bytes], ...]] = {
+    "redoc.standalone.js": ((b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"', b'src:""'),),
+}
+_patched_cache: dict[str, bytes] = {}
 # The files change only with a package upgrade, which restarts the service.
-_ASSET_CACHE_CONTROL = "public, max-age=3600"
+_CACHE = "public, max-age=3600"
+
+# Should a bundle's code still ask for something from elsewhere, the browser refuses to load it.
+# The pages' own start-up code is inline.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "frame-ancestors 'self'",
+    )
+)
+DOCS_PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
 
 # Swagger UI's defaults would send the document to an online validator.
 SWAGGER_UI_PARAMETERS: dict[str, Any] = {"persistAuthorization": True, "validatorUrl": None}
@@ -63,7 +86,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/docs", response_class=HTMLResponse)
 async def swagger_ui(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=f"{root}{request.app.openapi_url}",
         title=f"{request.app.title} - Swagger UI",
         oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_PATH}",
@@ -72,6 +95,8 @@ async def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=asset_url(root, "favicon-32x32.png"),
         swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
     )
+    page.headers.update(DOCS_PAGE_HEADERS)
+    return page
 
 
 @router.get(OAUTH2_REDIRECT_PATH, response_class=HTMLResponse)
@@ -82,13 +107,15 @@ async def swagger_ui_oauth2_redirect() -> HTMLResponse:
 @router.get("/redoc", response_class=HTMLResponse)
 async def redoc(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url=f"{root}{request.app.openapi_url}",
         title=f"{request.app.title} - ReDoc",
         redoc_js_url=asset_url(root, "redoc.standalone.js"),
         redoc_favicon_url=asset_url(root, "favicon-32x32.png"),
         with_google_fonts=False,
     )
+    page.headers.update(DOCS_PAGE_HEADERS)
+    return page
 
 
 @router.get(ASSETS_PATH + "/{asset}")
@@ -97,8 +124,20 @@ async def docs_asset(asset: str) -> Response:
     if found is None:
         raise NotFoundError(f"No docs asset named {asset!r}.")
     source, media_type = found
+    if asset in _PATCHED:
+        return Response(
+            await _patched(asset), media_type=media_type, headers={"Cache-Control": _CACHE}
+        )
     # Installed wheels are plain directories, so the resource is a file on disk; FileResponse
     # reads it off the event loop and answers conditional requests with 304.
-    return FileResponse(
-        Path(str(source)), media_type=media_type, headers={"Cache-Control": _ASSET_CACHE_CONTROL}
-    )
+    return FileResponse(Path(str(source)), media_type=media_type, headers={"Cache-Control": _CACHE})
+
+
+async def _patched(asset: str) -> bytes:
+    if asset not in _patched_cache:
+        source, _ = _ASSETS[asset]
+        content = await asyncio.to_thread(source.read_bytes)
+        for old, new in _PATCHED[asset]:
+            content = content.replace(old, new)
+        _patched_cache[asset] = content
+    return _patched_cache[asset]

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from common.access import Access, access
-from common.docs_pages import SWAGGER_UI_PARAMETERS, asset_url
+from common.docs_pages import DOCS_PAGE_HEADERS, SWAGGER_UI_PARAMETERS, asset_url
 
 SERVICES = ("auth", "rbac", "storage", "scheduler")
 # The service whose `/docs/assets/` the portal's page loads its scripts from: rbac serves the page.
@@ -67,4 +67,4 @@ router = APIRouter()
     response_class=HTMLResponse,
 )
 async def docs_portal() -> HTMLResponse:
-    return HTMLResponse(portal_html())
+    return HTMLResponse(portal_html(), headers=DOCS_PAGE_HEADERS)
