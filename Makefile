@@ -6,11 +6,12 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap up down status test test-fast lint format bench
+.PHONY: help bootstrap browser up down status test test-fast lint format bench
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
 	@echo "make test    - run every test (unit, integration, Postgres, end-to-end, compose checks)"
+	@echo "make test-fast - unit and integration tests, no whole mesh (the loop before a commit)"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict"
 	@echo "make format  - ruff format + ruff check --fix"
 	@echo "make bench   - run the benchmarks and print the tables written to the README"
@@ -28,13 +29,22 @@ down: bootstrap
 status: bootstrap
 	$(UV) run --frozen mesh status $(ARGS)
 
-test: bootstrap
+# Debian's Chromium for the docs' browser test (Playwright drives it; it downloads no browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+		(apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null; }
+
+test: bootstrap browser
 	$(UV) run --frozen pytest $(ARGS)
+
+# No e2e suite and no test that starts the mesh CLI; two workers, as the machines have 2 cores.
+test-fast: bootstrap
+	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" libs tools services $(ARGS)
 
 lint: bootstrap
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen ruff check .
-	$(UV) run --frozen mypy libs tools services tests-e2e bench
+	$(UV) run --frozen mypy libs tools services tests-e2e bench examples
 
 format: bootstrap
 	$(UV) run --frozen ruff format .
