@@ -94,6 +94,8 @@ def test_logs_prints_one_process_log(detached: tuple[Path, int]) -> None:
     logs = mesh_cli("logs", "traefik", state_dir=state_dir)
     assert logs.returncode == 0
     assert "Traefik version" in logs.stdout
+    # Nobody has called the gateway yet: its readiness probes left no access-log line.
+    assert "RequestPath" not in logs.stdout
 
 
 def test_foreground_up_prefixes_logs_reports_a_dying_child_and_stops_on_sigterm(

@@ -12,8 +12,11 @@ from mesh.launch import Launch, venv_binary
 from mesh.net import LOOPBACK
 
 GATEWAY_DIR_ENV = "MESH_GATEWAY_DIR"
-# A path the gateway's own routes always match (the docs page): no 404 means the routes loaded.
-ROUTING_PROBE_PATH = "/docs"
+# Traefik's own API, on the internal entry point: it answers 404 until the file provider has
+# loaded the docs router, 200 after. Requests to Traefik's internal services are not in the
+# access log, so the probe leaves no line there (asking `/docs` on the web entry point did).
+ROUTING_PROBE_PATH = "/api/http/routers/docs@file"
+INTERNAL_ENTRY_POINT = "traefik"  # the name Traefik serves its API on
 
 
 def gateway_dir() -> Path:
@@ -32,10 +35,15 @@ def gateway_dir() -> Path:
 
 
 def render_static_config(source: Path, port: int, ping_port: int, dynamic_dir: Path) -> str:
-    """The static configuration with loopback addresses, the file provider only."""
+    """The static configuration with loopback addresses, the file provider only; the ping
+    entry point also serves Traefik's read-only API (no dashboard), for the readiness probe."""
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     config["entryPoints"]["web"]["address"] = f"{LOOPBACK}:{port}"
-    config["entryPoints"]["ping"]["address"] = f"{LOOPBACK}:{ping_port}"
+    internal = config["entryPoints"].pop("ping")
+    internal["address"] = f"{LOOPBACK}:{ping_port}"
+    config["entryPoints"][INTERNAL_ENTRY_POINT] = internal
+    config["ping"] = {"entryPoint": INTERNAL_ENTRY_POINT}
+    config["api"] = {"insecure": True, "dashboard": False}
     config["providers"] = {"file": {"directory": str(dynamic_dir), "watch": True}}
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -47,24 +55,23 @@ def traefik_ping(ping_port: int) -> None:
             raise ConnectionError(f"traefik ping answered {response.status}")
 
 
-def traefik_routing(port: int) -> None:
+def traefik_routing(ping_port: int) -> None:
     """Raise until the gateway routes: /ping answers as soon as the entry points listen, but the
-    routers come from the file provider a moment later, and until then every path is Traefik's
-    404. Any other answer means a router matched; whether the service behind it is up is that
-    service's own readiness (a `--only` mesh may leave it out)."""
-    url = f"http://{LOOPBACK}:{port}{ROUTING_PROBE_PATH}"
+    routers come from the file provider a moment later. Whether the service behind a router is
+    up is that service's own readiness (a `--only` mesh may leave it out)."""
+    url = f"http://{LOOPBACK}:{ping_port}{ROUTING_PROBE_PATH}"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
-    if status == 404:
-        raise ConnectionError(f"the gateway has no route for {url} yet")
+    if status != 200:
+        raise ConnectionError(f"the gateway has no docs route yet ({url} answered {status})")
 
 
 def traefik_ready(port: int, ping_port: int) -> None:
     traefik_ping(ping_port)
-    traefik_routing(port)
+    traefik_routing(ping_port)
 
 
 def traefik_launch(
