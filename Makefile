@@ -34,8 +34,16 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
 		(apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null; }
 
+# Without ARGS: the unit and integration suites on two workers (each worker starts its own
+# embedded servers), then the benchmarks' smoke and the end-to-end suite in one process, so the
+# e2e tests share one mesh. With ARGS: one plain pytest run of what ARGS selects.
 test: bootstrap browser
+ifeq ($(strip $(ARGS)),)
+	$(UV) run --frozen pytest -n 2 -m "not e2e" libs tools services
+	$(UV) run --frozen pytest bench tests-e2e
+else
 	$(UV) run --frozen pytest $(ARGS)
+endif
 
 # No e2e suite and no test that starts the mesh CLI; two workers, as the machines have 2 cores.
 test-fast: bootstrap
