@@ -34,20 +34,27 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
 		(apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null; }
 
+# Suites whose tests start worker or beat processes and wait for them against the clock: they
+# run alone, as two xdist workers starving them on 2 cores made them miss their windows.
+SERIAL_SUITES := services/scheduler/tests/test_beat_processes.py services/worker/tests/test_worker_process.py
+NOT_SERIAL := $(foreach suite,$(SERIAL_SUITES),--ignore=$(suite))
+
 # Without ARGS: the unit and integration suites on two workers (each worker starts its own
-# embedded servers), then the benchmarks' smoke and the end-to-end suite in one process, so the
-# e2e tests share one mesh. With ARGS: one plain pytest run of what ARGS selects.
+# embedded servers), then the process suites, the benchmarks' smoke and the end-to-end suite in
+# one process, so the e2e tests share one mesh. With ARGS: one plain pytest run of what ARGS
+# selects.
 test: bootstrap browser
 ifeq ($(strip $(ARGS)),)
-	$(UV) run --frozen pytest -n 2 -m "not e2e" libs tools services
-	$(UV) run --frozen pytest bench tests-e2e
+	$(UV) run --frozen pytest -n 2 -m "not e2e" $(NOT_SERIAL) libs tools services
+	$(UV) run --frozen pytest $(SERIAL_SUITES) bench tests-e2e
 else
 	$(UV) run --frozen pytest $(ARGS)
 endif
 
-# No e2e suite and no test that starts the mesh CLI; two workers, as the machines have 2 cores.
+# No e2e suite and no test that starts the mesh CLI.
 test-fast: bootstrap
-	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" libs tools services $(ARGS)
+	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" $(NOT_SERIAL) libs tools services $(ARGS)
+	$(UV) run --frozen pytest $(SERIAL_SUITES) $(ARGS)
 
 lint: bootstrap
 	$(UV) run --frozen ruff format --check .
