@@ -6,11 +6,12 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap up down status test test-fast lint format bench wrk
+.PHONY: help bootstrap browser wrk up down status test test-fast lint format bench
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
 	@echo "make test    - run every test (unit, integration, Postgres, end-to-end, compose checks)"
+	@echo "make test-fast - unit and integration tests, no whole mesh (the loop before a commit)"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict"
 	@echo "make format  - ruff format + ruff check --fix"
 	@echo "make bench   - run the benchmarks and print the tables written to the README"
@@ -28,13 +29,37 @@ down: bootstrap
 status: bootstrap
 	$(UV) run --frozen mesh status $(ARGS)
 
-test: bootstrap wrk
+# Debian's Chromium for the docs' browser test (Playwright drives it; it downloads no browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
+		(apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null; }
+
+# Suites whose tests start worker or beat processes and wait for them against the clock: they
+# run alone, as two xdist workers starving them on 2 cores made them miss their windows.
+SERIAL_SUITES := services/scheduler/tests/test_beat_processes.py services/worker/tests/test_worker_process.py
+NOT_SERIAL := $(foreach suite,$(SERIAL_SUITES),--ignore=$(suite))
+
+# Without ARGS: the unit and integration suites on two workers (each worker starts its own
+# embedded servers), then the process suites, the benchmarks' smoke and the end-to-end suite in
+# one process, so the e2e tests share one mesh. With ARGS: one plain pytest run of what ARGS
+# selects.
+test: bootstrap browser wrk
+ifeq ($(strip $(ARGS)),)
+	$(UV) run --frozen pytest -n 2 -m "not e2e" $(NOT_SERIAL) libs tools services
+	$(UV) run --frozen pytest $(SERIAL_SUITES) bench tests-e2e
+else
 	$(UV) run --frozen pytest $(ARGS)
+endif
+
+# No e2e suite and no test that starts the mesh CLI.
+test-fast: bootstrap
+	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" $(NOT_SERIAL) libs tools services $(ARGS)
+	$(UV) run --frozen pytest $(SERIAL_SUITES) $(ARGS)
 
 lint: bootstrap
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen ruff check .
-	$(UV) run --frozen mypy libs tools services tests-e2e bench
+	$(UV) run --frozen mypy libs tools services tests-e2e bench examples
 
 format: bootstrap
 	$(UV) run --frozen ruff format .

@@ -285,14 +285,14 @@ def _stack(
         gateway = _gateway_config(
             tmp / "gateway", f"http://{LOOPBACK}:{ports['upstream']}", authorizers
         )
-        # The benchmark's gateway has none of the mesh's routes: probe its own router.
+        # The benchmark's gateway has none of the mesh's routers: probe one of its own.
         traefik = traefik_launch(
             tmp / "run" / "traefik.yml",
             ports["web"],
             ports["ping"],
             env,
             gateway,
-            probe_path="/plain/health",
+            probe_router="plain@file",
         )
         stack.enter_context(running(traefik, tmp / "traefik.log"))
         web = f"http://{LOOPBACK}:{ports['web']}"

@@ -302,3 +302,24 @@ async def test_cors_is_off_by_default_and_follows_the_configured_origins() -> No
         other = await http.get("/demo/health", headers={"Origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+async def test_successful_probes_stay_out_of_the_access_log_and_failing_ones_show(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = build_app()
+
+    async def down() -> None:
+        raise ConnectionError
+
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
+        with caplog.at_level(logging.INFO, logger="common.access"):
+            await http.get("/demo/health")
+            await http.get("/health")
+            await http.get("/demo/ready")
+            await http.get("/demo/things/7")
+            register_ready_check(app, "broker", down)
+            await http.get("/demo/ready")
+    logged = [(r.path, r.status) for r in caplog.records if r.name == "common.access"]  # type: ignore[attr-defined]
+    assert logged == [("/demo/things/7", 200), ("/demo/ready", 503)]

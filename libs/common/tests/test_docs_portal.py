@@ -22,6 +22,19 @@ def test_portal_offers_a_spec_selector_over_every_service() -> None:
     assert "StandaloneLayout" in portal_html()
 
 
+def test_portal_loads_its_scripts_from_rbacs_docs_assets_not_a_cdn() -> None:
+    page = portal_html()
+    linked = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert {url.rsplit("/", 1)[1] for url in linked} >= {
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-ui.css",
+    }
+    assert all(url.startswith("/rbac/docs/assets/") for url in linked), linked
+    assert "https://" not in page
+    assert _config(page)["validatorUrl"] is None
+
+
 def test_portal_page_cannot_be_closed_by_a_service_name() -> None:
     page = portal_html(("a</script><b",))
     assert "a</script><b" not in page

@@ -36,7 +36,17 @@ async def test_public_route_passes_without_token_and_answers_empty_identity(rbac
     assert response.headers["x-user-admin"] == ""
 
 
-@pytest.mark.parametrize("path", ["/openapi.json", "/docs", "/docs/oauth2-redirect"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/redoc.standalone.js",
+    ],
+)
 async def test_every_services_docs_are_public(rbac: Rbac, path: str) -> None:
     assert (await rbac.authorize("GET", f"/storage{path}")).status_code == 200
     assert (await rbac.authorize("GET", f"/rbac{path}")).status_code == 200

@@ -32,7 +32,7 @@ async def test_published_manifest_appears_in_the_registry(rbac: Rbac, redis: Red
         manifest("scheduler", [("GET", "/tasks", "permission"), ("GET", "/health", "public")]),
     )
     listed = await eventually(
-        lambda: routes(rbac, service="scheduler"), lambda items: len(items) == 5
+        lambda: routes(rbac, service="scheduler"), lambda items: len(items) == 7
     )
     assert {(r["permission"], r["public"]) for r in listed} == {
         ("scheduler:GET:/tasks", False),
@@ -40,6 +40,8 @@ async def test_published_manifest_appears_in_the_registry(rbac: Rbac, redis: Red
         ("scheduler:GET:/openapi.json", True),
         ("scheduler:GET:/docs", True),
         ("scheduler:GET:/docs/oauth2-redirect", True),
+        ("scheduler:GET:/redoc", True),
+        ("scheduler:GET:/docs/assets/{asset}", True),
     }
 
 
@@ -60,6 +62,8 @@ async def test_route_missing_from_a_newer_manifest_is_stale_and_grants_nothing(
         "/openapi.json",
         "/docs",
         "/docs/oauth2-redirect",
+        "/redoc",
+        "/docs/assets/{asset}",
     }
     everything = await routes(rbac, service="storage", include_stale="true")
     stale = {r["path"] for r in everything if r["stale"]}

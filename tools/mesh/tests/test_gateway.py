@@ -3,10 +3,17 @@
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+import yaml
 
-from mesh.gateway import ROUTING_PROBE_PATH, traefik_routing
+from mesh.gateway import (
+    ROUTING_PROBE_ROUTER,
+    gateway_dir,
+    render_static_config,
+    traefik_routing,
+)
 
 
 @pytest.fixture
@@ -16,7 +23,9 @@ def gateway() -> Iterator[tuple[int, dict[str, int]]]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            code = status["probe"] if self.path == ROUTING_PROBE_PATH else 500
+            code = (
+                status["probe"] if self.path == f"/api/http/routers/{ROUTING_PROBE_ROUTER}" else 500
+            )
             self.send_response(code)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -39,15 +48,26 @@ def test_a_gateway_that_has_not_loaded_its_routes_is_not_ready(
 ) -> None:
     port, _ = gateway
 
-    with pytest.raises(ConnectionError, match="no route"):
+    with pytest.raises(ConnectionError, match="no docs route"):
         traefik_routing(port)
 
 
-@pytest.mark.parametrize("answer", [200, 502])
-def test_a_gateway_whose_docs_route_matches_is_ready_whether_or_not_rbac_is_up(
-    gateway: tuple[int, dict[str, int]], answer: int
+def test_a_gateway_whose_api_lists_the_docs_router_is_ready(
+    gateway: tuple[int, dict[str, int]],
 ) -> None:
     port, status = gateway
-    status["probe"] = answer
+    status["probe"] = 200
 
     traefik_routing(port)
+
+
+def test_the_rendered_config_serves_the_api_only_on_the_loopback_internal_entry_point(
+    tmp_path: Path,
+) -> None:
+    rendered = yaml.safe_load(
+        render_static_config(gateway_dir() / "traefik.yml", 8000, 8082, tmp_path)
+    )
+    assert rendered["api"] == {"insecure": True, "dashboard": False}
+    assert rendered["entryPoints"]["traefik"]["address"] == "127.0.0.1:8082"
+    assert rendered["ping"] == {"entryPoint": "traefik"}
+    assert set(rendered["entryPoints"]) == {"web", "traefik"}

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from common import health
+from common import docs_pages, health
 from common.body_limit import BodyLimitMiddleware
 from common.errors import install_error_handlers
 from common.head import HeadAsGetMiddleware
@@ -95,15 +95,14 @@ def create_app(
                 await publish_app_routes(app, redis)
             yield
 
-    docs_enabled = True
     app = FastAPI(
         title=f"{name} service",
         version=version,
         description=description,
         lifespan=run,
-        docs_url="/docs" if docs_enabled else None,
+        # Served by `common.docs_pages` instead, with scripts from pinned packages, not a CDN.
+        docs_url=None,
         redoc_url=None,
-        swagger_ui_parameters={"persistAuthorization": True},
     )
     app.state.service_name = name
     app.state.settings = settings
@@ -124,7 +123,7 @@ def create_app(
         )
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(RootPathMiddleware, root_path=f"/{name}")
-    for router in (health.router, *routers):
+    for router in (health.router, docs_pages.router, *routers):
         document_routes(router, name)
         _answer_no_content_bare(router)
         app.include_router(router)

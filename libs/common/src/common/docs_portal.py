@@ -1,7 +1,9 @@
 """One Swagger UI over every service's OpenAPI, served by rbac at `/portal` (the gateway's `/docs`).
 
 Each service publishes its document at `/{service}/openapi.json` through the gateway; the page
-only lists those URLs, so it needs no access to the services themselves.
+only lists those URLs, so it needs no access to the services themselves. Its scripts are the ones
+rbac serves for its own docs (`/rbac/docs/assets/...`, public through the gateway), so the page
+loads nothing from outside the mesh.
 """
 
 import html
@@ -11,10 +13,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from common.access import Access, access
+from common.docs_pages import DOCS_PAGE_HEADERS, SWAGGER_UI_PARAMETERS, asset_url
 
 SERVICES = ("auth", "rbac", "storage", "scheduler")
-SWAGGER_UI_VERSION = "5"
-_CDN = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}"
+# The service whose `/docs/assets/` the portal's page loads its scripts from: rbac serves the page.
+ASSETS_ROOT = "/rbac"
 
 
 def portal_html(services: tuple[str, ...] = SERVICES, title: str = "API documentation") -> str:
@@ -27,7 +30,7 @@ def portal_html(services: tuple[str, ...] = SERVICES, title: str = "API document
             "urls.primaryName": services[0] if services else "",
             "dom_id": "#swagger-ui",
             "deepLinking": True,
-            "persistAuthorization": True,
+            **SWAGGER_UI_PARAMETERS,
         }
     ).replace("</", "<\\/")
     return f"""<!doctype html>
@@ -35,12 +38,13 @@ def portal_html(services: tuple[str, ...] = SERVICES, title: str = "API document
 <head>
 <meta charset="utf-8">
 <title>{html.escape(title)}</title>
-<link rel="stylesheet" href="{_CDN}/swagger-ui.css">
+<link rel="stylesheet" href="{asset_url(ASSETS_ROOT, "swagger-ui.css")}">
+<link rel="icon" href="{asset_url(ASSETS_ROOT, "favicon-32x32.png")}">
 </head>
 <body>
 <div id="swagger-ui"></div>
-<script src="{_CDN}/swagger-ui-bundle.js"></script>
-<script src="{_CDN}/swagger-ui-standalone-preset.js"></script>
+<script src="{asset_url(ASSETS_ROOT, "swagger-ui-bundle.js")}"></script>
+<script src="{asset_url(ASSETS_ROOT, "swagger-ui-standalone-preset.js")}"></script>
 <script>
 const config = {config};
 window.ui = SwaggerUIBundle(Object.assign(config, {{
@@ -63,4 +67,4 @@ router = APIRouter()
     response_class=HTMLResponse,
 )
 async def docs_portal() -> HTMLResponse:
-    return HTMLResponse(portal_html())
+    return HTMLResponse(portal_html(), headers=DOCS_PAGE_HEADERS)

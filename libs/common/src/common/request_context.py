@@ -15,6 +15,9 @@ REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 access_logger = logging.getLogger("common.access")
+# Probes ask these every few seconds (the mesh, compose healthchecks, Kubernetes): their successes
+# are logged at DEBUG so the access log shows what clients did; a failing probe still shows.
+PROBE_PATHS = frozenset({"/health", "/ready"})
 error_logger = logging.getLogger("common.unhandled")
 
 
@@ -59,7 +62,8 @@ class RequestContextMiddleware:
             )
             await response(scope, receive, send_with_id)
         finally:
-            access_logger.info(
+            access_logger.log(
+                logging.DEBUG if status < 400 and _is_probe(scope) else logging.INFO,
                 "request",
                 extra={
                     "method": scope["method"],
@@ -69,6 +73,14 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def _is_probe(scope: Scope) -> bool:
+    path = str(scope["path"])
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return scope["method"] in ("GET", "HEAD") and path in PROBE_PATHS
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

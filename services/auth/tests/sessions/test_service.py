@@ -104,6 +104,29 @@ async def test_refresh_rotates_to_a_new_pair_of_the_same_session(
     assert claims["iat"] == int(clock.now)
 
 
+class TickingClock(Clock):
+    """Moves 0.6 s at every reading, as a loaded machine's clock does around an RSA signature."""
+
+    def __call__(self) -> float:
+        self.now += 0.6
+        return self.now
+
+
+async def test_expires_in_is_the_whole_lifetime_however_long_signing_takes(
+    redis: Redis, key_ring: KeyRing, user: User
+) -> None:
+    signer = AccessTokenSigner(key_ring, issuer="iss", audience="aud")
+    policy = SessionPolicy(access_ttl=900, refresh_ttl=600, session_max_age=3600, reuse_grace=2)
+    service = SessionService(redis, signer, policy, clock=TickingClock())
+
+    started = await service.start(user, user_agent=UA, ip="203.0.113.1")
+    refreshed = await service.refresh(started.refresh_token, user_agent=UA, users=_lookup(user))
+
+    for pair in (started, refreshed):
+        claims = jwt.decode(pair.access_token, options={"verify_signature": False})
+        assert pair.expires_in == 900 == claims["exp"] - claims["iat"]
+
+
 async def test_reused_refresh_token_revokes_the_session(
     make_service: Callable[..., SessionService], user: User, clock: Clock, redis: Redis
 ) -> None:

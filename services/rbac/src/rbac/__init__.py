@@ -7,8 +7,8 @@ every stored manifest when its pub/sub connection comes up, applies each announc
 the registry in SQL (`rbac_routes`, `rbac_services` with the applied digest). A route missing from
 a newer manifest of its service is marked `stale`: still listed (`?include_stale=true`), never
 matched or granted. rbac registers its own routes from its OpenAPI at start-up without Redis.
-`/docs`, `/openapi.json` and `/docs/oauth2-redirect` are added to every service as public routes
-(FastAPI serves them outside the OpenAPI document).
+The docs (`common.docs_pages.DOCS_PATHS`: `/docs`, `/redoc`, their assets, `/openapi.json`) are
+added to every service as public routes (they are served outside the OpenAPI document).
 
 Roles and bindings live in SQL (Alembic: `python -m rbac.migrations`, `RBAC_DATABASE_URL`). A
 role grants exact permission codes `{service}:{METHOD}:{path}` or `*` patterns (`rbac.patterns`).

@@ -1,4 +1,4 @@
-"""`mesh up | down | status | logs`: the local mesh without Docker."""
+"""`mesh up | down | status | logs | token`: the local mesh without Docker."""
 
 import argparse
 import os
@@ -8,10 +8,19 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from mesh.banner import banner
 from mesh.follow import POLL_SECONDS, LogFollower, follow
 from mesh.process import log_tail
 from mesh.state import StateDir, StateLockedError
 from mesh.supervisor import Mesh, MeshError, start, status, stop, stop_processes
+from mesh.token import (
+    Credentials,
+    TokenError,
+    access_token,
+    admin_username,
+    gateway_url,
+    password_for,
+)
 from mesh.topology import TOPOLOGY
 
 DEFAULT_STATE_DIR = ".mesh"
@@ -21,19 +30,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def print_summary(mesh: Mesh) -> None:
-    print(f"mesh is up: {mesh.url}  (API docs: {mesh.url}/docs)")
-    if mesh.admin_password_generated:
-        print(
-            f"admin user {mesh.admin_username!r}, generated password (shown once): "
-            f"{mesh.admin_password}"
-        )
-        print(f"  it is also in {mesh.state.admin_password_file} (mode 0600)")
-    elif mesh.state.admin_password_file.exists():
-        print(f"admin user {mesh.admin_username!r}; password in {mesh.state.admin_password_file}")
-    else:
-        print(f"admin user {mesh.admin_username!r}; password from ADMIN_PASSWORD")
-    print(f"state and logs: {mesh.state.root}")
+def print_banner(mesh: Mesh) -> None:
+    generated = mesh.admin_password if mesh.admin_password_generated else None
+    for line in banner(mesh.url, mesh.admin_username, mesh.state, generated_password=generated):
+        print(line)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -56,11 +56,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
-    print_summary(mesh)
+    print_banner(mesh)
     if args.detach:
-        print(f"stop it with: mesh down --state-dir {args.state_dir}")
+        print(f"  stop it:   uv run mesh down --state-dir {args.state_dir}")
         return 0
-    print("Ctrl-C stops everything")
+    print("Ctrl-C stops everything; what the processes log from now on follows")
     try:
         follow(mesh, print)
     except KeyboardInterrupt:
@@ -87,7 +87,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not processes:
         print(f"no mesh is running in {Path(args.state_dir).resolve()}")
         return 3
-    print(f"gateway: {meta.get('url')}")
+    for line in banner(str(meta.get("url")), admin_username(), StateDir(Path(args.state_dir))):
+        print(line)
     dead = 0
     for process in processes:
         state = "running" if process.alive else "EXITED"
@@ -104,9 +105,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
     state = StateDir(Path(args.state_dir))
     names = [args.name] if args.name else [spec.name for spec in TOPOLOGY]
     if args.follow:
+        # It starts at the end of each log: the tail is printed just below, new lines follow.
         follower = LogFollower({name: state.log(name) for name in names}, print)
-        # Start at the end: the tail was just printed, new lines follow.
-        follower.offsets = {name: _size(state.log(name)) for name in names}
         code = _print_tails(state, names, args)
         try:
             while True:
@@ -115,13 +115,6 @@ def cmd_logs(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return code
     return _print_tails(state, names, args)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def _print_tails(state: StateDir, names: list[str], args: argparse.Namespace) -> int:
@@ -139,6 +132,22 @@ def _print_tails(state: StateDir, names: list[str], args: argparse.Namespace) ->
     if not found:
         print(f"no logs for {args.name or 'any process'} in {state.logs}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    state = StateDir(Path(args.state_dir))
+    try:
+        credentials = Credentials(
+            url=gateway_url(state, args.url),
+            username=args.user,
+            password=password_for(state, args.user, args.password_file),
+        )
+        token = access_token(credentials)
+    except TokenError as error:
+        print(f"mesh token: {error}", file=sys.stderr)
+        return 1
+    print(token)
     return 0
 
 
@@ -172,6 +181,22 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=200)
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.set_defaults(run=cmd_logs)
+    token = with_state_dir(
+        commands.add_parser("token", help="print an access token (the admin's by default)")
+    )
+    token.add_argument(
+        "--user", default=admin_username(), help="whose token (default: the mesh's admin)"
+    )
+    token.add_argument(
+        "--password-file",
+        type=Path,
+        help="read the password from this file (default: the admin's from the state dir; "
+        "other users are asked)",
+    )
+    token.add_argument(
+        "--url", help="the gateway (default: the running mesh's, else http://127.0.0.1:8000)"
+    )
+    token.set_defaults(run=cmd_token)
     return parser
 
 

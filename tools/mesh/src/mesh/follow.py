@@ -1,4 +1,8 @@
-"""Foreground `mesh up`: every process's log, prefixed with its name, and deaths reported."""
+"""Foreground `mesh up`: every process's new log lines, prefixed with its name, and deaths reported.
+
+Logs are opened for append, so they hold every earlier run too: the follower starts at their
+current end and prints only what is written from then on.
+"""
 
 import time
 from collections.abc import Callable
@@ -10,11 +14,11 @@ POLL_SECONDS = 0.2
 
 
 class LogFollower:
-    """Prints the lines appended to each log since the last call."""
+    """Prints the lines appended to each log since the last call (at first: since it was made)."""
 
     def __init__(self, logs: dict[str, Path], write: Callable[[str], None]) -> None:
         self.logs = logs
-        self.offsets = dict.fromkeys(logs, 0)
+        self.offsets = {name: _size(path) for name, path in logs.items()}
         self.width = max((len(name) for name in logs), default=0)
         self.write = write
 
@@ -30,6 +34,13 @@ class LogFollower:
             self.offsets[name] += complete
             for line in chunk[:complete].decode(errors="replace").splitlines():
                 self.write(f"{name:<{self.width}} | {line}")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def follow(mesh: Mesh, write: Callable[[str], None]) -> None:

@@ -12,8 +12,12 @@ from mesh.launch import Launch, venv_binary
 from mesh.net import LOOPBACK
 
 GATEWAY_DIR_ENV = "MESH_GATEWAY_DIR"
-# A path the gateway's own routes always match (the docs page): no 404 means the routes loaded.
-ROUTING_PROBE_PATH = "/docs"
+# Traefik's own API, on the internal entry point: it answers 404 until the file provider has
+# loaded the probed router (the docs router of gateway/), 200 after. Requests to Traefik's
+# internal services are not in the access log, so the probe leaves no line there (asking `/docs`
+# on the web entry point did).
+ROUTING_PROBE_ROUTER = "docs@file"
+INTERNAL_ENTRY_POINT = "traefik"  # the name Traefik serves its API on
 
 
 def gateway_dir() -> Path:
@@ -32,10 +36,15 @@ def gateway_dir() -> Path:
 
 
 def render_static_config(source: Path, port: int, ping_port: int, dynamic_dir: Path) -> str:
-    """The static configuration with loopback addresses, the file provider only."""
+    """The static configuration with loopback addresses, the file provider only; the ping
+    entry point also serves Traefik's read-only API (no dashboard), for the readiness probe."""
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     config["entryPoints"]["web"]["address"] = f"{LOOPBACK}:{port}"
-    config["entryPoints"]["ping"]["address"] = f"{LOOPBACK}:{ping_port}"
+    internal = config["entryPoints"].pop("ping")
+    internal["address"] = f"{LOOPBACK}:{ping_port}"
+    config["entryPoints"][INTERNAL_ENTRY_POINT] = internal
+    config["ping"] = {"entryPoint": INTERNAL_ENTRY_POINT}
+    config["api"] = {"insecure": True, "dashboard": False}
     config["providers"] = {"file": {"directory": str(dynamic_dir), "watch": True}}
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -47,24 +56,25 @@ def traefik_ping(ping_port: int) -> None:
             raise ConnectionError(f"traefik ping answered {response.status}")
 
 
-def traefik_routing(port: int, probe_path: str = ROUTING_PROBE_PATH) -> None:
+def traefik_routing(ping_port: int, probe_router: str = ROUTING_PROBE_ROUTER) -> None:
     """Raise until the gateway routes: /ping answers as soon as the entry points listen, but the
-    routers come from the file provider a moment later, and until then every path is Traefik's
-    404. Any other answer means a router matched; whether the service behind it is up is that
-    service's own readiness (a `--only` mesh may leave it out)."""
-    url = f"http://{LOOPBACK}:{port}{probe_path}"
+    routers come from the file provider a moment later. Whether the service behind a router is
+    up is that service's own readiness (a `--only` mesh may leave it out)."""
+    url = f"http://{LOOPBACK}:{ping_port}/api/http/routers/{probe_router}"
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
-    if status == 404:
-        raise ConnectionError(f"the gateway has no route for {url} yet")
+    if status != 200:
+        raise ConnectionError(
+            f"the gateway has no {probe_router} router yet ({url} answered {status})"
+        )
 
 
-def traefik_ready(port: int, ping_port: int, probe_path: str = ROUTING_PROBE_PATH) -> None:
+def traefik_ready(ping_port: int, probe_router: str = ROUTING_PROBE_ROUTER) -> None:
     traefik_ping(ping_port)
-    traefik_routing(port, probe_path)
+    traefik_routing(ping_port, probe_router)
 
 
 def traefik_launch(
@@ -73,10 +83,10 @@ def traefik_launch(
     ping_port: int,
     env: dict[str, str],
     gateway: Path | None = None,
-    probe_path: str = ROUTING_PROBE_PATH,
+    probe_router: str = ROUTING_PROBE_ROUTER,
 ) -> Launch:
     """Traefik on `gateway/` (or another configuration directory of that shape); ready once
-    `probe_path`, a path one of its routers matches, is no longer Traefik's own 404."""
+    `probe_router`, one of its routers, is loaded."""
     gateway = gateway or gateway_dir()
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(
@@ -85,6 +95,6 @@ def traefik_launch(
     return Launch(
         "traefik",
         [venv_binary("traefik"), f"--configFile={config_path}"],
-        ready=lambda: traefik_ready(port, ping_port, probe_path),
+        ready=lambda: traefik_ready(ping_port, probe_router),
         env=env,
     )

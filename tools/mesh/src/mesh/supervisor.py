@@ -132,13 +132,29 @@ def start(
         meta = {"url": mesh.url, "gateway_port": port, "supervisor": supervisor_pid}
         try:
             for _, stage in groupby(sorted(specs, key=by_stage), key=by_stage):
-                _start_stage(mesh, list(stage), ctx, meta, timeout, report)
+                _start_stage_reported(mesh, list(stage), ctx, meta, timeout, report)
         except BaseException:
             report("start-up failed; stopping what was started")
             stop_processes(mesh.processes, mesh.children)
             state.forget()
             raise
         return mesh
+
+
+def _start_stage_reported(
+    mesh: Mesh,
+    stage: list[ProcessSpec],
+    ctx: Context,
+    meta: dict[str, object],
+    timeout: float,
+    report: Report,
+) -> None:
+    """One line when the stage starts and one when all of it is ready, with the time it took."""
+    names = ", ".join(spec.name for spec in stage)
+    report(f"starting {names}")
+    began = time.monotonic()
+    _start_stage(mesh, stage, ctx, meta, timeout, report)
+    report(f"ready in {time.monotonic() - began:.1f} s: {names}")
 
 
 def _start_stage(
@@ -167,7 +183,6 @@ def _start_stage(
                 wait_ready(proc, launch, log_path, timeout)
         except (ProcessDiedError, TimeoutError) as error:
             raise MeshError(str(error)) from error
-        report(f"{spec.name}: {'done' if spec.kind is Kind.ONESHOT else 'ready'}")
     finished = {spec.name for spec, _, _ in launched if spec.kind is Kind.ONESHOT}
     mesh.processes = [p for p in mesh.processes if p.name not in finished]
     for name in finished:

@@ -90,7 +90,7 @@ class SessionService:
         await self.store.create(session, first, alongside=alongside)
         issued_at = int(now)
         claims = self._claims(user, session.id, new_jti(), issued_at)
-        return await self._tokens(claims, token, refresh_ttl)
+        return await self._tokens(claims, token, refresh_ttl, now)
 
     async def refresh(self, raw_token: str, *, user_agent: str, users: UserLookup) -> IssuedTokens:
         """Exchange a refresh token for a new pair; a replay outside the grace window revokes
@@ -204,7 +204,7 @@ class SessionService:
     ) -> IssuedTokens:
         claims = self._claims(user, session.id, successor.access_jti, successor.issued_at)
         return await self._tokens(
-            claims, token.successor(successor.jti), self._refresh_ttl(session, now)
+            claims, token.successor(successor.jti), self._refresh_ttl(session, now), now
         )
 
     def _claims(self, user: User, session_id: str, jti: str, issued_at: int) -> AccessTokenClaims:
@@ -219,13 +219,15 @@ class SessionService:
         )
 
     async def _tokens(
-        self, claims: AccessTokenClaims, refresh: RefreshToken, refresh_ttl: int
+        self, claims: AccessTokenClaims, refresh: RefreshToken, refresh_ttl: int, now: float
     ) -> IssuedTokens:
+        """The pair as answered; `now` is the request's one clock reading, so `expires_in`
+        agrees with the token's `exp - iat` however long the signature took."""
         access = await self.signer.sign(claims)
         return IssuedTokens(
             access_token=access,
             refresh_token=str(refresh),
-            expires_in=max(0, claims.expires_at - int(self.clock())),
+            expires_in=max(0, claims.expires_at - int(now)),
             refresh_expires_in=refresh_ttl,
             session_id=claims.session_id,
         )

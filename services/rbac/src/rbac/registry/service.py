@@ -6,6 +6,7 @@ import re
 from sqlalchemy.exc import IntegrityError
 
 from common.access import Access, permission_code
+from common.docs_pages import DOCS_PATHS
 from common.pagination import Page, PageParams
 from common.route_manifest import RouteEntry, RouteManifest
 from common.sql import SqlDatabase
@@ -34,9 +35,9 @@ def manifest_problem(manifest: RouteManifest, key_service: str) -> str | None:
     return None
 
 
-# FastAPI serves these outside the OpenAPI document, so no manifest lists them; every service
-# built by `common.app.create_app` has them and they are public (ARCHITECTURE.md, Access levels).
-DOCS_ROUTES = ("/openapi.json", "/docs", "/docs/oauth2-redirect")
+# Served outside the OpenAPI document, so no manifest lists them; every service built by
+# `common.app.create_app` has them and they are public (ARCHITECTURE.md, Access levels).
+DOCS_ROUTES = DOCS_PATHS
 
 
 def with_docs_routes(manifest: RouteManifest) -> RouteManifest:
