@@ -6,11 +6,12 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap up down status test test-fast lint format bench
+.PHONY: help bootstrap up down status test test-fast test-compose lint format bench
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
-	@echo "make test    - run every test (unit, integration, Postgres, end-to-end, compose checks)"
+	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
+	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict"
 	@echo "make format  - ruff format + ruff check --fix"
 	@echo "make bench   - run the benchmarks and print the tables written to the README"
@@ -30,6 +31,12 @@ status: bootstrap
 
 test: bootstrap
 	$(UV) run --frozen pytest $(ARGS)
+	@$(if $(ARGS),,$(MAKE) --no-print-directory test-compose)
+
+# compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
+# `make test` runs it after the suites above (not when ARGS picks tests).
+test-compose: bootstrap
+	UV="$(UV)" docker/local/test-compose.sh
 
 lint: bootstrap
 	$(UV) run --frozen ruff format --check .
