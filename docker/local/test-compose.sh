@@ -9,7 +9,8 @@
 # ip_forward, published ports on loopback only; builds use the host's network instead of NAT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REPO=$PWD
+# docker/Dockerfile needs BuildKit (RUN --mount); Debian's 20.10 client uses it only when asked.
+export DOCKER_BUILDKIT=1
 
 PROJECT=amdb-compose-test
 BASE_IMAGE=amdb-local/debian:trixie
