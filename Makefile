@@ -6,12 +6,13 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap browser wrk up down status test test-fast lint format bench
+.PHONY: help bootstrap browser wrk up down status test test-fast test-compose lint format bench
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
-	@echo "make test    - run every test (unit, integration, Postgres, end-to-end, compose checks)"
+	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
 	@echo "make test-fast - unit and integration tests, no whole mesh (the loop before a commit)"
+	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict"
 	@echo "make format  - ruff format + ruff check --fix"
 	@echo "make bench   - run the benchmarks and print the tables written to the README"
@@ -41,12 +42,13 @@ NOT_SERIAL := $(foreach suite,$(SERIAL_SUITES),--ignore=$(suite))
 
 # Without ARGS: the unit and integration suites on two workers (each worker starts its own
 # embedded servers), then the process suites, the benchmarks' smoke and the end-to-end suite in
-# one process, so the e2e tests share one mesh. With ARGS: one plain pytest run of what ARGS
-# selects.
+# one process, so the e2e tests share one mesh, then the compose stack. With ARGS: one plain
+# pytest run of what ARGS selects.
 test: bootstrap browser wrk
 ifeq ($(strip $(ARGS)),)
 	$(UV) run --frozen pytest -n 2 -m "not e2e" $(NOT_SERIAL) libs tools services
 	$(UV) run --frozen pytest $(SERIAL_SUITES) bench tests-e2e
+	$(MAKE) --no-print-directory test-compose
 else
 	$(UV) run --frozen pytest $(ARGS)
 endif
@@ -55,6 +57,11 @@ endif
 test-fast: bootstrap
 	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" $(NOT_SERIAL) libs tools services $(ARGS)
 	$(UV) run --frozen pytest $(SERIAL_SUITES) $(ARGS)
+
+# compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
+# `make test` runs it after the suites above (not when ARGS picks tests).
+test-compose: bootstrap
+	UV="$(UV)" docker/local/test-compose.sh
 
 lint: bootstrap
 	$(UV) run --frozen ruff format --check .

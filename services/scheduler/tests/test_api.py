@@ -7,12 +7,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import col
+from starlette.types import Message, Receive, Scope, Send
 
 from common.sql import SqlDatabase
+from scheduler.app import create_app
 from scheduler.models import PeriodicTask
 from scheduler.repository import BeatRepository, PeriodicTaskRepository
+from scheduler.settings import SchedulerSettings
+from testkit.tokens import TokenSigner
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
 
@@ -525,3 +529,46 @@ async def test_openapi_marks_every_scheduler_route_with_its_permission(
     assert run_now["x-access"] == "permission"
     assert run_now["x-permission"] == "scheduler:POST:/periodic-tasks/{task_id}/run"
     assert paths["/health"]["get"]["x-access"] == "public"
+
+
+async def test_a_created_task_is_committed_before_the_response_starts(
+    settings: SchedulerSettings,
+    signer: TokenSigner,
+    redis: Redis,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    # A client holding the 201 may use the task at once through another connection; seen from
+    # a second connection when the answer starts to leave.
+    app = create_app(settings, keys=signer.keys())
+    elsewhere = SqlDatabase(settings.database_url)
+    body = interval_task()
+    committed_when_answered: list[bool] = []
+
+    async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+        async def watching_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                async with elsewhere.session() as session:
+                    found = await session.execute(
+                        text("SELECT count(*) FROM periodic_tasks WHERE name = :name"),
+                        {"name": body["name"]},
+                    )
+                committed_when_answered.append(found.scalar_one() == 1)
+            await send(message)
+
+        await app(scope, receive, watching_send)
+
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(watched),
+                base_url="http://scheduler",
+                headers={"Authorization": f"Bearer {signer.token(adm=True)}"},
+            ) as admin,
+        ):
+            created = await admin.post("/scheduler/periodic-tasks", json=body)
+    finally:
+        await elsewhere.dispose()
+
+    assert created.status_code == 201, created.text
+    assert committed_when_answered == [True]

@@ -1,4 +1,4 @@
-"""compose.yaml and the images, checked statically (Docker does not run in CI)."""
+"""compose.yaml and the images, checked statically; `make test-compose` runs them for real."""
 
 import re
 import shutil
@@ -14,6 +14,7 @@ from mesh.topology import TOPOLOGY, Kind
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "compose.yaml"
+LOCAL = REPO / "compose.local.yaml"
 ONE_SHOT = "service_completed_successfully"
 PUBLISHED = {"gateway", "minio"}
 
@@ -49,14 +50,14 @@ def test_compose_file_matches_the_compose_specification() -> None:
     shutil.which("docker-compose") is None,
     reason="docker-compose is not installed (.ci/run installs Debian's package)",
 )
-def test_docker_compose_accepts_the_file() -> None:
+@pytest.mark.parametrize("files", [[COMPOSE], [COMPOSE, LOCAL]], ids=["compose", "with-local"])
+def test_docker_compose_accepts_the_file(files: list[Path]) -> None:
     result = subprocess.run(  # noqa: S603 - fixed arguments
         [
             str(shutil.which("docker-compose")),
             "--env-file",
             str(REPO / ".env.example"),
-            "-f",
-            str(COMPOSE),
+            *[arg for path in files for arg in ("-f", str(path))],
             "config",
             "-q",
         ],
@@ -66,6 +67,21 @@ def test_docker_compose_accepts_the_file() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_local_override_swaps_images_and_nothing_else_but_the_mongo_login(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    local: dict[str, Any] = yaml.safe_load(LOCAL.read_text())
+    assert set(local) == {"services"} | {key for key in local if key.startswith("x-")}
+    for name, service in local["services"].items():
+        assert name in services, name
+        changed = set(service) - {"image", "build", "pull_policy"}
+        if changed:
+            assert changed == {"environment"}, name
+            assert set(service["environment"]) == {"MONGO_URL"}, name
+        if "build" in services[name]:
+            assert "image" not in service, f"{name}: our own images keep their names"
 
 
 def test_every_upstream_image_is_pinned_to_a_tag_other_than_latest(

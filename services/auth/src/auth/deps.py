@@ -44,7 +44,9 @@ async def get_keys(request: Request) -> KeyRing:
     return keys
 
 
-DbSession = Annotated[AsyncSession, Depends(get_db_session)]
+# "function" scope: commit before the response leaves (FastAPI's default runs it after), so a
+# client holding the answer finds the change from its next request on.
+DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 Settings = Annotated[AuthSettings, Depends(get_settings)]
 RedisClient = Annotated["Redis", Depends(get_redis)]
 Keys = Annotated[KeyRing, Depends(get_keys)]

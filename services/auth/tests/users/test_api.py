@@ -1,13 +1,18 @@
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
+from starlette.types import Message, Receive, Scope, Send
 
 from auth.testing import RunningAuth
 from common import user_events
+from common.sql import SqlDatabase
 from testkit.auth_client import LoginFailedError
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -318,3 +323,42 @@ async def test_timestamps_read_back_as_the_same_instants_with_their_offset(
         assert instant.utcoffset() is not None, stamp
         assert abs(instant - before) < timedelta(minutes=1)
     assert patched["name"] == "T"
+
+
+async def test_a_created_user_is_committed_before_the_response_starts(
+    auth: RunningAuth, database_url: str
+) -> None:
+    # A client holding the 201 may use the user at once through another connection (the
+    # gateway's next request); seen from a second connection when the answer starts to leave.
+    elsewhere = SqlDatabase(database_url)
+    committed_when_answered: list[bool] = []
+    username = f"user-{uuid.uuid4().hex[:10]}"
+
+    async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+        async def watching_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                async with elsewhere.session() as session:
+                    found = await session.execute(
+                        text("SELECT count(*) FROM users WHERE username = :name"),
+                        {"name": username},
+                    )
+                committed_when_answered.append(found.scalar_one() == 1)
+            await send(message)
+
+        await auth.app(scope, receive, watching_send)
+
+    pair = await auth.login(auth.admin_username, auth.admin_password)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(watched), base_url="http://auth"
+        ) as admin:
+            created = await admin.post(
+                "/auth/users",
+                json={"username": username, "password": "a long enough password"},
+                headers={"Authorization": f"Bearer {pair.access_token}"},
+            )
+    finally:
+        await elsewhere.dispose()
+
+    assert created.status_code == 201
+    assert committed_when_answered == [True]

@@ -19,7 +19,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# "function" scope: commit before the response leaves (FastAPI's default runs it after), so a
+# client holding the answer finds the change from its next request on.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def get_service(request: Request, session: SessionDep) -> PeriodicTaskService:
