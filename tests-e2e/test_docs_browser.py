@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, Page, Request, async_playwright, expect
 
+from mesh.supervisor import Mesh
+
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
@@ -108,6 +110,8 @@ async def _execute(page: Page, path: str) -> str:
 async def test_the_portal_renders_every_service_and_its_password_login_calls_the_api(
     mesh: Gateway, page: Page
 ) -> None:
+    if not (isinstance(mesh, Mesh) and mesh.environment.env["ENVIRONMENT"] == "local"):
+        pytest.skip("the docs offer the password login only with ENVIRONMENT=local")
     await page.goto(f"{mesh.url}/docs")
     title = page.locator(".swagger-ui .info .title")
     for service, path in AUTHENTICATED_GETS.items():
