@@ -48,7 +48,7 @@ def test_a_gateway_that_has_not_loaded_its_routes_is_not_ready(
 ) -> None:
     port, _ = gateway
 
-    with pytest.raises(ConnectionError, match="no docs route"):
+    with pytest.raises(ConnectionError, match="no docs@file router"):
         traefik_routing(port)
 
 
