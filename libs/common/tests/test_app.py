@@ -285,6 +285,16 @@ async def test_openapi_documents_access_levels_permissions_and_problem_responses
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
+async def test_a_route_with_path_parameters_documents_the_gateways_bodiless_400(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/demo/openapi.json")).json()
+    refused = spec["paths"]["/things/{thing_id}"]["get"]["responses"]["400"]
+    assert "content" not in refused
+    assert "encoded" in refused["description"]
+    assert "400" not in spec["paths"]["/mine"]["get"]["responses"]
+
+
 async def test_cors_is_off_by_default_and_follows_the_configured_origins() -> None:
     closed = httpx.ASGITransport(build_app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=closed, base_url="http://demo") as http:

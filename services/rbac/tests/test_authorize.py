@@ -50,7 +50,7 @@ async def test_public_route_passes_without_token_and_answers_empty_identity(rbac
 async def test_every_services_docs_are_public(rbac: Rbac, path: str) -> None:
     assert (await rbac.authorize("GET", f"/storage{path}")).status_code == 200
     assert (await rbac.authorize("GET", f"/rbac{path}")).status_code == 200
-    assert (await rbac.authorize("POST", f"/storage{path}")).status_code == 403
+    assert (await rbac.authorize("POST", f"/storage{path}")).status_code == 405
 
 
 async def test_missing_token_is_401_with_bearer_challenge(rbac: Rbac) -> None:
@@ -67,7 +67,7 @@ async def test_denials_are_problems_naming_the_path_asked_for_without_its_query(
     for status, method, uri, token in (
         (401, "GET", "/storage/files?token=secret", None),
         (403, "DELETE", "/storage/files/f1?token=secret", user),
-        (403, "TRACE", "/storage/files", user),
+        (405, "TRACE", "/storage/files", user),
         (403, "GET", "/storage/nothing/here", user),
     ):
         response = await rbac.authorize(method, uri, token)
@@ -241,10 +241,23 @@ async def test_admin_only_route_is_refused_to_non_admins_whatever_their_roles_gr
 
 async def test_unregistered_route_is_403_even_for_admins(rbac: Rbac) -> None:
     token = rbac.signer.token(adm=True)
-    for method, uri in [("GET", "/storage/nope"), ("PUT", "/storage/files/x"), ("GET", "/x/y")]:
+    for method, uri in [("GET", "/storage/nope"), ("PUT", "/storage/nope"), ("GET", "/x/y")]:
         response = await rbac.authorize(method, uri, token)
         assert response.status_code == 403
         assert response.json()["code"] == "unregistered_route"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PUT", "PROPFIND", "BREW"])
+@pytest.mark.parametrize("token", [None, "user", "admin"])
+async def test_a_method_a_served_path_lacks_is_405_naming_the_served_ones_in_allow(
+    rbac: Rbac, method: str, token: str | None
+) -> None:
+    bearer = {"user": rbac.signer.token(sub="u1"), "admin": rbac.signer.token(adm=True)}
+    response = await rbac.authorize(method, "/storage/files/x", bearer.get(token or ""))
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, DELETE"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "method_not_allowed"
 
 
 @pytest.mark.parametrize(
@@ -253,7 +266,7 @@ async def test_unregistered_route_is_403_even_for_admins(rbac: Rbac) -> None:
         {},
         {"X-Forwarded-Method": "GET"},
         {"X-Forwarded-Uri": "/storage/files"},
-        {"X-Forwarded-Method": "BREW", "X-Forwarded-Uri": "/storage/files"},
+        {"X-Forwarded-Method": "BREW", "X-Forwarded-Uri": "/storage/nothing"},
         {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/storage/files/%2e%2e/uploads"},
         {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/storage/files/%ff"},
         {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "garbage"},

@@ -102,6 +102,11 @@ def test_ambiguous_or_malformed_uri_is_refused(uri: str) -> None:
         parse_forwarded_uri(uri)
 
 
-def test_preflight_finds_a_path_served_under_another_method() -> None:
-    assert TABLE.path_exists("storage", "/files/abc")
-    assert not TABLE.path_exists("storage", "/nothing")
+def test_methods_at_a_path_gather_every_route_serving_it_with_head_beside_get() -> None:
+    assert TABLE.methods_at("storage", "/files/abc") == ["GET", "HEAD", "DELETE"]
+    # A literal route and a template both serve /files/stats, as Starlette would route them.
+    assert TABLE.methods_at("storage", "/files/stats") == ["GET", "HEAD", "DELETE"]
+    assert TABLE.methods_at("storage", "/uploads") == ["POST"]
+    assert TABLE.methods_at("storage", "/objects/a/b/meta") == ["GET", "HEAD"]
+    assert TABLE.methods_at("storage", "/nothing") == []
+    assert TABLE.methods_at("nowhere", "/files") == []

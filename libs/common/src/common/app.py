@@ -21,6 +21,7 @@ from common.request_context import RequestContextMiddleware
 from common.route_manifest import publish_app_routes
 from common.security import offer_password_login
 from common.settings import Environment, ServiceSettings
+from common.strict_input import refuse_lax_bodies
 
 
 class RootPathMiddleware:
@@ -125,6 +126,7 @@ def create_app(
     app.add_middleware(RootPathMiddleware, root_path=f"/{name}")
     for router in (health.router, docs_pages.router, *routers):
         document_routes(router, name)
+        refuse_lax_bodies(router)
         _answer_no_content_bare(router)
         app.include_router(router)
 

@@ -25,6 +25,12 @@ _BY_ACCESS: dict[Access, dict[int, str]] = {
 }
 
 
+_GATEWAY_400 = (
+    "Refused by the gateway, without a body: a path parameter carried an encoded /, \\, "
+    "NUL, ;, %, ? or #"
+)
+
+
 def document_routes(router: APIRouter, service: str) -> None:
     """Mark each route's access level and permission code and add its standard error responses.
 
@@ -45,6 +51,9 @@ def document_routes(router: APIRouter, service: str) -> None:
             route.responses.setdefault(422, {"model": Problem, "description": "Invalid input"})
         if route.body_field:
             standard[413] = "Request body larger than MAX_REQUEST_BODY_BYTES"
+        if "{" in route.path_format:
+            # Traefik answers these itself, without a body, before any service sees them.
+            route.responses.setdefault(400, {"description": _GATEWAY_400})
         for status, description in standard.items():
             route.responses.setdefault(status, {"model": Problem, "description": description})
 

@@ -5,6 +5,8 @@ from typing import Annotated
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
+from common.strict_input import DecimalDigits
+
 MAX_LIMIT = 200
 
 
@@ -14,8 +16,12 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip")] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Items per page"), DecimalDigits
+    ] = 50,
+    offset: Annotated[
+        int, Query(ge=0, le=10_000_000, description="Items to skip"), DecimalDigits
+    ] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

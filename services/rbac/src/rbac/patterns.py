@@ -16,6 +16,8 @@ _SERVICE = r"[a-z][a-z0-9_-]{0,63}"
 _METHOD = r"(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|\*)"
 _PATH = r"/[A-Za-z0-9._~{}:/@!$&'()+,;=%-]{0,500}\*?"
 _VALID = re.compile(rf"^(?:\*|{_SERVICE}:\*|{_SERVICE}:{_METHOD}:(?:\*|{_PATH}))$")
+# The grammar as the OpenAPI states it (the check above enforces it, with its own error code).
+PATTERN_REGEX = _VALID.pattern
 
 
 class InvalidPatternError(ValueError):

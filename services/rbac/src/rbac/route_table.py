@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from common.access import Access
+from common.allowed_methods import HTTP_METHODS
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?\}")
 # Starlette's convertors; an unknown one matches nothing (fail closed).
@@ -126,15 +127,18 @@ class RouteTable:
             found = self._match(service, "GET", path)
         return found
 
-    def path_exists(self, service: str, path: str) -> bool:
-        """Whether any method is served at `path` (CORS preflights only need that)."""
+    def methods_at(self, service: str, path: str) -> list[str]:
+        """Every method `path` is served with, for a 405's `Allow`: HEAD beside GET (Starlette
+        serves it), in the order of RFC 9110, as the services' own 405s list them."""
         table = self._services.get(service)
         if table is None:
-            return False
-        if any(p == path for (_, p) in table.exact):
-            return True
+            return []
+        served = {method for (method, p) in table.exact if p == path}
         segments = _segments(path)
-        return any(t.matches(segments) for t in table.templates)
+        served.update(t.route.method for t in table.templates if t.matches(segments))
+        if "GET" in served:
+            served.add("HEAD")
+        return [method for method in HTTP_METHODS if method in served]
 
     def _match(self, service: str, method: str, path: str) -> RouteInfo | None:
         table = self._services.get(service)

@@ -1,9 +1,12 @@
 """Instants are timezone-aware UTC datetimes everywhere in the scheduler."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+
+_DATE_TIME_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -21,5 +24,17 @@ def _representable_in_utc(moment: datetime) -> datetime:
         raise ValueError("must fall between years 1 and 9999 in UTC") from exc
 
 
+def _date_time_text(value: object) -> object:
+    # The schema says an RFC 3339 date-time string; pydantic would also read a number, or a
+    # string of digits, as seconds since 1970.
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and _DATE_TIME_START.match(value) is None
+    ):
+        raise ValueError("must be an RFC 3339 date-time such as 2030-01-01T09:00:00Z")
+    return value
+
+
 # An instant from a client: with an explicit offset, converted to UTC on the way in.
-UtcInstant = Annotated[AwareDatetime, AfterValidator(_representable_in_utc)]
+UtcInstant = Annotated[
+    AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_representable_in_utc)
+]

@@ -11,6 +11,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     TypeAdapter,
     ValidationInfo,
     field_validator,
@@ -57,7 +59,7 @@ class IntervalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["interval"]
-    every: int = Field(ge=1, le=10_000_000)
+    every: StrictInt = Field(ge=1, le=10_000_000)
     period: Literal["days", "hours", "minutes", "seconds"] = "seconds"
 
     @model_validator(mode="after")
@@ -131,8 +133,8 @@ class SolarSpec(BaseModel):
 
     type: Literal["solar"]
     event: SOLAR_EVENTS
-    latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    latitude: StrictFloat = Field(ge=-90, le=90, allow_inf_nan=False)
+    longitude: StrictFloat = Field(ge=-180, le=180, allow_inf_nan=False)
 
 
 class ClockedSpec(BaseModel):

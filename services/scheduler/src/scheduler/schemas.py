@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from common.patch import never_null
 from common.sql import SqlText
@@ -20,7 +20,7 @@ MAX_ARGUMENTS_DEPTH = 32
 INT64 = range(-(2**63), 2**63)
 TaskName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
 QueueName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Priority = Annotated[int, Field(ge=0, le=9)]
+Priority = Annotated[StrictInt, Field(ge=0, le=9)]
 
 
 def _storable_json[T](value: T) -> T:
@@ -78,8 +78,8 @@ class PeriodicTaskCreate(BaseModel):
     schedule: ScheduleSpec
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
-    enabled: bool = True
-    one_off: bool = Field(
+    enabled: StrictBool = True
+    one_off: StrictBool = Field(
         False,
         description="Run once, then disable the task. A clocked schedule always runs once: "
         "one_off is true for it, and false is refused (`clocked_is_one_off`).",
@@ -104,8 +104,8 @@ class PeriodicTaskUpdate(BaseModel):
     schedule: ScheduleSpec | None = Field(None, json_schema_extra=never_null)
     args: list[Any] | None = Field(None, json_schema_extra=never_null)
     kwargs: dict[str, Any] | None = Field(None, json_schema_extra=never_null)
-    enabled: bool | None = Field(None, json_schema_extra=never_null)
-    one_off: bool | None = Field(
+    enabled: StrictBool | None = Field(None, json_schema_extra=never_null)
+    one_off: StrictBool | None = Field(
         None,
         description="Run once, then disable the task. A clocked schedule always runs once: "
         "with one, one_off is true and false is refused (`clocked_is_one_off`). Moving a task "

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from common.errors import error_responses
 from common.pagination import Page, PageQuery
 from common.security import AdminUser, CurrentUser
+from common.strict_input import DecimalDigits
 from storage.deps import FileServiceDep
 from storage.errors import (
     AlreadyCompleted,
@@ -32,6 +33,7 @@ from storage.schemas import (
     UploadRequest,
     UploadTicket,
 )
+from storage.settings import MAX_URL_EXPIRY_SECONDS
 
 router = APIRouter()
 
@@ -128,7 +130,13 @@ async def download_file(
     user: CurrentUser,
     files: FileServiceDep,
     expires_in: Annotated[
-        int | None, Query(description="URL lifetime in seconds (at most 7 days)")
+        int | None,
+        Query(
+            description="URL lifetime in seconds (at most STORAGE_MAX_URL_EXPIRY_SECONDS, "
+            "7 days by default)",
+            json_schema_extra={"minimum": 1, "maximum": MAX_URL_EXPIRY_SECONDS},
+        ),
+        DecimalDigits,
     ] = None,
 ) -> DownloadLink:
     return await files.download(user, file_id, expires_in)

@@ -3,23 +3,45 @@
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from storage.filenames import MAX_FILENAME_BYTES
 from storage.models import FileRecord, FileStatus
+from storage.settings import GIB, MAX_PART_SIZE, MAX_PARTS, MAX_URL_EXPIRY_SECONDS, MIN_PART_SIZE
+from storage.upload_rules import CONTENT_TYPE_PATTERN, MAX_CONTENT_TYPE_LENGTH
 
+# The bounds below are stated in the OpenAPI (`json_schema_extra`) and enforced by
+# `upload_rules`, which answers each with its own problem code (invalid_size, invalid_expiry...).
 _EXPIRES_IN = Field(
     None,
-    description="Lifetime of the presigned URLs in seconds (default from settings, at most 7 days)",
+    description="Lifetime of the presigned URLs in seconds (default from settings, at most "
+    "STORAGE_MAX_URL_EXPIRY_SECONDS, 7 days by default)",
+    json_schema_extra={"minimum": 1, "maximum": MAX_URL_EXPIRY_SECONDS},
 )
 
 
 class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    filename: str = Field(max_length=1024, examples=["report.pdf"])
-    content_type: str = Field(max_length=1024, examples=["application/pdf"])
-    size: int = Field(description="Exact size in bytes", examples=[1048576])
-    expires_in: int | None = _EXPIRES_IN
+    filename: str = Field(
+        max_length=1024,
+        description=f"A plain name: at most {MAX_FILENAME_BYTES} bytes in UTF-8, no path, "
+        "no control characters, no leading or trailing whitespace",
+        examples=["report.pdf"],
+        json_schema_extra={"minLength": 1, "maxLength": MAX_FILENAME_BYTES},
+    )
+    content_type: str = Field(
+        max_length=1024,
+        examples=["application/pdf"],
+        json_schema_extra={"maxLength": MAX_CONTENT_TYPE_LENGTH, "pattern": CONTENT_TYPE_PATTERN},
+    )
+    size: StrictInt = Field(
+        description="Exact size in bytes, at most STORAGE_MAX_SINGLE_UPLOAD_BYTES (5 GiB by "
+        "default); larger files go by multipart",
+        examples=[1048576],
+        json_schema_extra={"minimum": 1, "maximum": 5 * GIB},
+    )
+    expires_in: StrictInt | None = _EXPIRES_IN
 
 
 class UploadTicket(BaseModel):
@@ -34,8 +56,16 @@ class UploadTicket(BaseModel):
 
 
 class MultipartRequest(UploadRequest):
-    part_size: int | None = Field(
-        None, description="Bytes per part, 5 MiB to 5 GiB; computed from the size when omitted"
+    size: StrictInt = Field(
+        description="Exact size in bytes, at most STORAGE_MAX_FILE_BYTES (5 TiB by default), "
+        f"in at most {MAX_PARTS} parts",
+        examples=[1048576],
+        json_schema_extra={"minimum": 1, "maximum": MAX_PARTS * MAX_PART_SIZE},
+    )
+    part_size: StrictInt | None = Field(
+        None,
+        description="Bytes per part, 5 MiB to 5 GiB; computed from the size when omitted",
+        json_schema_extra={"minimum": MIN_PART_SIZE, "maximum": MAX_PART_SIZE},
     )
 
 
@@ -56,7 +86,7 @@ class MultipartTicket(BaseModel):
 class CompletedPart(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    part_number: int
+    part_number: StrictInt
     etag: str = Field(max_length=256)
 
 

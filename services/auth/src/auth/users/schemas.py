@@ -2,9 +2,9 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from auth.users.models import USERNAME_MAX_LENGTH
 from common.patch import never_null
@@ -34,14 +34,29 @@ POLICY_DOC = (
 )
 
 
+def _policy_bounds(schema: dict[str, Any]) -> None:
+    # The policy's default bounds, checked after the field's own (with their own codes).
+    schema.update(minLength=8, maxLength=128)
+
+
+def _policy_bounds_never_null(schema: dict[str, Any]) -> None:
+    never_null(schema)
+    _policy_bounds(schema)
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=USERNAME_MAX_LENGTH, pattern=USERNAME_PATTERN)
-    password: str = Field(min_length=1, max_length=PASSWORD_FIELD_MAX, description=POLICY_DOC)
+    password: str = Field(
+        min_length=1,
+        max_length=PASSWORD_FIELD_MAX,
+        description=POLICY_DOC,
+        json_schema_extra=_policy_bounds,
+    )
     name: SqlText = Field("", max_length=200)
     email: Email | None = None
-    is_admin: bool = False
+    is_admin: StrictBool = False
 
 
 class UserUpdate(BaseModel):
@@ -55,12 +70,12 @@ class UserUpdate(BaseModel):
         min_length=1,
         max_length=PASSWORD_FIELD_MAX,
         description=POLICY_DOC,
-        json_schema_extra=never_null,
+        json_schema_extra=_policy_bounds_never_null,
     )
     name: SqlText | None = Field(None, max_length=200, json_schema_extra=never_null)
     email: Email | None = None
-    is_active: bool | None = Field(None, json_schema_extra=never_null)
-    is_admin: bool | None = Field(None, json_schema_extra=never_null)
+    is_active: StrictBool | None = Field(None, json_schema_extra=never_null)
+    is_admin: StrictBool | None = Field(None, json_schema_extra=never_null)
 
 
 # The fields of `UserUpdate` that a PATCH may leave out but not set to null.

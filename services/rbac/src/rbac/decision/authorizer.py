@@ -134,18 +134,31 @@ class Authorizer:
     async def _decide(
         self, method: str | None, uri: str | None, authorization: Sequence[str]
     ) -> Decision:
-        if method is None or method.upper() not in _METHODS or uri is None:
-            return _deny(403, "bad_forwarded_request", "missing or unknown forwarded method or URI")
+        if method is None or uri is None:
+            return _deny(403, "bad_forwarded_request", "missing forwarded method or URI")
         method = method.upper()
         try:
             target = parse_forwarded_uri(uri)
         except AmbiguousPathError as exc:
             return _deny(403, "ambiguous_path", str(exc))
-        route = self.routes.match(target.service, method, target.path)
+        known = method in _METHODS
+        route = self.routes.match(target.service, method, target.path) if known else None
         if route is None:
-            if method == "OPTIONS" and self.routes.path_exists(target.service, target.path):
+            served = self.routes.methods_at(target.service, target.path)
+            if method == "OPTIONS" and served:
                 # A CORS preflight carries no credentials; the service's CORS layer answers it.
                 return ALLOW_ANONYMOUS
+            if served:
+                # TRACE, CONNECT or any method the path is not served with: what the service
+                # itself would answer, before any token is looked at (RFC 9110 §15.5.6).
+                return Decision(
+                    405,
+                    "method_not_allowed",
+                    f"{method} is not served here",
+                    (("allow", ", ".join(served)),),
+                )
+            if not known:
+                return _deny(403, "bad_forwarded_request", "unknown forwarded method")
             return _deny(403, "unregistered_route", "no registered route serves this request")
         return await self.check_route(route, authorization)
 

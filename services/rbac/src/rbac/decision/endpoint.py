@@ -66,4 +66,9 @@ async def _respond(decision: Decision, send: Send, instance: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-_TITLES = {401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable"}
+_TITLES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
+}

@@ -1,16 +1,19 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from common.patch import never_null
 from common.sql import SqlText
+from rbac.patterns import PATTERN_REGEX
 
 RoleCode = Annotated[
     str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Stable role identifier")
 ]
 UserId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-Patterns = Annotated[list[str], Field(max_length=500)]
+Patterns = Annotated[
+    list[Annotated[str, Field(json_schema_extra={"pattern": PATTERN_REGEX})]], Field(max_length=500)
+]
 
 
 class RoleCreate(BaseModel):
@@ -20,7 +23,7 @@ class RoleCreate(BaseModel):
     name: Annotated[SqlText, Field(min_length=1, max_length=200)]
     description: Annotated[SqlText, Field(max_length=2000)] = ""
     permissions: Patterns = Field(default_factory=list)
-    is_active: bool = True
+    is_active: StrictBool = True
 
 
 class RoleUpdate(BaseModel):
@@ -35,7 +38,7 @@ class RoleUpdate(BaseModel):
         None, json_schema_extra=never_null
     )
     permissions: Patterns | None = Field(None, json_schema_extra=never_null)
-    is_active: bool | None = Field(None, json_schema_extra=never_null)
+    is_active: StrictBool | None = Field(None, json_schema_extra=never_null)
 
 
 class Role(BaseModel):
