@@ -154,7 +154,13 @@ class RunRead(BaseModel):
     task_id: str
     task: str
     periodic_task_id: str | None
-    state: str
+    state: str = Field(
+        description="PENDING (queued), STARTED, then one of SUCCESS, FAILURE, RETRY, REVOKED, or"
+        " LOST: the worker running it died (`error` says how)"
+    )
+    attempts: int = Field(
+        0, description="How many times a worker started it: more than 1 for a redelivered run"
+    )
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     queued_at: datetime | None

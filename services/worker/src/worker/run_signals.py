@@ -12,12 +12,13 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-from celery.signals import task_postrun, task_prerun
+from celery.exceptions import WorkerLostError
+from celery.signals import task_failure, task_postrun, task_prerun
 from pymongo import AsyncMongoClient
 
 from common.mongo import init_mongo
 from worker.event_loop import process_loop
-from worker.run_history import UNSTORABLE_ERRORS, record_finished, record_started
+from worker.run_history import UNSTORABLE_ERRORS, record_finished, record_lost, record_started
 from worker.runs import TaskRun
 from worker.settings import WorkerSettings
 
@@ -27,8 +28,10 @@ WRITE_TIMEOUT_SECONDS = 10.0
 
 
 class RunRecorder:
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(self, settings: WorkerSettings, worker_id: str | None = None) -> None:
         self.settings = settings
+        # Whose heartbeat tells that the runs it starts are still alive (`worker.lost_runs`).
+        self.worker_id = worker_id
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._client_pid: int | None = None
         self._paused_until = 0.0
@@ -69,6 +72,18 @@ class RunRecorder:
                 args=list(args or ()),
                 kwargs=dict(kwargs or {}),
                 started_at=datetime.now(UTC),
+                worker_id=self.worker_id,
+            )
+        )
+
+    def on_failure(self, task_id: str, exception: BaseException | None = None, **_: Any) -> None:
+        """In the worker's main process: the pool process running the task died. Celery sends
+        this only when it will not redeliver the message (an at-most-once task)."""
+        if not isinstance(exception, WorkerLostError):
+            return  # an ordinary failure, recorded by the task's own process on postrun
+        self._write(
+            lambda: record_lost(
+                task_id, reason=f"worker process lost: {exception}", finished_at=datetime.now(UTC)
             )
         )
 
@@ -91,8 +106,9 @@ class RunRecorder:
         )
 
 
-def connect_run_recording(settings: WorkerSettings) -> RunRecorder:
-    recorder = RunRecorder(settings)
+def connect_run_recording(settings: WorkerSettings, worker_id: str | None = None) -> RunRecorder:
+    recorder = RunRecorder(settings, worker_id)
     task_prerun.connect(recorder.on_prerun, weak=False)
     task_postrun.connect(recorder.on_postrun, weak=False)
+    task_failure.connect(recorder.on_failure, weak=False)
     return recorder
