@@ -138,8 +138,15 @@ class PeriodicTaskRead(BaseModel):
     queue: str | None
     priority: int | None
     description: str
-    last_run_at: datetime | None
-    total_run_count: int
+    last_run_at: datetime | None = Field(
+        description="When beat last sent it; written back every SCHEDULER_BEAT_SYNC_SECONDS"
+    )
+    total_run_count: int = Field(
+        description="How many times beat has sent it, written back every"
+        " SCHEDULER_BEAT_SYNC_SECONDS (so up to that much behind). Runs sent with"
+        " `POST .../run` are not counted; the run history lists every run, from any sender,"
+        " kept for WORKER_RUN_HISTORY_DAYS, so its total may be larger or smaller"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -91,12 +91,16 @@ async def record_started(
     kwargs: dict[str, Any],
     started_at: datetime,
     worker_id: str | None = None,
+    queued_at: datetime | None = None,
 ) -> None:
     """A worker starts the run; a redelivered run starts again in the same record, its
-    attempts counted and the end of the previous attempt cleared."""
+    attempts counted and the end of the previous attempt cleared. `queued_at` is when the
+    message was sent; the earliest known time is kept (the API may have recorded it)."""
+    earliest = {"$min": {"queued_at": queued_at}} if queued_at is not None else {}
     await TaskRun.get_pymongo_collection().update_one(
         {"task_id": task_id},
         {
+            **earliest,
             "$set": {
                 "task": task,
                 "periodic_task_id": periodic_task_id,

@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from common.mongo import init_mongo
 from worker.event_loop import process_loop
+from worker.queued_at import queued_at_of
 from worker.run_history import UNSTORABLE_ERRORS, record_finished, record_lost, record_started
 from worker.runs import TaskRun
 from worker.settings import WorkerSettings
@@ -63,7 +64,9 @@ class RunRecorder:
 
     def on_prerun(self, task_id: str, task: Any, args: Any, kwargs: Any, **_: Any) -> None:
         self._started[task_id] = time.perf_counter()
+        # Read here: the write runs on the loop's thread, where this task's request is unknown.
         periodic_task_id = getattr(task.request, "periodic_task_id", None)
+        queued_at = queued_at_of(task.request)
         self._write(
             lambda: record_started(
                 task_id,
@@ -73,6 +76,7 @@ class RunRecorder:
                 kwargs=dict(kwargs or {}),
                 started_at=datetime.now(UTC),
                 worker_id=self.worker_id,
+                queued_at=queued_at,
             )
         )
 
