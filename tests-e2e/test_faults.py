@@ -2,7 +2,8 @@
 the mesh restart it, and check what clients saw.
 
 For each fault: 0 requests allowed that should be refused, 0 answers of 500, the records made
-before every fault still there (a user, a role, a file, a periodic task, a run), and every probe
+before every fault still there and unchanged (a user, a role, a file, a periodic task, a run), as
+many users, roles, files and periodic tasks as before and one run per task sent, and every probe
 answering 200 again within `RECOVERY_BOUND_SECONDS` of the kill. The mesh is this module's own
 (it is damaged on purpose), supervised by `mesh.restarts` as `mesh up` supervises it, with the
 lost-run sweep and worker heartbeat made fast.
@@ -168,6 +169,16 @@ async def _until_run(
     pytest.fail(f"run {task_id} did not reach {states} within {timeout}s: {run}")
 
 
+async def _counts(admin: httpx.AsyncClient) -> dict[str, int]:
+    """How many users, roles, files and periodic tasks there are (`total` of each list)."""
+    counts = {}
+    for path in ("/auth/users", "/rbac/roles", "/storage/files", "/scheduler/periodic-tasks"):
+        response = await admin.get(path, params={"limit": 1})
+        assert response.status_code == 200, response.text
+        counts[path] = int(response.json()["total"])
+    return counts
+
+
 def _probes(records: Records) -> list[str]:
     """One admin read per service and dependency: all 200 means the mesh has recovered."""
     return [
@@ -255,6 +266,8 @@ async def test_a_killed_process_is_survived(
         base_url=faults_mesh.url, timeout=30, headers=_bearer(tokens["admin"])
     )
     adder = await _periodic_task(admin, "demo.add", [1, 1])
+    counts_before = await _counts(admin)
+    sends = 0
     tally, stop = Tally(), asyncio.Event()
     load = asyncio.create_task(_steady_load(faults_mesh.url, tokens, probes, stop, tally))
     await asyncio.sleep(1)
@@ -275,6 +288,7 @@ async def test_a_killed_process_is_survived(
             sent = await admin.post(f"/scheduler/periodic-tasks/{adder}/run")
             if sent.status_code != 202:
                 continue
+            sends += 1
             run = await _until_run(
                 admin, sent.json()["task_id"], {"SUCCESS"}, deadline - time.monotonic()
             )
@@ -286,6 +300,8 @@ async def test_a_killed_process_is_survived(
         await load
     try:
         kept = {name: (await admin.get(path)) for name, path in records.paths.items()}
+        counts_after = await _counts(admin)
+        adder_runs = await admin.get(f"/scheduler/periodic-tasks/{adder}/runs")
         ended = None if lost_run is None else await _until_run(admin, lost_run, {"LOST"}, 30)
     finally:
         await admin.aclose()
@@ -300,6 +316,9 @@ async def test_a_killed_process_is_survived(
     )
     assert tally.server_errors == []
     assert tally.wrongly_allowed == []
+    # Nothing lost and nothing duplicated: as many of each as before, one run per send.
+    assert counts_after == counts_before
+    assert adder_runs.json()["total"] == sends
     for name, response in kept.items():
         assert response.status_code == 200, f"{name} lost: {response.text}"
         assert _stable(response.json()) == records.bodies[name], f"{name} changed"
