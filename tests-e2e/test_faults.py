@@ -18,6 +18,8 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -252,13 +254,63 @@ async def lost_run(
         yield run
 
 
-@pytest.mark.parametrize("fault", ["valkey", "mongo", "s3", "auth", "worker"])
+@pytest.fixture
+async def ticking(
+    request: pytest.FixtureRequest, faults_mesh: Mesh, tokens: dict[str, str]
+) -> AsyncIterator[str | None]:
+    """For the beat fault: a task beat sends every second, sent at least once already."""
+    if request.node.callspec.params["fault"] != "beat":
+        yield None
+        return
+    async with httpx.AsyncClient(
+        base_url=faults_mesh.url, timeout=30, headers=_bearer(tokens["admin"])
+    ) as admin:
+        created = await admin.post(
+            "/scheduler/periodic-tasks",
+            json={
+                "name": f"ticking-{uuid.uuid4().hex[:8]}",
+                "task": "demo.add",
+                "schedule": {"type": "interval", "every": 1, "period": "seconds"},
+                "args": [1, 2],
+            },
+        )
+        assert created.status_code == 201, created.text
+        task = str(created.json()["id"])
+        assert await _until_sent_after(admin, task, datetime.now(UTC), 60)
+        yield task
+        await admin.patch(f"/scheduler/periodic-tasks/{task}", json={"enabled": False})
+
+
+async def _queued_times(admin: httpx.AsyncClient, periodic_task_id: str) -> list[datetime]:
+    runs = await admin.get(
+        f"/scheduler/periodic-tasks/{periodic_task_id}/runs", params={"limit": 200}
+    )
+    if runs.status_code != 200:
+        return []
+    return sorted(
+        datetime.fromisoformat(r["queued_at"]) for r in runs.json()["items"] if r["queued_at"]
+    )
+
+
+async def _until_sent_after(
+    admin: httpx.AsyncClient, periodic_task_id: str, after: datetime, timeout: float
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(t > after for t in await _queued_times(admin, periodic_task_id)):
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+@pytest.mark.parametrize("fault", ["valkey", "mongo", "s3", "auth", "worker", "beat"])
 async def test_a_killed_process_is_survived(
     fault: str,
     faults_mesh: Mesh,
     tokens: dict[str, str],
     records: Records,
     lost_run: str | None,
+    ticking: str | None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     probes = _probes(records)
@@ -274,7 +326,7 @@ async def test_a_killed_process_is_survived(
 
     pid = faults_mesh.children[fault].pid
     os.killpg(pid, signal.SIGKILL)
-    killed = time.monotonic()
+    killed, killed_at = time.monotonic(), datetime.now(UTC)
     deadline = killed + RECOVERY_BOUND_SECONDS
     recovered = None
     try:
@@ -293,6 +345,10 @@ async def test_a_killed_process_is_survived(
                 admin, sent.json()["task_id"], {"SUCCESS"}, deadline - time.monotonic()
             )
             assert run["result"] == 2
+            if ticking is not None and not await _until_sent_after(
+                admin, ticking, killed_at, deadline - time.monotonic()
+            ):
+                continue
             recovered = time.monotonic() - killed
         await asyncio.sleep(1)
     finally:
@@ -301,6 +357,7 @@ async def test_a_killed_process_is_survived(
     try:
         kept = {name: (await admin.get(path)) for name, path in records.paths.items()}
         counts_after = await _counts(admin)
+        ticks = [] if ticking is None else await _queued_times(admin, ticking)
         adder_runs = await admin.get(f"/scheduler/periodic-tasks/{adder}/runs")
         ended = None if lost_run is None else await _until_run(admin, lost_run, {"LOST"}, 30)
     finally:
@@ -322,6 +379,8 @@ async def test_a_killed_process_is_survived(
     for name, response in kept.items():
         assert response.status_code == 200, f"{name} lost: {response.text}"
         assert _stable(response.json()) == records.bodies[name], f"{name} changed"
+    # Beat's handover sends no scheduled run twice (two sends closer than half the interval).
+    assert all(b - a >= timedelta(seconds=0.5) for a, b in pairwise(ticks))
     if ended is not None:
         assert "died" in ended["error"]
         assert ended["finished_at"] is not None
