@@ -26,7 +26,9 @@ from worker.testing import (
     worker_command,
 )
 
-WORKER_REDIS_DB = 7
+# The database test_worker_process uses too: this process's Celery app keeps the result
+# backend it first made, so every module pointing the app at the broker must name the same one.
+WORKER_REDIS_DB = 6
 HEARTBEAT_TTL_SECONDS = 2
 
 
