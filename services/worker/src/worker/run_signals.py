@@ -53,6 +53,8 @@ class RunRecorder:
         # the store answers again, so a run's records are late rather than lost.
         self._backlog: deque[Callable[[], Coroutine[Any, Any, None]]] = deque(maxlen=BACKLOG_LIMIT)
         self._flushing = threading.Lock()
+        # The process whose retry thread is running (threads do not survive a fork).
+        self._retrying_in: int | None = None
 
     async def _connected(self) -> None:
         if self._client is None or self._client_pid != os.getpid():
@@ -84,17 +86,36 @@ class RunRecorder:
         if not self.settings.record_runs:
             return
         self._backlog.append(make)
+        self._flush_backlog()
+
+    def _flush_backlog(self, *, retrying: bool = False) -> None:
         # One flush at a time: the threads of a thread pool share the backlog, and two flushes
         # would both write its head and then drop two entries.
         with self._flushing:
-            if time.monotonic() < self._paused_until:
+            if not retrying and time.monotonic() < self._paused_until:
                 return
             try:
                 process_loop.run(self._flush(), timeout=WRITE_TIMEOUT_SECONDS)
             except Exception as exc:
-                # Pause, so tasks do not each wait on an unreachable server; the backlog stays.
+                # Pause, so tasks do not each wait on an unreachable server; the backlog stays
+                # and is retried after the pause, whether or not another task runs.
                 self._paused_until = time.monotonic() + self.pause_after_failure
                 logger.warning("run history write failed: %s", type(exc).__name__)
+                self._retry_later()
+
+    def _retry_later(self) -> None:
+        if self._retrying_in == os.getpid():
+            return
+        self._retrying_in = os.getpid()
+        threading.Thread(target=self._retry, name="run-history-retry", daemon=True).start()
+
+    def _retry(self) -> None:
+        try:
+            while self._backlog:
+                time.sleep(self.pause_after_failure)
+                self._flush_backlog(retrying=True)
+        finally:
+            self._retrying_in = None
 
     def on_prerun(self, task_id: str, task: Any, args: Any, kwargs: Any, **_: Any) -> None:
         self._started[task_id] = time.perf_counter()
