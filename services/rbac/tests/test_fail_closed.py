@@ -58,6 +58,7 @@ async def test_stopped_redis_turns_warm_allows_into_denials_until_it_is_back(
             admin_denied = await rbac.authorize("GET", "/storage/files", admin)
             assert admin_denied.status_code == 503
             assert admin_denied.json()["code"] == "revocation_unavailable"
+            assert int(admin_denied.headers["Retry-After"]) > 0
             # Public routes need no revocation knowledge; the route table is in SQL.
             assert await _statuses(rbac, admin, user) == (503, 503, 200)
             ready = await rbac.http.get("/ready")

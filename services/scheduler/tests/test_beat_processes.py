@@ -3,6 +3,8 @@
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,16 @@ async def eventually[T](probe: Callable[[], Awaitable[T]], accept: Callable[[T],
 
 def sent_count(log: Path, task: str) -> int:
     return len(re.findall(rf"sent {re.escape(task)}\b", log.read_text(errors="replace")))
+
+
+def send_times(log: Path, task: str) -> list[datetime]:
+    """When the beat logging to `log` sent `task` (its log's local wall-clock times)."""
+    stamps = re.findall(
+        rf"^(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}}) .*sent {re.escape(task)}\b",
+        log.read_text(errors="replace"),
+        flags=re.MULTILINE,
+    )
+    return [datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f") for stamp in stamps]
 
 
 def leads(log: Path) -> bool:
@@ -63,6 +75,9 @@ async def test_a_task_created_through_the_api_runs_within_seconds_and_its_runs_a
     assert run["error"] is None
     assert run["runtime_ms"] is not None
     assert run["started_at"] <= run["finished_at"]
+    # Sent by beat, which writes no history: the worker records when the message was sent.
+    assert run["queued_at"] is not None
+    assert run["queued_at"] <= run["started_at"]
     single = await client.get(f"/scheduler/runs/{run['task_id']}")
     assert single.json() == run
 
@@ -156,12 +171,18 @@ async def test_a_second_beat_stands_by_while_the_first_lives_and_takes_over_when
 
         await eventually(first_sent, lambda n: n >= 1)
         with celery_process(beat_command(second_log.parent), process_environment, second_log):
+
+            async def standing_by() -> bool:
+                return "waiting for the leader lock" in second_log.read_text(errors="replace")
+
+            await eventually(standing_by, bool)
             await asyncio.sleep(4)
             assert sent_count(second_log, "demo.add") == 0
             assert not leads(second_log)
             assert sent_count(first_log, "demo.add") >= 3
 
             stop_process(first, kill=True)
+            killed_at = datetime.now()
             killed_after = sent_count(first_log, "demo.add")
 
             async def second_sent() -> int:
@@ -170,4 +191,17 @@ async def test_a_second_beat_stands_by_while_the_first_lives_and_takes_over_when
             await eventually(second_sent, lambda n: n >= 2)
             assert leads(second_log)
             assert sent_count(first_log, "demo.add") == killed_after
+
+    # The handover is bounded by the lock's TTL (3 s here) plus a tick; across it the every-1 s
+    # task is sent neither twice (two sends closer than half its interval) nor left out longer.
+    lock_ttl = timedelta(seconds=float(process_environment["SCHEDULER_BEAT_LOCK_TTL_SECONDS"]))
+    bound = lock_ttl + timedelta(seconds=3)
+    first_sends, second_sends = (
+        send_times(first_log, "demo.add"),
+        send_times(second_log, "demo.add"),
+    )
+    assert second_sends[0] - killed_at <= bound
+    gaps = [b - a for a, b in pairwise(sorted(first_sends + second_sends))]
+    assert min(gaps) >= timedelta(seconds=0.5)
+    assert max(gaps) <= bound
     assert task["id"]

@@ -87,6 +87,10 @@ async def test_typed_calls_run_on_the_worker_and_are_recorded(
     assert run.runtime_ms is not None
     assert run.started_at is not None
     assert run.finished_at is not None
+    # Sent from here, not through the API: the message carried its send time.
+    assert run.queued_at is not None
+    assert run.queued_at <= run.started_at
+    assert run.attempts == 1
 
 
 @pytest.mark.usefixtures("worker_log")

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from common.allowed_methods import allowed_methods
+from common.outages import OUTAGE_RETRY_AFTER_SECONDS
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "tag:async-fastapi-multidb,2026:problem:"
@@ -133,6 +134,17 @@ class ServiceUnavailableError(DomainError):
     title = "Service unavailable"
 
 
+class DependencyUnavailableError(ServiceUnavailableError):
+    """A dependency (`sql`, `redis`, `mongo`, `s3`) cannot be reached right now."""
+
+    code = "dependency_unavailable"
+    title = "Dependency unavailable"
+
+    def __init__(self, dependency: str) -> None:
+        self.dependency = dependency
+        super().__init__(f"{dependency} is unavailable; retry later")
+
+
 def problem_response(
     request: Request | None,
     *,
@@ -147,6 +159,10 @@ def problem_response(
 ) -> JSONResponse:
     if instance is None:
         instance = request_instance(request) if request is not None else ""
+    headers = dict(headers or {})
+    if status == 503 and not any(k.lower() == "retry-after" for k in headers):
+        # Every 503 is temporary by definition; a client told when to come back does not poll.
+        headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
     problem = Problem(
         type=PROBLEM_TYPE_PREFIX + code,
         title=title or _status_title(status),
@@ -160,7 +176,7 @@ def problem_response(
     return JSONResponse(
         body,
         status_code=status,
-        headers=dict(headers or {}),
+        headers=headers,
         media_type=PROBLEM_MEDIA_TYPE,
     )
 

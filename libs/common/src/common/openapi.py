@@ -47,6 +47,8 @@ def document_routes(router: APIRouter, service: str) -> None:
         route.openapi_extra = extra
         standard = dict(_BY_ACCESS[level])
         standard[500] = "Unexpected error (logged under the request id)"
+        if route.path_format != "/health":  # liveness needs no dependency
+            standard[503] = "A dependency is unavailable (`dependency_unavailable`, Retry-After)"
         if get_flat_params(route.dependant) or route.body_field:
             route.responses.setdefault(422, {"model": Problem, "description": "Invalid input"})
         if route.body_field:

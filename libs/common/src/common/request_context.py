@@ -8,8 +8,9 @@ import uuid
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import problem_response
+from common.errors import DependencyUnavailableError, problem_response
 from common.logs import request_id_var
+from common.outages import outage_of
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -47,19 +48,38 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            error_logger.exception(
-                "unhandled error", extra={"method": scope["method"], "path": scope["path"]}
-            )
+        except Exception as exc:
+            dependency = outage_of(exc)
+            where = {"method": scope["method"], "path": scope["path"]}
+            if dependency is None:
+                error_logger.exception("unhandled error", extra=where)
+            else:
+                # An outage is an expected state, not a bug: one line, no traceback.
+                error_logger.warning(
+                    "dependency unavailable: %s (%s)",
+                    dependency,
+                    type(exc).__name__,
+                    extra=where,
+                )
             if response_started:
                 raise
-            response = problem_response(
-                Request(scope),
-                status=500,
-                code="internal_error",
-                title="Internal Server Error",
-                detail=f"An unexpected error occurred. Quote request id {request_id}.",
-            )
+            if dependency is None:
+                response = problem_response(
+                    Request(scope),
+                    status=500,
+                    code="internal_error",
+                    title="Internal Server Error",
+                    detail=f"An unexpected error occurred. Quote request id {request_id}.",
+                )
+            else:
+                outage = DependencyUnavailableError(dependency)
+                response = problem_response(
+                    Request(scope),
+                    status=outage.status,
+                    code=outage.code,
+                    title=outage.title,
+                    detail=outage.detail,
+                )
             await response(scope, receive, send_with_id)
         finally:
             access_logger.log(

@@ -15,7 +15,9 @@ from common.settings import load_settings
 from common.sql import SqlDatabase
 from common.tokens import KeySource
 from scheduler.api import router
+from scheduler.lost_run_sweep import sweeping
 from scheduler.settings import SchedulerSettings
+from worker.lost_runs import LostRunSweeper
 from worker.runs import TaskRun
 
 
@@ -39,8 +41,14 @@ def create_app(
         register_ready_check(app, "database", database.ping)
         register_ready_check(app, "redis", redis.ping)
         register_ready_check(app, "mongo", lambda: ping_mongo(mongo))
+        sweeper = LostRunSweeper(
+            redis,
+            TaskRun.get_pymongo_collection(),
+            grace_seconds=settings.lost_run_grace_seconds,
+        )
         try:
-            yield
+            async with sweeping(sweeper, settings.lost_run_sweep_seconds):
+                yield
         finally:
             await database.dispose()
             await redis.aclose()

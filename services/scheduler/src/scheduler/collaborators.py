@@ -96,12 +96,24 @@ class RunHistory:
     async def for_periodic_task(
         self, periodic_task_id: uuid.UUID, limit: int, offset: int
     ) -> Page[RunRead]:
-        query = TaskRun.find(TaskRun.periodic_task_id == str(periodic_task_id))
+        # One read for the count and the page: two (count, then find) disagreed while runs
+        # were being written (`total` 1 beside 2 items).
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"periodic_task_id": str(periodic_task_id)}},
+            {
+                "$facet": {
+                    "total": [{"$count": "n"}],
+                    "items": [{"$sort": {"_id": -1}}, {"$skip": offset}, {"$limit": limit}],
+                }
+            },
+        ]
         try:
-            total = await query.count()
-            runs = await query.sort("-_id").skip(offset).limit(limit).to_list()
+            cursor = await TaskRun.get_pymongo_collection().aggregate(pipeline)
+            [result] = await cursor.to_list()
         except (PyMongoError, OSError) as exc:
             raise RunHistoryUnavailableError("The run history cannot be read.") from exc
+        total = result["total"][0]["n"] if result["total"] else 0
+        runs = [TaskRun.model_validate(doc) for doc in result["items"]]
         return Page(items=[run_read(r) for r in runs], total=total)
 
     async def get(self, task_id: str) -> RunRead | None:
@@ -113,4 +125,6 @@ class RunHistory:
 
 
 def run_read(run: TaskRun) -> RunRead:
-    return RunRead.model_validate(run.model_dump(mode="python", exclude={"id", "revision_id"}))
+    return RunRead.model_validate(
+        run.model_dump(mode="python", exclude={"id", "revision_id", "worker_id"})
+    )

@@ -142,8 +142,15 @@ class PeriodicTaskRead(BaseModel):
     queue: str | None
     priority: int | None
     description: str
-    last_run_at: datetime | None
-    total_run_count: int
+    last_run_at: datetime | None = Field(
+        description="When beat last sent it; written back every SCHEDULER_BEAT_SYNC_SECONDS"
+    )
+    total_run_count: int = Field(
+        description="How many times beat has sent it, written back every"
+        " SCHEDULER_BEAT_SYNC_SECONDS (so up to that much behind). Runs sent with"
+        " `POST .../run` are not counted; the run history lists every run, from any sender,"
+        " kept for WORKER_RUN_HISTORY_DAYS, so its total may be larger or smaller"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -158,7 +165,13 @@ class RunRead(BaseModel):
     task_id: str
     task: str
     periodic_task_id: str | None
-    state: str
+    state: str = Field(
+        description="PENDING (queued), STARTED, then one of SUCCESS, FAILURE, RETRY, REVOKED, or"
+        " LOST: the worker running it died (`error` says how)"
+    )
+    attempts: int = Field(
+        0, description="How many times a worker started it: more than 1 for a redelivered run"
+    )
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     queued_at: datetime | None

@@ -24,6 +24,12 @@ class SchedulerSettings(ServiceSettings):
     # Longest sleep between ticks; bounds how late a lock renewal or change check can be.
     beat_max_interval_seconds: float = Field(1.0, gt=0, le=60.0)
 
+    # The sweep that ends as LOST the started runs of a worker whose heartbeat stopped
+    # (`scheduler.lost_run_sweep`): how often it runs, and how long a worker must have been
+    # missing (longer than a heartbeat interval, so a brief Redis restart ends no run).
+    lost_run_sweep_seconds: float = Field(15.0, gt=0, le=600.0)
+    lost_run_grace_seconds: float = Field(30.0, ge=0, le=3600.0)
+
     # `scheduler.seed`: how often the default `storage.cleanup_stale_uploads` task runs when
     # the seed creates it; 0 leaves it out. An existing task keeps its own schedule.
     storage_cleanup_interval_seconds: int = Field(3600, ge=0, le=10_000_000)

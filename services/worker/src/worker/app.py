@@ -24,7 +24,8 @@ def _configure_logging(**_: Any) -> None:
 
 setup_logging.connect(_configure_logging, weak=False)
 task_modules = discover_task_modules()
-run_recorder = connect_run_recording(settings)
 catalog_heartbeat = connect_catalog_heartbeat(celery_app, settings)
+# The catalog's heartbeat is the worker's sign of life: a run is tied to it.
+run_recorder = connect_run_recording(settings, catalog_heartbeat.worker_id)
 
 app = celery_app

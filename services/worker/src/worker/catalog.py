@@ -57,3 +57,11 @@ async def read_catalog(redis: "Redis") -> dict[str, str]:
         for name, doc in entries.items():
             merged.setdefault(str(name), str(doc))
     return dict(sorted(merged.items()))
+
+
+async def live_worker_ids(redis: "Redis") -> set[str]:
+    """The workers whose heartbeat is alive (their catalog hash has not expired)."""
+    return {
+        str(key).removeprefix(CATALOG_PREFIX)
+        async for key in redis.scan_iter(match=f"{CATALOG_PREFIX}*", count=100)
+    }

@@ -3,6 +3,7 @@
 from celery import Celery
 
 from common.settings import load_settings
+from worker.queued_at import connect_queued_at
 from worker.settings import WorkerSettings
 
 
@@ -39,3 +40,4 @@ def build_celery(settings: WorkerSettings, name: str = "worker") -> Celery:
 
 settings = load_settings(WorkerSettings)
 celery_app = build_celery(settings)
+connect_queued_at()

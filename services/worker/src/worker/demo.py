@@ -19,3 +19,10 @@ async def sleep(seconds: float) -> float:
     started = loop.time()
     await asyncio.sleep(seconds)
     return round(loop.time() - started, 3)
+
+
+@task("demo.sleep_at_least_once", idempotent=True)
+async def sleep_at_least_once(seconds: float) -> float:
+    """Like demo.sleep, but delivered at least once: if its worker dies mid-run, the message is
+    redelivered and the sleep runs again (one run in the history, its attempts counted)."""
+    return await sleep.celery_task.run(seconds)  # type: ignore[no-any-return]

@@ -90,21 +90,74 @@ async def record_started(
     args: list[Any],
     kwargs: dict[str, Any],
     started_at: datetime,
+    worker_id: str | None = None,
+    queued_at: datetime | None = None,
 ) -> None:
+    """A worker starts the run; a redelivered run starts again in the same record, its
+    attempts counted and the end of the previous attempt cleared. `queued_at` is when the
+    message was sent; the earliest known time is kept (the API may have recorded it)."""
+    earliest = {"$min": {"queued_at": queued_at}} if queued_at is not None else {}
     await TaskRun.get_pymongo_collection().update_one(
         {"task_id": task_id},
         {
+            **earliest,
             "$set": {
                 "task": task,
                 "periodic_task_id": periodic_task_id,
                 "state": RunState.STARTED.value,
                 **_arguments(args, kwargs),
                 "started_at": started_at,
+                "worker_id": worker_id,
+                "finished_at": None,
+                "error": None,
+                "result": None,
             },
+            "$inc": {"attempts": 1},
             "$setOnInsert": {"task_id": task_id},
         },
         upsert=True,
     )
+
+
+async def record_lost(task_id: str, *, reason: str, finished_at: datetime) -> None:
+    """The worker process running the run died: the run ends `LOST` unless it already ended."""
+    await TaskRun.get_pymongo_collection().update_one(
+        {"task_id": task_id, "finished_at": None},
+        {
+            "$set": {
+                "state": RunState.LOST.value,
+                "error": _text_safe(reason),
+                "finished_at": finished_at,
+            }
+        },
+    )
+
+
+async def mark_runs_lost(
+    collection: AsyncCollection[dict[str, object]],
+    worker_ids: list[str],
+    *,
+    reason: str,
+    finished_at: datetime,
+) -> int:
+    """End as `LOST` every run still `STARTED` on one of `worker_ids`; returns how many."""
+    updated = await collection.update_many(
+        {"state": RunState.STARTED.value, "worker_id": {"$in": worker_ids}},
+        {
+            "$set": {
+                "state": RunState.LOST.value,
+                "error": reason,
+                "finished_at": finished_at,
+            }
+        },
+    )
+    return updated.modified_count
+
+
+async def started_run_workers(collection: AsyncCollection[dict[str, object]]) -> set[str]:
+    """The workers that have runs `STARTED` right now."""
+    workers = await collection.distinct("worker_id", {"state": RunState.STARTED.value})
+    return {str(w) for w in workers if w}
 
 
 async def record_finished(

@@ -16,6 +16,8 @@ class RunState(StrEnum):
     FAILURE = "FAILURE"
     RETRY = "RETRY"
     REVOKED = "REVOKED"
+    # Terminal: the worker running it died (a killed process, a lost node); `error` says how.
+    LOST = "LOST"
 
 
 class TaskRun(Document):
@@ -25,6 +27,10 @@ class TaskRun(Document):
     state: RunState = RunState.PENDING
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
+    # The worker (`host:pid` of its main process) that last started it, and how many times a
+    # worker started it: an at-least-once task redelivered after a worker loss is one run.
+    worker_id: str | None = None
+    attempts: int = 0
     queued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -37,4 +43,5 @@ class TaskRun(Document):
         indexes: ClassVar[list[IndexModel]] = [
             IndexModel([("task_id", ASCENDING)], unique=True),
             IndexModel([("periodic_task_id", ASCENDING), ("started_at", DESCENDING)]),
+            IndexModel([("state", ASCENDING), ("worker_id", ASCENDING)]),
         ]

@@ -11,6 +11,7 @@ from types import FrameType
 from mesh.banner import banner
 from mesh.follow import POLL_SECONDS, LogFollower, follow
 from mesh.process import log_tail
+from mesh.restarts import Restarter
 from mesh.state import StateDir, StateLockedError
 from mesh.supervisor import Mesh, MeshError, start, status, stop, stop_processes
 from mesh.token import (
@@ -61,6 +62,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  stop it:   uv run mesh down --state-dir {args.state_dir}")
         return 0
     print("Ctrl-C stops everything; what the processes log from now on follows")
+    restarter = Restarter(mesh, print)
+    restarter.start()
     try:
         follow(mesh, print)
     except KeyboardInterrupt:
@@ -68,6 +71,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        restarter.stop()
         stop_processes(mesh.processes, mesh.children)
         mesh.state.forget()
     print("mesh stopped")
@@ -92,7 +96,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     dead = 0
     for process in processes:
         state = "running" if process.alive else "EXITED"
-        print(f"  {process.name:<12} pid {process.pid:<8} {state}")
+        if process.given_up:
+            state = "GAVE UP (keeps crashing)"
+        restarts = f"restarts {process.restarts}"
+        if process.last_exit is not None:
+            restarts += f", last exit {process.last_exit}"
+        print(f"  {process.name:<12} pid {process.pid:<8} {state:<8} {restarts}")
         if not process.alive:
             dead += 1
             print(f"    last lines of {process.log}:")

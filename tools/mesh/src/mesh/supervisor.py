@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 from mesh.environment import EXTERNAL_URLS, MeshEnvironment, build_environment
 from mesh.launch import READY_TIMEOUT_SECONDS, Launch, wait_ready
@@ -42,6 +43,9 @@ class Mesh:
     environment: MeshEnvironment
     processes: list[RecordedProcess]
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # How each long-running process was started, so `mesh.restarts` can start it again.
+    launches: dict[str, Launch] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -129,7 +133,12 @@ def start(
             environment=environment,
             processes=[],
         )
-        meta = {"url": mesh.url, "gateway_port": port, "supervisor": supervisor_pid}
+        meta: dict[str, object] = {
+            "url": mesh.url,
+            "gateway_port": port,
+            "supervisor": supervisor_pid,
+        }
+        mesh.meta = meta
         try:
             for _, stage in groupby(sorted(specs, key=by_stage), key=by_stage):
                 _start_stage_reported(mesh, list(stage), ctx, meta, timeout, report)
@@ -171,6 +180,7 @@ def _start_stage(
         log_path = mesh.state.log(spec.name)
         proc = spawn(launch.argv, log_path, env=launch.env, cwd=launch.cwd)
         mesh.children[spec.name] = proc
+        mesh.launches[spec.name] = launch
         mesh.processes.append(RecordedProcess(spec.name, proc.pid, process_start_time(proc.pid)))
         mesh.state.record(mesh.processes, meta)
         launched.append((spec, launch, proc))
@@ -187,6 +197,7 @@ def _start_stage(
     mesh.processes = [p for p in mesh.processes if p.name not in finished]
     for name in finished:
         mesh.children.pop(name, None)
+        mesh.launches.pop(name, None)
     mesh.state.record(mesh.processes, meta)
 
 
@@ -262,12 +273,29 @@ class ProcessStatus:
     pid: int
     alive: bool
     log: Path
+    restarts: int = 0
+    last_exit: int | None = None
+    given_up: bool = False
 
 
 def status(state_dir: Path) -> tuple[list[ProcessStatus], dict[str, object]]:
     state = StateDir(state_dir)
     processes, meta = state.recorded()
-    return [ProcessStatus(p.name, p.pid, p.alive(), state.log(p.name)) for p in processes], meta
+    # Written by `mesh.restarts` as it restarts processes (absent when nothing was restarted).
+    supervision = meta.get("supervision")
+    history: dict[str, Any] = supervision if isinstance(supervision, dict) else {}
+    return [
+        ProcessStatus(
+            p.name,
+            p.pid,
+            p.alive(),
+            state.log(p.name),
+            restarts=int(history.get(p.name, {}).get("restarts", 0)),
+            last_exit=history.get(p.name, {}).get("last_exit"),
+            given_up=bool(history.get(p.name, {}).get("given_up", False)),
+        )
+        for p in processes
+    ], meta
 
 
 def report_death(name: str, log: Path, report: Report) -> None:

@@ -7,6 +7,7 @@ import logging
 from starlette.types import Receive, Scope, Send
 
 from common.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
+from common.outages import OUTAGE_RETRY_AFTER_SECONDS
 from rbac.decision.authorizer import Authorizer, Decision
 from rbac.forwarded_path import requested_path
 
@@ -58,6 +59,9 @@ async def _respond(decision: Decision, send: Send, instance: str) -> None:
             "code": decision.code,
         }
     ).encode()
+    if decision.status == 503:
+        # Denied for an outage, not for the caller: tell the client when to try again.
+        headers.append((b"retry-after", str(OUTAGE_RETRY_AFTER_SECONDS).encode()))
     headers += [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
         (b"content-length", str(len(body)).encode()),

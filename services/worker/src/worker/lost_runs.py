@@ -1,0 +1,63 @@
+"""Ending the runs of a worker that died: `STARTED` must not be a state a run can stay in.
+
+A worker whose pool process dies while the worker lives ends the run itself (`run_signals`).
+When the whole worker dies nothing of it is left to do so; its heartbeat (the task catalog's
+TTL) stops, and the sweeper ends its started runs as `LOST` once the worker has been missing for
+a grace period longer than a heartbeat interval, so a Redis restart that briefly loses every
+heartbeat ends no run. A run of an at-least-once task that is redelivered later starts again in
+the same record (`attempts` counts the starts).
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pymongo.asynchronous.collection import AsyncCollection
+from redis.asyncio import Redis
+
+from worker.catalog import live_worker_ids
+from worker.run_history import mark_runs_lost, started_run_workers
+
+logger = logging.getLogger("worker.lost_runs")
+
+
+class LostRunSweeper:
+    def __init__(
+        self,
+        redis: "Redis",
+        runs: AsyncCollection[dict[str, object]],
+        *,
+        grace_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.redis = redis
+        self.runs = runs
+        self.grace_seconds = grace_seconds
+        self.clock = clock
+        self._missing_since: dict[str, float] = {}
+
+    async def sweep(self) -> int:
+        """End the started runs of workers missing for the grace period; returns how many."""
+        running = await started_run_workers(self.runs)
+        live = await live_worker_ids(self.redis)
+        now = self.clock()
+        missing = running - live
+        self._missing_since = {w: self._missing_since.get(w, now) for w in missing}
+        gone = sorted(
+            w for w, since in self._missing_since.items() if now - since >= self.grace_seconds
+        )
+        ended = 0
+        for worker_id in gone:
+            ended += await mark_runs_lost(
+                self.runs,
+                [worker_id],
+                reason=f"worker {worker_id} died (its heartbeat stopped) while the run was started",
+                finished_at=datetime.now(UTC),
+            )
+            del self._missing_since[worker_id]
+        if ended:
+            logger.warning(
+                "runs of dead workers ended as LOST", extra={"runs": ended, "workers": gone}
+            )
+        return ended
