@@ -9,7 +9,7 @@ import pytest
 from redis import Redis as SyncRedis
 
 from common.mongo import init_mongo
-from worker.catalog import CATALOG_PREFIX
+from worker.catalog import ADMIN_ONLY_PREFIX, CATALOG_PREFIX
 from worker.celery_app import celery_app
 from worker.demo import add, sleep
 from worker.runs import RunState, TaskRun
@@ -152,13 +152,18 @@ def test_the_worker_publishes_every_installed_task_and_withdraws_them_on_shutdow
             [key] = list(redis.scan_iter(match=f"{CATALOG_PREFIX}*"))
             catalog = {str(k): str(v) for k, v in redis.hgetall(key).items()}
             assert 0 < redis.ttl(key) <= 60
+            [flagged_key] = list(redis.scan_iter(match=f"{ADMIN_ONLY_PREFIX}*"))
+            admin_only = {str(name) for name in redis.smembers(flagged_key)}
+            assert 0 < redis.ttl(flagged_key) <= 60
             stop_process(proc)
+        assert admin_only == {"storage.cleanup_stale_uploads", "worker.prune_run_history"}
         assert catalog["demo.add"] == "Add two numbers."
         assert catalog["demo.sleep"].startswith("Sleep asynchronously")
         # Contributed by the storage package through the entry-point group.
         assert "storage.cleanup_stale_uploads" in catalog
         assert not any(name.startswith("celery.") for name in catalog)
         assert list(redis.scan_iter(match=f"{CATALOG_PREFIX}*")) == []
+        assert list(redis.scan_iter(match=f"{ADMIN_ONLY_PREFIX}*")) == []
     finally:
         redis.flushdb()
         redis.close()

@@ -12,7 +12,7 @@ from storage.settings import StorageSettings
 from worker.tasks_api import task
 
 
-@task("storage.cleanup_stale_uploads", idempotent=True)
+@task("storage.cleanup_stale_uploads", idempotent=True, admin_only=True)
 async def cleanup_stale_uploads(older_than_seconds: int | None = None) -> dict[str, int]:
     """Remove uploads never completed: pending files older than `older_than_seconds` (default
     STORAGE_STALE_UPLOAD_SECONDS, one day) whose URLs have expired, orphaned multipart uploads

@@ -10,7 +10,7 @@ and defines each task with `worker.tasks_api.task`:
 
     from worker.tasks_api import task
 
-    @task("storage.cleanup_stale_uploads", idempotent=True)
+    @task("storage.cleanup_stale_uploads", idempotent=True, admin_only=True)
     async def cleanup_stale_uploads(older_than_hours: int = 24) -> int:
         ...
 

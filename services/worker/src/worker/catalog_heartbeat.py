@@ -11,7 +11,7 @@ from celery.signals import worker_ready, worker_shutdown
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
-from worker.catalog import publish_catalog, task_catalog, withdraw_catalog
+from worker.catalog import admin_only_tasks, publish_catalog, task_catalog, withdraw_catalog
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger("worker.catalog")
@@ -34,10 +34,11 @@ class CatalogHeartbeat:
     def _beat(self) -> None:
         redis = self._redis()
         catalog = task_catalog(self.app.tasks.values())
+        admin_only = admin_only_tasks(self.app.tasks.values())
         try:
             while True:
                 try:
-                    publish_catalog(redis, self.worker_id, catalog, self.ttl)
+                    publish_catalog(redis, self.worker_id, catalog, self.ttl, admin_only)
                 except (RedisError, OSError) as exc:
                     logger.warning("could not publish the task catalog: %s", type(exc).__name__)
                 if self._stop.wait(self.ttl / 3):

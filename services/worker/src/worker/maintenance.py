@@ -11,7 +11,7 @@ from worker.settings import WorkerSettings
 from worker.tasks_api import task
 
 
-@task("worker.prune_run_history", idempotent=True)
+@task("worker.prune_run_history", idempotent=True, admin_only=True)
 async def prune_run_history(older_than_days: int | None = None) -> dict[str, int]:
     """Remove run-history records older than `older_than_days` (default WORKER_RUN_HISTORY_DAYS,
     30): finished runs by their end, runs that never finished by when they started or were

@@ -14,6 +14,10 @@ Delivery: by default a message is acknowledged when a worker takes it, so a task
 once. `idempotent=True` sets `acks_late` and `reject_on_worker_lost`: the message is acknowledged
 only after the task finishes and is redelivered if the worker dies mid-run, so the task runs at
 least once - use it only for tasks that are safe to repeat.
+
+`admin_only=True` marks a task only admins may schedule or run through the scheduler (the
+platform's housekeeping, whose arguments reach every user's data); the worker publishes the flag
+with its catalog (`worker.catalog`).
 """
 
 from collections.abc import Callable, Coroutine
@@ -127,6 +131,7 @@ def task(
     max_retries: int | None = None,
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
+    admin_only: bool = False,
 ) -> TaskDecorator:
     """Register the decorated function as the task `name` (names are the stable public API)."""
     options: dict[str, Any] = {}
@@ -140,4 +145,7 @@ def task(
         options["time_limit"] = time_limit
     if soft_time_limit is not None:
         options["soft_time_limit"] = soft_time_limit
+    if admin_only:
+        # Celery makes unknown options attributes of the task class; the catalog reads it there.
+        options["admin_only"] = True
     return TaskDecorator(name, options)
