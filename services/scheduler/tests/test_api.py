@@ -41,8 +41,8 @@ async def test_registered_tasks_come_from_the_workers_catalog(
     response = await client.get("/scheduler/tasks")
     assert response.status_code == 200
     assert response.json() == [
-        {"name": "demo.add", "description": "Add two numbers."},
-        {"name": "demo.sleep", "description": "Sleep asynchronously."},
+        {"name": "demo.add", "description": "Add two numbers.", "admin_only": False},
+        {"name": "demo.sleep", "description": "Sleep asynchronously.", "admin_only": False},
     ]
 
 

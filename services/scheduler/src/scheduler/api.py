@@ -13,6 +13,7 @@ from common.pagination import Page, PageQuery
 from common.security import CurrentUser, current_user
 from scheduler.deps import ServiceDep
 from scheduler.errors import (
+    AdminOnlyTaskError,
     BrokerUnavailableError,
     CatalogUnavailableError,
     PeriodicTaskNameTakenError,
@@ -34,11 +35,12 @@ router = APIRouter(tags=["scheduler"], dependencies=[Depends(current_user)])
 
 @router.get(
     "/tasks",
-    summary="Task names the workers have registered, with their docstrings",
+    summary="Task names the workers have registered, with their docstrings "
+    "(admin-only tasks to admins only)",
     responses=error_responses(CatalogUnavailableError),
 )
-async def list_registered_tasks(service: ServiceDep) -> list[TaskInfo]:
-    return await service.registered_tasks()
+async def list_registered_tasks(user: CurrentUser, service: ServiceDep) -> list[TaskInfo]:
+    return await service.registered_tasks(user)
 
 
 @router.post(
@@ -46,7 +48,7 @@ async def list_registered_tasks(service: ServiceDep) -> list[TaskInfo]:
     status_code=status.HTTP_201_CREATED,
     summary="Create a periodic task",
     responses=error_responses(
-        InvalidInputError, PeriodicTaskNameTakenError, CatalogUnavailableError
+        InvalidInputError, AdminOnlyTaskError, PeriodicTaskNameTakenError, CatalogUnavailableError
     ),
 )
 async def create_periodic_task(
@@ -89,6 +91,7 @@ async def get_periodic_task(
     responses=error_responses(
         PeriodicTaskNotFoundError,
         InvalidInputError,
+        AdminOnlyTaskError,
         PeriodicTaskNameTakenError,
         CatalogUnavailableError,
     ),
@@ -116,7 +119,12 @@ async def delete_periodic_task(
     "/periodic-tasks/{task_id}/run",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send the task now",
-    responses=error_responses(PeriodicTaskNotFoundError, BrokerUnavailableError),
+    responses=error_responses(
+        PeriodicTaskNotFoundError,
+        AdminOnlyTaskError,
+        BrokerUnavailableError,
+        CatalogUnavailableError,
+    ),
 )
 async def run_periodic_task_now(
     task_id: uuid.UUID, user: CurrentUser, service: ServiceDep

@@ -17,7 +17,7 @@ from scheduler.errors import (
     RunHistoryUnavailableError,
 )
 from scheduler.schemas import RunRead
-from worker.catalog import read_catalog
+from worker.catalog import read_admin_only, read_catalog
 from worker.run_history import UNSTORABLE_ERRORS, record_queued
 from worker.runs import TaskRun
 
@@ -25,7 +25,8 @@ logger = logging.getLogger("scheduler.collaborators")
 
 
 class TaskCatalog:
-    """The task names live workers have registered (`worker.catalog`)."""
+    """The task names live workers have registered, and those declared admin-only
+    (`worker.catalog`)."""
 
     def __init__(self, redis: "Redis") -> None:
         self.redis = redis
@@ -33,6 +34,13 @@ class TaskCatalog:
     async def tasks(self) -> dict[str, str]:
         try:
             return await read_catalog(self.redis)
+        except (RedisError, OSError) as exc:
+            logger.warning("task catalog unreadable: %s", type(exc).__name__)
+            raise CatalogUnavailableError("The workers' task catalog cannot be read.") from exc
+
+    async def admin_only(self) -> frozenset[str]:
+        try:
+            return await read_admin_only(self.redis)
         except (RedisError, OSError) as exc:
             logger.warning("task catalog unreadable: %s", type(exc).__name__)
             raise CatalogUnavailableError("The workers' task catalog cannot be read.") from exc

@@ -1,6 +1,6 @@
 """The scheduler's domain errors (mapped to problem+json by `common.errors`)."""
 
-from common.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from common.errors import ConflictError, ForbiddenError, NotFoundError, ServiceUnavailableError
 
 
 class PeriodicTaskNotFoundError(NotFoundError):
@@ -16,6 +16,17 @@ class RunNotFoundError(NotFoundError):
 class PeriodicTaskNameTakenError(ConflictError):
     code = "periodic_task_name_taken"
     title = "A periodic task with this name exists"
+
+
+class AdminOnlyTaskError(ForbiddenError):
+    """A non-admin tried to schedule, point a task at, or run a task declared admin-only."""
+
+    code = "admin_only_task"
+    title = "Task reserved to administrators"
+
+    def __init__(self, task: str) -> None:
+        super().__init__(f"Only administrators may schedule or run the task {task!r}.")
+        self.extensions = {"task": task}
 
 
 class CatalogUnavailableError(ServiceUnavailableError):

@@ -68,6 +68,9 @@ def _check_encodable(text: str) -> None:
 class TaskInfo(BaseModel):
     name: str
     description: str
+    admin_only: bool = Field(
+        description="Only administrators may schedule or run it (listed to them alone)."
+    )
 
 
 class PeriodicTaskCreate(BaseModel):

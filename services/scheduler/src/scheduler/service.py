@@ -3,6 +3,10 @@
 A task belongs to the user who created it, and its runs with it: a non-admin finds only their
 own (anyone else's is "not found", as if it did not exist); admins find every task and run,
 those of SYSTEM_OWNER (the seeded ones) included.
+
+Tasks a worker declares admin-only (the platform's housekeeping, whose arguments reach every
+user's data) are listed to admins only, and only admins may create a periodic task running one,
+change a task's name or arguments when it runs one, or run one now.
 """
 
 import uuid
@@ -16,7 +20,12 @@ from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
 from common.tokens import AccessClaims
 from scheduler.collaborators import RunHistory, TaskCatalog, TaskSender
-from scheduler.errors import PeriodicTaskNameTakenError, PeriodicTaskNotFoundError, RunNotFoundError
+from scheduler.errors import (
+    AdminOnlyTaskError,
+    PeriodicTaskNameTakenError,
+    PeriodicTaskNotFoundError,
+    RunNotFoundError,
+)
 from scheduler.instants import as_utc
 from scheduler.models import PeriodicTask
 from scheduler.repository import PeriodicTaskRepository
@@ -34,6 +43,10 @@ from scheduler.schemas import (
 def _name_taken(name: str) -> PeriodicTaskNameTakenError:
     return PeriodicTaskNameTakenError(f"A periodic task named {name!r} exists.")
 
+
+# What a task sends: a non-admin changing any of them must not end up running an admin-only task
+# with arguments of his choosing (renaming, rescheduling, disabling one he owns stays his).
+ADMIN_CONTROLLED = frozenset({"task", "args", "kwargs"})
 
 NOT_NULLABLE = frozenset(
     {"name", "task", "schedule", "args", "kwargs", "enabled", "one_off", "description"}
@@ -53,12 +66,18 @@ class PeriodicTaskService:
         self.sender = sender
         self.history = history
 
-    async def registered_tasks(self) -> list[TaskInfo]:
+    async def registered_tasks(self, user: AccessClaims) -> list[TaskInfo]:
         tasks = await self.catalog.tasks()
-        return [TaskInfo(name=name, description=doc) for name, doc in tasks.items()]
+        admin_only = await self.catalog.admin_only()
+        return [
+            TaskInfo(name=name, description=doc, admin_only=name in admin_only)
+            for name, doc in tasks.items()
+            if user.adm or name not in admin_only
+        ]
 
     async def create(self, user: AccessClaims, data: PeriodicTaskCreate) -> PeriodicTaskRead:
         await self._require_registered(data.task)
+        await self._require_allowed(user, data.task)
         _check_times(data.start_time, data.expires_at, expiry_changed=True)
         if "one_off" in data.model_fields_set:
             _check_one_off(data.one_off, clocked=isinstance(data.schedule, ClockedSpec))
@@ -97,6 +116,8 @@ class PeriodicTaskService:
         refuse_nulls(changes, NOT_NULLABLE)
         if "task" in changes and changes["task"] != task.task:
             await self._require_registered(changes["task"])
+        if ADMIN_CONTROLLED & changes.keys():
+            await self._require_allowed(user, changes.get("task", task.task))
         if "name" in changes and await self.repository.name_taken(
             task.owner_id, changes["name"], other_than=task.id
         ):
@@ -124,6 +145,7 @@ class PeriodicTaskService:
 
     async def run_now(self, user: AccessClaims, task_id: uuid.UUID) -> RunAccepted:
         task = await self._task(user, task_id)
+        await self._require_allowed(user, task.task)
         sent_id = await self.sender.send(
             task.task,
             args=list(task.args),
@@ -166,6 +188,11 @@ class PeriodicTaskService:
         if task is None or not (user.adm or task.owner_id == user.sub):
             raise PeriodicTaskNotFoundError(f"No periodic task {task_id}.")
         return task
+
+    async def _require_allowed(self, user: AccessClaims, name: str) -> None:
+        """Refuse a non-admin an admin-only task (admins are never asked the catalog)."""
+        if not user.adm and name in await self.catalog.admin_only():
+            raise AdminOnlyTaskError(name)
 
     async def _require_registered(self, name: str) -> None:
         if name not in await self.catalog.tasks():
