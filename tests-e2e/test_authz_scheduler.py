@@ -134,3 +134,45 @@ async def test_an_admin_sees_every_owners_tasks_and_filters_them_by_owner(
     edited = await admin.patch(f"/scheduler/periodic-tasks/{bobs['id']}", json={"enabled": False})
     assert edited.status_code == 200, edited.text
     assert edited.json()["owner_id"] == bob.id
+
+
+async def test_a_user_with_the_scheduler_role_cannot_schedule_the_platforms_maintenance(
+    admin: httpx.AsyncClient, alice_and_bob: tuple[User, User], created: list[str]
+) -> None:
+    """Pruning everyone's run history with arguments of his choosing is the admins' alone."""
+    _, bob = alice_and_bob
+    prune = "worker.prune_run_history"
+
+    async def catalog(client: httpx.AsyncClient) -> dict[str, bool]:
+        response = await client.get("/scheduler/tasks")
+        assert response.status_code == 200, response.text
+        return {t["name"]: t["admin_only"] for t in response.json()}
+
+    admins = await eventually(lambda: catalog(admin), lambda found: prune in found)
+    assert admins[prune] is True
+    assert admins["storage.cleanup_stale_uploads"] is True
+    bobs = await catalog(bob.http)
+    assert bobs["demo.add"] is False
+    assert not {prune, "storage.cleanup_stale_uploads"} & set(bobs)
+
+    body = {
+        "name": f"e2e-{uuid.uuid4().hex[:10]}",
+        "task": prune,
+        "kwargs": {"older_than_days": 1},
+        "schedule": YEARLY,
+        "enabled": False,
+    }
+    refused = await bob.http.post("/scheduler/periodic-tasks", json=body)
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["code"] == "admin_only_task"
+    assert refused.json()["task"] == prune
+    own = await creator(created)(bob)
+    url = f"/scheduler/periodic-tasks/{own['id']}"
+    repointed = await bob.http.patch(url, json={"task": prune, "args": []})
+    assert repointed.status_code == 403, repointed.text
+    assert (await bob.http.get(url)).json()["task"] == "demo.add"
+
+    allowed = await admin.post("/scheduler/periodic-tasks", json=body)
+    assert allowed.status_code == 201, allowed.text
+    created.append(allowed.json()["id"])

@@ -17,6 +17,7 @@ the worker writes: `WORKER_MONGO_DATABASE`), `CELERY_BROKER_URL` (default `REDIS
 for beat `SCHEDULER_BEAT_LOCK_TTL_SECONDS` (10), `SCHEDULER_BEAT_CHANGE_POLL_SECONDS` (1),
 `SCHEDULER_BEAT_SYNC_SECONDS` (5), `SCHEDULER_BEAT_MAX_INTERVAL_SECONDS` (1).
 
-Redis keys: `worker:catalog:{worker id}` (read), `scheduler:beat:leader` (the lock),
+Redis keys: `worker:catalog:{worker id}` and `worker:catalog-admin:{worker id}` (read),
+`scheduler:beat:leader` (the lock),
 `scheduler:beat:last_run` (hash: periodic task id -> last dispatch and run count).
 """

@@ -6,7 +6,7 @@ those of SYSTEM_OWNER (the seeded ones) included.
 
 Tasks a worker declares admin-only (the platform's housekeeping, whose arguments reach every
 user's data) are listed to admins only, and only admins may create a periodic task running one,
-change a task's name or arguments when it runs one, or run one now.
+point a task at one or change its arguments, or run one now.
 """
 
 import uuid
