@@ -7,13 +7,13 @@ installed by `make test`); it downloads none of its own.
 
 import ipaddress
 from collections.abc import AsyncIterator
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, Page, Request, async_playwright, expect
 
 from mesh.supervisor import Mesh
+from testkit.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +36,6 @@ AUTHENTICATED_GETS = {
     "scheduler": "/tasks",
 }
 WAIT_MS = 20_000
-
-
-class Gateway(Protocol):
-    """What these tests need of the session's mesh, local or deployed."""
-
-    @property
-    def url(self) -> str: ...
-    @property
-    def admin_username(self) -> str: ...
-    @property
-    def admin_password(self) -> str: ...
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 
 from mesh.supervisor import Mesh
+from testkit.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -31,15 +31,6 @@ EXPECTED = {
         "still refused, POST /rbac/roles: 403",
     ],
 }
-
-
-class Gateway(Protocol):
-    @property
-    def url(self) -> str: ...
-    @property
-    def admin_username(self) -> str: ...
-    @property
-    def admin_password(self) -> str: ...
 
 
 def test_every_example_has_its_expected_output_listed() -> None:

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Protocol
 
 import httpx
 import pytest
@@ -13,17 +12,9 @@ import pytest
 from mesh.state import write_private
 from mesh.supervisor import Mesh
 from testkit.accounts import Accounts
+from testkit.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
-
-
-class Gateway(Protocol):
-    @property
-    def url(self) -> str: ...
-    @property
-    def admin_username(self) -> str: ...
-    @property
-    def admin_password(self) -> str: ...
 
 
 async def mesh_token(*args: str) -> subprocess.CompletedProcess[str]:
