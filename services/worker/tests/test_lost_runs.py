@@ -4,17 +4,15 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from common.mongo import create_mongo_client
-from worker.celery_app import celery_app
 from worker.demo import sleep, sleep_at_least_once
 from worker.lost_runs import LostRunSweeper
 from worker.runs import RunState, TaskRun
@@ -26,26 +24,7 @@ from worker.testing import (
     worker_command,
 )
 
-# The database test_worker_process uses too: this process's Celery app keeps the result
-# backend it first made, so every module pointing the app at the broker must name the same one.
-WORKER_REDIS_DB = 6
 HEARTBEAT_TTL_SECONDS = 2
-
-
-@pytest.fixture(scope="module")
-def broker_url(redis_url: str) -> Iterator[str]:
-    url = f"{redis_url.rsplit('/', 1)[0]}/{WORKER_REDIS_DB}"
-    redis = SyncRedis.from_url(url)
-    redis.flushdb()
-    previous = celery_app.conf.broker_url, celery_app.conf.result_backend
-    celery_app.conf.update(broker_url=url, result_backend=url)
-    try:
-        yield url
-    finally:
-        celery_app.conf.update(broker_url=previous[0], result_backend=previous[1])
-        celery_app.close()
-        redis.flushdb()
-        redis.close()
 
 
 @pytest.fixture

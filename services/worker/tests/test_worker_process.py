@@ -10,7 +10,6 @@ from redis import Redis as SyncRedis
 
 from common.mongo import init_mongo
 from worker.catalog import ADMIN_ONLY_PREFIX, CATALOG_PREFIX
-from worker.celery_app import celery_app
 from worker.demo import add, sleep
 from worker.runs import RunState, TaskRun
 from worker.tasks_api import TaskResult
@@ -21,25 +20,6 @@ from worker.testing import (
     wait_for_workers,
     worker_command,
 )
-
-WORKER_REDIS_DB = 6
-
-
-@pytest.fixture(scope="module")
-def broker_url(redis_url: str) -> Iterator[str]:
-    """A flushed database of the private Valkey, and this process's Celery app pointed at it."""
-    url = f"{redis_url.rsplit('/', 1)[0]}/{WORKER_REDIS_DB}"
-    redis = SyncRedis.from_url(url)
-    redis.flushdb()
-    previous = celery_app.conf.broker_url, celery_app.conf.result_backend
-    celery_app.conf.update(broker_url=url, result_backend=url)
-    try:
-        yield url
-    finally:
-        celery_app.conf.update(broker_url=previous[0], result_backend=previous[1])
-        celery_app.close()
-        redis.flushdb()
-        redis.close()
 
 
 @pytest.fixture(scope="module")
