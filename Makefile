@@ -46,7 +46,7 @@ NOT_SERIAL := $(foreach suite,$(SERIAL_SUITES),--ignore=$(suite))
 # pytest run of what ARGS selects.
 test: bootstrap browser wrk
 ifeq ($(strip $(ARGS)),)
-	$(UV) run --frozen pytest -n 2 -m "not e2e" $(NOT_SERIAL) libs tools services
+	$(UV) run --frozen pytest -n 2 -m "not e2e" $(NOT_SERIAL) libs tools services deploy
 	$(UV) run --frozen pytest $(SERIAL_SUITES) bench tests-e2e
 	$(MAKE) --no-print-directory test-compose
 else
@@ -55,7 +55,7 @@ endif
 
 # No e2e suite and no test that starts the mesh CLI.
 test-fast: bootstrap
-	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" $(NOT_SERIAL) libs tools services $(ARGS)
+	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" $(NOT_SERIAL) libs tools services deploy $(ARGS)
 	$(UV) run --frozen pytest $(SERIAL_SUITES) $(ARGS)
 
 # compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
@@ -66,7 +66,7 @@ test-compose: bootstrap
 lint: bootstrap
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen ruff check .
-	$(UV) run --frozen mypy libs tools services tests-e2e bench examples
+	$(UV) run --frozen mypy libs tools services tests-e2e bench examples deploy
 
 format: bootstrap
 	$(UV) run --frozen ruff format .

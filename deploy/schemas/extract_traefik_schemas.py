@@ -2,7 +2,8 @@
 
 Usage: python deploy/schemas/extract_traefik_schemas.py CRDS.yml deploy/schemas/traefik
 
-CRDS.yml is Traefik's `docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml`
+CRDS.yml is Traefik's
+`docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml`
 at the release tag named in deploy/schemas/traefik/SOURCE.md. Each file is named
 `<kind>-<group>-<version>.json` and holds the schema as Traefik publishes it, unchanged.
 """

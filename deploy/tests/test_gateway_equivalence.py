@@ -1,0 +1,251 @@
+"""The chart's IngressRoutes and Middlewares make the decisions gateway/dynamic/routes.yml makes.
+
+The chart generates them from that file, and this test does not trust the generation: it reads
+routes.yml and the rendered objects independently, reduces both to the same model (per router:
+rule, priority, the chain of middleware configurations in order, the upstream; every middleware's
+configuration, whatever its kind, a plugin included) and compares the models. The only
+translations are the deployment's own: `{{ env "X_URL" }}` is service x's in-cluster URL, the
+entry points come from the values, and a configured host wraps each rule as
+`Host(...) && (rule)`.
+"""
+
+import copy
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ROUTES = REPO / "gateway" / "dynamic" / "routes.yml"
+FULLNAME = "amdb-async-fastapi-multidb"
+NAMESPACE = "platform"
+
+type Manifests = list[dict[str, Any]]
+type Model = dict[str, Any]
+
+
+def _canonical(config: Any) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def _map_strings(config: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(config, str):
+        return change(config)
+    if isinstance(config, dict):
+        return {key: _map_strings(value, change) for key, value in config.items()}
+    if isinstance(config, list):
+        return [_map_strings(item, change) for item in config]
+    return config
+
+
+def model_of_file(http: dict[str, Any]) -> Model:
+    """The decisions of a Traefik file-provider `http` section."""
+    middlewares = {name: _canonical(config) for name, config in http["middlewares"].items()}
+    routers = {}
+    for name, router in http["routers"].items():
+        servers = http["services"][router["service"]]["loadBalancer"]["servers"]
+        routers[name] = {
+            "rule": router["rule"],
+            "priority": router.get("priority"),
+            "middlewares": [middlewares[m.split("@")[0]] for m in router.get("middlewares", [])],
+            "upstreams": sorted(server["url"] for server in servers),
+        }
+    return {"routers": routers, "middlewares": middlewares}
+
+
+def model_of_manifests(manifests: Manifests, host: str = "") -> Model:
+    """The same decisions read back from rendered IngressRoutes, Middlewares and Services."""
+
+    def short(name: str) -> str:
+        assert name.startswith(f"{FULLNAME}-"), name
+        return name.removeprefix(f"{FULLNAME}-")
+
+    # A Service's in-cluster URL is what the file names `{{ env "<COMPONENT>_URL" }}`.
+    env_of_url, env_of_service = {}, {}
+    for service in (m for m in manifests if m["kind"] == "Service"):
+        name = service["metadata"]["name"]
+        component = service["metadata"]["labels"]["app.kubernetes.io/component"]
+        variable = f'{{{{ env "{component.upper()}_URL" }}}}'
+        env_of_service[name] = (variable, {port["port"] for port in service["spec"]["ports"]})
+        env_of_url[f"http://{name}.{NAMESPACE}.svc.cluster.local:8000"] = variable
+
+    def in_file_terms(text: str) -> str:
+        for url, variable in env_of_url.items():
+            text = text.replace(url, variable)
+        return text
+
+    middlewares = {
+        short(m["metadata"]["name"]): _canonical(_map_strings(m["spec"], in_file_terms))
+        for m in manifests
+        if m["kind"] == "Middleware"
+    }
+    routers = {}
+    for route_object in (m for m in manifests if m["kind"] == "IngressRoute"):
+        (route,) = route_object["spec"]["routes"]
+        assert route["kind"] == "Rule"
+        rule = route["match"]
+        # A rule without the host's wrapper is kept whole, so it differs from the file's.
+        wrapper = re.fullmatch(rf"Host\(`{re.escape(host)}`\) && \((.*)\)", rule)
+        if host and wrapper is not None:
+            rule = wrapper.group(1)
+        upstreams = []
+        for backend in route["services"]:
+            variable, ports = env_of_service[backend["name"]]
+            assert backend["port"] in ports, backend
+            upstreams.append(variable)
+        routers[short(route_object["metadata"]["name"])] = {
+            "rule": rule,
+            "priority": route.get("priority"),
+            "middlewares": [middlewares[short(m["name"])] for m in route.get("middlewares", [])],
+            "upstreams": sorted(upstreams),
+        }
+    return {"routers": routers, "middlewares": middlewares}
+
+
+def entry_points(manifests: Manifests) -> set[tuple[str, ...]]:
+    return {tuple(m["spec"]["entryPoints"]) for m in manifests if m["kind"] == "IngressRoute"}
+
+
+def _values(values_files: dict[str, Path | None], name: str) -> dict[str, Any]:
+    path = values_files[name]
+    gateway: dict[str, Any] = {"entryPoints": ["web"], "host": ""}
+    if path is not None:
+        gateway |= yaml.safe_load(path.read_text()).get("gateway", {})
+    return gateway
+
+
+def test_the_rendered_routes_make_the_decisions_of_routes_yml(
+    rendered: Manifests, values_name: str, values_files: dict[str, Path | None]
+) -> None:
+    gateway = _values(values_files, values_name)
+    file_http = yaml.safe_load(ROUTES.read_text())["http"]
+
+    assert model_of_manifests(rendered, gateway["host"]) == model_of_file(file_http)
+    # Entry points are the cluster's Traefik's (its `web` is the file's `web`).
+    assert {tuple(r["entryPoints"]) for r in file_http["routers"].values()} == {("web",)}
+    assert entry_points(rendered) == {tuple(gateway["entryPoints"])}
+
+
+def test_the_forward_auth_asks_the_rbac_service_of_the_release(rendered: Manifests) -> None:
+    forward_auth = [
+        m["spec"]["forwardAuth"]["address"]
+        for m in rendered
+        if m["kind"] == "Middleware" and "forwardAuth" in m["spec"]
+    ]
+
+    assert forward_auth == [f"http://{FULLNAME}-rbac.{NAMESPACE}.svc.cluster.local:8000/authorize"]
+
+
+def _with_routes(chart_dir: Path, tmp_path: Path, http: dict[str, Any]) -> Path:
+    """A copy of the chart whose files/routes.yml holds `http`."""
+    chart = tmp_path / "chart"
+    shutil.copytree(chart_dir, chart)
+    (chart / "files" / "routes.yml").unlink()
+    (chart / "files" / "routes.yml").write_text(yaml.safe_dump({"http": http}))
+    return chart
+
+
+def test_a_plugin_middleware_and_a_new_router_are_carried_over(
+    render_chart: Callable[..., Manifests],
+    chart_dir: Path,
+    tmp_path: Path,
+    manifest_errors: Callable[[dict[str, Any]], Any],
+) -> None:
+    # What a local plugin in place of the forwardAuth looks like in the file provider.
+    http = yaml.safe_load(ROUTES.read_text())["http"]
+    http["middlewares"]["authorize"] = {
+        "plugin": {
+            "gatewaycache": {
+                "authorizeUrl": '{{ env "RBAC_URL" }}/authorize',
+                "ttlSeconds": 1,
+                "forwardHeaders": ["Authorization", "User-Agent"],
+            }
+        }
+    }
+    http["routers"]["storage-downloads"] = {
+        "rule": "PathPrefix(`/storage/files`) && Method(`GET`)",
+        "priority": 100,
+        "entryPoints": ["web"],
+        "middlewares": ["identity-cleared", "authorize", "service-prefix-stripped"],
+        "service": "storage",
+    }
+
+    manifests = render_chart(None, _with_routes(chart_dir, tmp_path, http))
+
+    assert model_of_manifests(manifests) == model_of_file(http)
+    plugin = next(m for m in manifests if m["metadata"]["name"].endswith("-authorize"))
+    assert plugin["spec"]["plugin"]["gatewaycache"]["authorizeUrl"] == (
+        f"http://{FULLNAME}-rbac.{NAMESPACE}.svc.cluster.local:8000/authorize"
+    )
+    assert [e for m in manifests for e in manifest_errors(m)] == []
+
+
+def test_a_route_to_an_address_the_chart_does_not_run_is_refused(
+    render_chart: Callable[..., Manifests], chart_dir: Path, tmp_path: Path
+) -> None:
+    http = yaml.safe_load(ROUTES.read_text())["http"]
+    http["services"]["auth"]["loadBalancer"]["servers"] = [{"url": '{{ env "BILLING_URL" }}'}]
+
+    with pytest.raises(AssertionError, match="no service of this chart"):
+        render_chart(None, _with_routes(chart_dir, tmp_path, http))
+
+
+def _named(manifests: Manifests, kind: str, name: str) -> dict[str, Any]:
+    return next(
+        m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == f"{FULLNAME}-{name}"
+    )
+
+
+def _drop_a_middleware(manifests: Manifests) -> None:
+    route = _named(manifests, "IngressRoute", "storage")
+    route["spec"]["routes"][0]["middlewares"].pop(0)
+
+
+def _reorder_a_chain(manifests: Manifests) -> None:
+    route = _named(manifests, "IngressRoute", "auth")
+    route["spec"]["routes"][0]["middlewares"].reverse()
+
+
+def _widen_a_rule(manifests: Manifests) -> None:
+    route = _named(manifests, "IngressRoute", "rbac")
+    route["spec"]["routes"][0]["match"] = "PathPrefix(`/rbac`)"
+
+
+def _forward_another_header(manifests: Manifests) -> None:
+    middleware = _named(manifests, "Middleware", "authorize")
+    middleware["spec"]["forwardAuth"]["authRequestHeaders"].append("Cookie")
+
+
+def _route_to_another_service(manifests: Manifests) -> None:
+    route = _named(manifests, "IngressRoute", "docs")
+    route["spec"]["routes"][0]["services"][0]["name"] = f"{FULLNAME}-auth"
+
+
+@pytest.mark.parametrize(
+    "drift",
+    [
+        _drop_a_middleware,
+        _reorder_a_chain,
+        _widen_a_rule,
+        _forward_another_header,
+        _route_to_another_service,
+    ],
+)
+def test_a_drift_from_routes_yml_is_caught(
+    rendered: Manifests,
+    values_name: str,
+    values_files: dict[str, Path | None],
+    drift: Callable[[Manifests], None],
+) -> None:
+    gateway = _values(values_files, values_name)
+    manifests = copy.deepcopy(rendered)
+    drift(manifests)
+
+    assert model_of_manifests(manifests, gateway["host"]) != model_of_file(
+        yaml.safe_load(ROUTES.read_text())["http"]
+    )
