@@ -1,0 +1,90 @@
+"""The cluster's Traefik (deploy/traefik/values.yaml, for Traefik's own chart) is started with
+every static decision of gateway/traefik.yml, and Traefik itself accepts each argument."""
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+STATIC = REPO / "gateway" / "traefik.yml"
+TRAEFIK_VALUES = REPO / "deploy" / "traefik" / "values.yaml"
+ENTRY_POINTS = ("web", "websecure")
+
+
+def flags(prefix: str, value: Any) -> Iterator[str]:
+    """Traefik's command-line form of a static configuration subtree."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from flags(f"{prefix}.{key}", inner)
+    elif isinstance(value, list):
+        yield f"--{prefix}={','.join(map(str, value))}"
+    elif isinstance(value, bool):
+        yield f"--{prefix}={str(value).lower()}"
+    else:
+        yield f"--{prefix}={value}"
+
+
+def expected_flags() -> tuple[set[str], set[str]]:
+    """(global arguments, additional arguments) that carry traefik.yml."""
+    static = yaml.safe_load(STATIC.read_text())
+    web = {key: value for key, value in static["entryPoints"]["web"].items() if key != "address"}
+    additional = {flag for ep in ENTRY_POINTS for flag in flags(f"entryPoints.{ep}", web)}
+    for section in ("serversTransport", "log", "accessLog"):
+        additional |= set(flags(section, static[section]))
+    return set(flags("global", static["global"])), additional
+
+
+def test_the_cluster_traefik_carries_every_static_decision_of_traefik_yml() -> None:
+    values = yaml.safe_load(TRAEFIK_VALUES.read_text())
+    global_flags, additional = expected_flags()
+
+    assert global_flags <= set(values["globalArguments"])
+    assert additional <= set(values["additionalArguments"])
+    assert values["providers"]["kubernetesCRD"]["enabled"] is True
+
+
+def traefik_refusal(arguments: list[str]) -> str | None:
+    """Traefik's error for these arguments, or None once it has started with them."""
+    traefik = Path(sys.executable).parent / "traefik"
+    argv = [
+        str(traefik),
+        *(f"--entryPoints.{ep}.address=127.0.0.1:0" for ep in ENTRY_POINTS),
+        *arguments,
+    ]
+    with subprocess.Popen(  # noqa: S603 - our arguments, no shell
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            # Traefik decodes its flags before anything else: an error, or the providers start.
+            for line in process.stdout:
+                if "Command error" in line:
+                    return line
+                if "Starting provider" in line:
+                    return None
+            return f"traefik exited with {process.wait()}"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_traefik_accepts_every_argument() -> None:
+    values = yaml.safe_load(TRAEFIK_VALUES.read_text())
+
+    assert traefik_refusal(values["globalArguments"] + values["additionalArguments"]) is None
+
+
+@pytest.mark.parametrize(
+    "argument",
+    [
+        "--entryPoints.web.http.encodedCharacters.allowEncodedSlashes=false",
+        "--entryPoints.web.transport.respondingTimeouts.readTimeout=soon",
+    ],
+)
+def test_traefik_refuses_a_misspelled_argument(argument: str) -> None:
+    assert traefik_refusal([argument]) is not None
