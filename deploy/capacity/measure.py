@@ -8,8 +8,11 @@ It starts a whole mesh in a temp dir (embedded Valkey, the mongoeco wire server,
 SQLite) and drives it through the gateway, one phase at a time:
 - logins: the whole client flow (`GET /auth/keys/public`, RSA-OAEP in the client,
   `POST /auth/login`), 4 at a time;
+- the first request of each token the logins issued (`GET /auth/me`, 4 at a time): rbac's
+  decision cold (JWT verified, revocation looked up);
 - authenticated requests: `GET /auth/me` of a non-admin user with wrk (16 connections), so each
-  request is Traefik + forwardAuth to rbac `/authorize` + auth answering from SQL;
+  request is Traefik + forwardAuth to rbac `/authorize` (a warm decision) + auth answering from
+  SQL;
 - presigns: `POST /storage/uploads` of that user (a role grants `storage:*`), 8 at a time;
 - worker tasks: `demo.add` sent straight to the broker, the worker's run history on.
 For each phase it reads every process's CPU time (user + system, its children included) from
@@ -152,11 +155,26 @@ async def measure(args: argparse.Namespace) -> str:
             token = await prepare_user(http, mesh)
             bearer = {"Authorization": f"Bearer {token}"}
 
+            fresh_tokens: list[str] = []
+
             async def one_login() -> None:
-                await login(http, "capacity", "capacity-Measure-1")
+                pair = await login(http, "capacity", "capacity-Measure-1")
+                fresh_tokens.append(pair.access_token)
 
             rows.append(
                 ("login", *await meter.measure(lambda: _bounded(args.logins, 4, one_login)))
+            )
+
+            async def first_use() -> None:
+                headers = {"Authorization": f"Bearer {fresh_tokens.pop()}"}
+                (await http.get("/auth/me", headers=headers)).raise_for_status()
+
+            logins = len(fresh_tokens)
+            rows.append(
+                (
+                    "first request of a token, GET /auth/me",
+                    *await meter.measure(lambda: _bounded(logins, 4, first_use)),
+                )
             )
 
             async def authenticated() -> int:
