@@ -2,6 +2,8 @@
 (the checks themselves: `validation_errors` in conftest.py)."""
 
 import copy
+import re
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -78,3 +80,35 @@ def test_a_damaged_object_is_refused(
     damage(manifest)
 
     assert list(manifest_errors(manifest)) != []
+
+
+def test_helm_lint_passes_strictly(helm: Path, chart_dir: Path, values_name: str) -> None:
+    values = {"default": [], "production": ["--values", str(chart_dir / "values-production.yaml")]}
+    result = subprocess.run(  # noqa: S603 - our arguments, no shell
+        [str(helm), "lint", "--strict", str(chart_dir), *values[values_name]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("assignment", "refusal"),
+    [
+        ("servics.auth.replicas=3", "additional properties 'servics' not allowed"),
+        ("beat.replicas=3", "/beat/replicas"),
+        ("redis.url.key=", "/redis/url/key"),
+        ("s3.endpoint=https://s3.example.com/bucket", "/s3/endpoint"),
+        ("podSecurityContext.runAsNonRoot=false", "/podSecurityContext/runAsNonRoot"),
+    ],
+)
+def test_a_misspelled_or_unsafe_value_is_refused(
+    render_chart: Callable[..., list[dict[str, Any]]],
+    chart_dir: Path,
+    assignment: str,
+    refusal: str,
+) -> None:
+    with pytest.raises(AssertionError, match=re.escape(refusal)):
+        render_chart(None, chart_dir, assignment)
