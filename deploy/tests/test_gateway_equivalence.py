@@ -13,6 +13,7 @@ import copy
 import json
 import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -247,5 +248,24 @@ def test_a_drift_from_routes_yml_is_caught(
     drift(manifests)
 
     assert model_of_manifests(manifests, gateway["host"]) != model_of_file(
+        yaml.safe_load(ROUTES.read_text())["http"]
+    )
+
+
+def test_the_packaged_chart_carries_routes_yml_itself(
+    helm: Path, render_chart: Callable[..., Manifests], chart_dir: Path, tmp_path: Path
+) -> None:
+    # files/routes.yml is a link out of the chart: `helm package` must store the file's content,
+    # or a chart installed from a repository would route nothing.
+    subprocess.run(  # noqa: S603 - our arguments, no shell
+        [str(helm), "package", str(chart_dir), "--destination", str(tmp_path)],
+        capture_output=True,
+        check=True,
+    )
+    (package,) = tmp_path.glob("*.tgz")
+
+    manifests = render_chart(None, package)
+
+    assert model_of_manifests(manifests) == model_of_file(
         yaml.safe_load(ROUTES.read_text())["http"]
     )
