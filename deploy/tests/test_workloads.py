@@ -59,6 +59,7 @@ def test_every_pod_runs_as_a_user_with_a_read_only_root_and_no_privileges(
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] == 10001, name
         assert pod["automountServiceAccountToken"] is False, name
+        assert pod["enableServiceLinks"] is False, name
         for container in pod["containers"]:
             context = container["securityContext"]
             assert context["readOnlyRootFilesystem"] is True, name

@@ -148,6 +148,8 @@ helm.sh/chart: {{ printf "%s-%s" $ctx.Chart.Name $ctx.Chart.Version }}
 {{- define "amdb.podSettings" -}}
 {{- $ctx := index . 0 -}}
 automountServiceAccountToken: false
+# No <SERVICE>_PORT variables for every Service of the namespace in our environment.
+enableServiceLinks: false
 securityContext:
   {{- toYaml $ctx.Values.podSecurityContext | nindent 2 }}
 {{- with $ctx.Values.imagePullSecrets }}
