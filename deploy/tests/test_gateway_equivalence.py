@@ -132,14 +132,19 @@ def test_the_rendered_routes_make_the_decisions_of_routes_yml(
     assert entry_points(rendered) == {tuple(gateway["entryPoints"])}
 
 
-def test_the_forward_auth_asks_the_rbac_service_of_the_release(rendered: Manifests) -> None:
-    forward_auth = [
-        m["spec"]["forwardAuth"]["address"]
+def test_every_middleware_that_asks_rbac_asks_the_release_s_rbac(rendered: Manifests) -> None:
+    # forwardAuth today; a plugin that asks rbac itself would be held to the same.
+    file_middlewares = yaml.safe_load(ROUTES.read_text())["http"]["middlewares"]
+    asking = {name for name, c in file_middlewares.items() if "RBAC_URL" in json.dumps(c)}
+    rbac = f"http://{FULLNAME}-rbac.{NAMESPACE}.svc.cluster.local:8000"
+    rendered_asking = {
+        m["metadata"]["name"].removeprefix(f"{FULLNAME}-")
         for m in rendered
-        if m["kind"] == "Middleware" and "forwardAuth" in m["spec"]
-    ]
+        if m["kind"] == "Middleware" and rbac in json.dumps(m["spec"])
+    }
 
-    assert forward_auth == [f"http://{FULLNAME}-rbac.{NAMESPACE}.svc.cluster.local:8000/authorize"]
+    assert asking
+    assert rendered_asking == asking
 
 
 def _with_routes(chart_dir: Path, tmp_path: Path, http: dict[str, Any]) -> Path:
