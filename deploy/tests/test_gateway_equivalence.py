@@ -49,12 +49,18 @@ def model_of_file(http: dict[str, Any]) -> Model:
     middlewares = {name: _canonical(config) for name, config in http["middlewares"].items()}
     routers = {}
     for name, router in http["routers"].items():
-        servers = http["services"][router["service"]]["loadBalancer"]["servers"]
+        balancer = dict(http["services"][router["service"]]["loadBalancer"])
+        del balancer["servers"]
         routers[name] = {
             "rule": router["rule"],
             "priority": router.get("priority"),
             "middlewares": [middlewares[m.split("@")[0]] for m in router.get("middlewares", [])],
-            "upstreams": sorted(server["url"] for server in servers),
+            # A health check has no IngressRoute form: the pods' readiness probe does its work
+            # (test_health_checked_services_run_behind_readiness_probes).
+            "upstream": {
+                "service": router["service"],
+                "options": _canonical({k: v for k, v in balancer.items() if k != "healthCheck"}),
+            },
         }
     return {"routers": routers, "middlewares": middlewares}
 
@@ -67,13 +73,15 @@ def model_of_manifests(manifests: Manifests, host: str = "") -> Model:
         return name.removeprefix(f"{FULLNAME}-")
 
     # A Service's in-cluster URL is what the file names `{{ env "<COMPONENT>_URL" }}`.
-    env_of_url, env_of_service = {}, {}
+    component_of_service, env_of_url = {}, {}
     for service in (m for m in manifests if m["kind"] == "Service"):
         name = service["metadata"]["name"]
         component = service["metadata"]["labels"]["app.kubernetes.io/component"]
-        variable = f'{{{{ env "{component.upper()}_URL" }}}}'
-        env_of_service[name] = (variable, {port["port"] for port in service["spec"]["ports"]})
-        env_of_url[f"http://{name}.{NAMESPACE}.svc.cluster.local:8000"] = variable
+        ports = {port["port"] for port in service["spec"]["ports"]}
+        component_of_service[name] = (component, ports)
+        env_of_url[f"http://{name}.{NAMESPACE}.svc.cluster.local:8000"] = (
+            f'{{{{ env "{component.upper()}_URL" }}}}'
+        )
 
     def in_file_terms(text: str) -> str:
         for url, variable in env_of_url.items():
@@ -94,16 +102,15 @@ def model_of_manifests(manifests: Manifests, host: str = "") -> Model:
         wrapper = re.fullmatch(rf"Host\(`{re.escape(host)}`\) && \((.*)\)", rule)
         if host and wrapper is not None:
             rule = wrapper.group(1)
-        upstreams = []
-        for backend in route["services"]:
-            variable, ports = env_of_service[backend["name"]]
-            assert backend["port"] in ports, backend
-            upstreams.append(variable)
+        (backend,) = route["services"]
+        component, ports = component_of_service[backend["name"]]
+        assert backend["port"] in ports, backend
+        options = {k: v for k, v in backend.items() if k not in ("name", "port")}
         routers[short(route_object["metadata"]["name"])] = {
             "rule": rule,
             "priority": route.get("priority"),
             "middlewares": [middlewares[short(m["name"])] for m in route.get("middlewares", [])],
-            "upstreams": sorted(upstreams),
+            "upstream": {"service": component, "options": _canonical(options)},
         }
     return {"routers": routers, "middlewares": middlewares}
 
@@ -191,13 +198,68 @@ def test_a_plugin_middleware_and_a_new_router_are_carried_over(
     assert [e for m in manifests for e in manifest_errors(m)] == []
 
 
-def test_a_route_to_an_address_the_chart_does_not_run_is_refused(
+def test_a_route_to_a_service_the_chart_does_not_run_is_refused(
     render_chart: Callable[..., Manifests], chart_dir: Path, tmp_path: Path
 ) -> None:
     http = yaml.safe_load(ROUTES.read_text())["http"]
-    http["services"]["auth"]["loadBalancer"]["servers"] = [{"url": '{{ env "BILLING_URL" }}'}]
+    http["services"]["billing"] = {
+        "loadBalancer": {"servers": [{"url": '{{ env "BILLING_URL" }}'}]}
+    }
+    http["routers"]["billing"] = {**http["routers"]["auth"], "service": "billing"}
 
     with pytest.raises(AssertionError, match="no service of this chart"):
+        render_chart(None, _with_routes(chart_dir, tmp_path, http))
+
+
+def _replicated(http: dict[str, Any]) -> dict[str, Any]:
+    """routes.yml as the local mesh's replicas write it: each service's servers from a
+    template range over `{NAME}_URLS` (its actions in YAML comments), health-checked, and one
+    service with load-balancer options an IngressRoute has too."""
+    for service in http["services"].values():
+        service["loadBalancer"] = {
+            "healthCheck": {"path": "/health", "interval": "1s", "timeout": "1s"},
+            "servers": [{"url": "{{ $url }}"}],
+        }
+    http["services"]["storage"]["loadBalancer"]["passHostHeader"] = True
+    return http
+
+
+def test_replicated_and_health_checked_services_carry_over(
+    render_chart: Callable[..., Manifests], chart_dir: Path, tmp_path: Path
+) -> None:
+    http = _replicated(yaml.safe_load(ROUTES.read_text())["http"])
+
+    manifests = render_chart(None, _with_routes(chart_dir, tmp_path, http))
+
+    assert model_of_manifests(manifests) == model_of_file(http)
+    storage = _named(manifests, "IngressRoute", "storage")
+    assert storage["spec"]["routes"][0]["services"][0]["passHostHeader"] is True
+
+
+def test_health_checked_services_run_behind_readiness_probes(rendered: Manifests) -> None:
+    # What a file health check does (no requests to an instance that fails it) is the
+    # readiness probe's work in Kubernetes: every Service routed to selects probed pods only.
+    routed = {
+        backend["name"]
+        for m in rendered
+        if m["kind"] == "IngressRoute"
+        for route in m["spec"]["routes"]
+        for backend in route["services"]
+    }
+    for deployment in (m for m in rendered if m["kind"] == "Deployment"):
+        if deployment["metadata"]["name"] in routed:
+            for container in deployment["spec"]["template"]["spec"]["containers"]:
+                assert "readinessProbe" in container, deployment["metadata"]["name"]
+    assert routed
+
+
+def test_a_load_balancer_option_without_an_ingressroute_form_is_refused(
+    render_chart: Callable[..., Manifests], chart_dir: Path, tmp_path: Path
+) -> None:
+    http = yaml.safe_load(ROUTES.read_text())["http"]
+    http["services"]["auth"]["loadBalancer"]["mirrors"] = [{"name": "shadow"}]
+
+    with pytest.raises(AssertionError, match="no IngressRoute equivalent"):
         render_chart(None, _with_routes(chart_dir, tmp_path, http))
 
 
