@@ -73,6 +73,9 @@ helm.sh/chart: {{ printf "%s-%s" $ctx.Chart.Name $ctx.Chart.Version }}
 {{ include "amdb.secretEnv" (list . "REDIS_URL" .Values.redis.url) }}
 - name: AUTH_JWKS_URL
   value: {{ printf "%s/.well-known/jwks.json" (include "amdb.serviceURL" (list . "auth")) | quote }}
+# rbac's own address, for services that ask it directly (compose sets it in every service).
+- name: RBAC_URL
+  value: {{ include "amdb.serviceURL" (list . "rbac") | quote }}
 {{- with .Values.jwt.issuer }}
 - name: JWT_ISSUER
   value: {{ . | quote }}
