@@ -104,6 +104,7 @@ SCHEMAS = Path(__file__).resolve().parents[1] / "schemas" / "traefik"
 # The oldest release the chart supports (Chart.yaml kubeVersion) and the newest one
 # kubernetes-validate bundles.
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+K8S_DEFINITIONS = "https://kubernetes.io/api/_definitions.json"
 
 
 def _closed(schema: Any) -> Any:
@@ -119,13 +120,19 @@ def _closed(schema: Any) -> Any:
 
 
 @cache
-def traefik_validator(kind: str, api_version: str) -> jsonschema.Draft7Validator:
+def traefik_validator(kind: str, api_version: str) -> Validator:
     group, version = api_version.split("/")
     path = SCHEMAS / f"{kind.lower()}-{group}-{version}.json"
     schema = _closed(json.loads(path.read_text()))
-    # ObjectMeta is the API server's to check; the CRD schema only says it is an object.
-    schema["properties"]["metadata"] = {"type": "object"}
-    return jsonschema.Draft7Validator(schema)
+    # The CRD schema only says metadata is an object; the API server checks it as ObjectMeta.
+    newest = KUBERNETES_VERSIONS[-1]
+    folder = f"kubernetes-json-schema/v{newest}-local-strict"
+    definitions = schema_contents(f"{folder}/_definitions.json", newest)
+    schema["properties"]["metadata"] = {
+        "$ref": f"{K8S_DEFINITIONS}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    }
+    registry: Registry[Any] = Resource.from_contents(definitions) @ Registry()
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 @cache

@@ -112,3 +112,12 @@ def test_a_misspelled_or_unsafe_value_is_refused(
 ) -> None:
     with pytest.raises(AssertionError, match=re.escape(refusal)):
         render_chart(None, chart_dir, assignment)
+
+
+def test_a_traefik_object_with_bad_metadata_is_refused(
+    rendered: list[dict[str, Any]], manifest_errors: Errors
+) -> None:
+    middleware = copy.deepcopy(next(m for m in rendered if m["kind"] == "Middleware"))
+    middleware["metadata"]["labels"] = {"tier": 3}
+
+    assert list(manifest_errors(middleware)) != []
