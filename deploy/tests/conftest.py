@@ -176,13 +176,25 @@ type Manifests = list[dict[str, Any]]
 
 class Render(Protocol):
     def __call__(
-        self, values: Path | None = None, chart: Path = CHART, *sets: str
+        self,
+        values: Path | None = None,
+        chart: Path = CHART,
+        *sets: str,
+        kube_version: str | None = None,
     ) -> Manifests: ...
 
 
-def render(helm: Path, values: Path | None = None, chart: Path = CHART, *sets: str) -> Manifests:
+def render(
+    helm: Path,
+    values: Path | None = None,
+    chart: Path = CHART,
+    *sets: str,
+    kube_version: str | None = None,
+) -> Manifests:
     """`helm template` of the chart: every object it renders, in order."""
     argv = [str(helm), "template", RELEASE, str(chart), "--namespace", NAMESPACE]
+    if kube_version is not None:
+        argv += ["--kube-version", kube_version]
     if values is not None:
         argv += ["--values", str(values)]
     for assignment in sets:

@@ -121,3 +121,12 @@ def test_a_traefik_object_with_bad_metadata_is_refused(
     middleware["metadata"]["labels"] = {"tier": 3}
 
     assert list(manifest_errors(middleware)) != []
+
+
+def test_the_chart_refuses_a_cluster_older_than_its_schemas(
+    render_chart: Callable[..., list[dict[str, Any]]], chart_dir: Path
+) -> None:
+    # Validated against 1.30 and newer only (the preStop sleep action is 1.30's).
+    assert render_chart(None, chart_dir, kube_version="1.30.0")
+    with pytest.raises(AssertionError, match=re.escape("incompatible with Kubernetes v1.29.0")):
+        render_chart(None, chart_dir, kube_version="1.29.0")
