@@ -62,8 +62,9 @@ class TaskSender:
         queue: str | None,
         priority: int | None,
         periodic_task_id: uuid.UUID,
+        task_id: str | None = None,
     ) -> str:
-        task_id = str(uuid.uuid4())
+        task_id = task_id or str(uuid.uuid4())
         options: dict[str, Any] = {
             "task_id": task_id,
             "headers": {"periodic_task_id": str(periodic_task_id)},
@@ -105,9 +106,20 @@ class RunHistory:
             # The task is sent, whether the history is down or cannot encode these arguments:
             # an error answer would only get it sent again. The worker records it as it runs.
             logger.warning("could not record queued run %s: %s", task_id, type(exc).__name__)
+
+    async def announce(
+        self,
+        task_id: str,
+        task: str,
+        state: RunState,
+        *,
+        periodic_task_id: uuid.UUID,
+        error: str | None = None,
+    ) -> None:
+        """A live event for a run sent from the API (`worker.run_events`)."""
         if self.events is not None:
             event = run_event(
-                task_id, task, RunState.PENDING.value, periodic_task_id=str(periodic_task_id)
+                task_id, task, state.value, periodic_task_id=str(periodic_task_id), error=error
             )
             await announce_run(self.events, event)
 
