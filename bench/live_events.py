@@ -102,11 +102,15 @@ async def _open(url: str, tokens: list[str]) -> list[ClientConnection]:
     return list(await asyncio.gather(*(one(t) for t in tokens)))
 
 
-async def _collect(ws: ClientConnection, latencies: list[float], expected: int) -> None:
+async def _collect(
+    ws: ClientConnection, latencies: list[float], expected: int, round_id: str
+) -> None:
+    """Latencies of this round's events (a socket not read in an earlier round still holds
+    that round's events: they are skipped)."""
     got = 0
     while got < expected:
         message = json.loads(await asyncio.wait_for(ws.recv(), 60))
-        if message.get("type") == "event":
+        if message.get("type") == "event" and message["data"].get("round") == round_id:
             latencies.append((time.time() - message["data"]["sent"]) * 1000)
             got += 1
 
@@ -114,13 +118,14 @@ async def _collect(ws: ClientConnection, latencies: list[float], expected: int) 
 async def _measure(redis: "Redis", active: list[ClientConnection], task_id: str) -> list[float]:
     count = max(1, int(EVENTS_PER_SECOND * SECONDS))
     latencies: list[float] = []
-    readers = [asyncio.create_task(_collect(ws, latencies, count)) for ws in active]
-    for n in range(count):
+    round_id = uuid.uuid4().hex
+    readers = [asyncio.create_task(_collect(ws, latencies, count, round_id)) for ws in active]
+    for _ in range(count):
         event = run_event(str(uuid.uuid4()), "demo.add", "STARTED", periodic_task_id=task_id)
+        event["round"] = round_id
         event["sent"] = time.time()
         await announce_run(redis, event)
         await asyncio.sleep(1 / EVENTS_PER_SECOND)
-        del n
     await asyncio.gather(*readers)
     return latencies
 
@@ -135,10 +140,13 @@ async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -
     redis = create_redis(redis_url)
     rows: list[Any] = []
     opened: list[ClientConnection] = []
-    baseline = _rss_bytes(pid)
     try:
         active = await _open(url, [signer.token(sub=owner) for _ in range(ACTIVE)])
         opened += active
+        await asyncio.sleep(1.0)
+        # Measured once the first sockets are open: what one more socket costs, not the
+        # process's first-use allocations.
+        baseline = _rss_bytes(pid)
         for size in SIZES:
             idle = max(0, size - len(opened))
             others = [signer.token(sub=str(uuid.uuid4())) for _ in range(idle)]
@@ -147,7 +155,9 @@ async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -
             rss = _rss_bytes(pid)
             latencies = await _measure(redis, active[: min(ACTIVE, size)], task_id)
             p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
-            rows.append((len(opened), p50, p99, (rss - baseline) / len(opened), len(latencies)))
+            added = len(opened) - len(active)
+            per_socket = (rss - baseline) / added if added > 0 else None
+            rows.append((len(opened), p50, p99, per_socket, len(latencies)))
             if p99 > LIMIT_MS:
                 break
     finally:
@@ -188,6 +198,8 @@ def run() -> str:
         f"p99 passed {LIMIT_MS:.0f} ms at {last[0]:,} sockets; the largest size within it was "
         f"{max(held):,}"
         if last[2] > LIMIT_MS and held
+        else f"p99 passed {LIMIT_MS:.0f} ms already at {last[0]:,} sockets"
+        if last[2] > LIMIT_MS
         else f"p99 stayed within {LIMIT_MS:.0f} ms up to {max(held or [0]):,} sockets, the largest "
         "size tried (the load generator, in one process on the same 2 cores, was the limit "
         "of the run, not the scheduler)"
@@ -202,14 +214,13 @@ def run() -> str:
         "size, announced as the worker announces them (XADD after the run's record); latency "
         "from the XADD to the client, both on this machine's clock.",
         "",
-        "| open sockets | latency p50 | latency p99 | scheduler memory per socket | samples |",
+        "| open sockets | latency p50 | latency p99 | scheduler memory per added socket "
+        "| samples |",
         "|---:|---:|---:|---:|---:|",
     ]
     for sockets, p50, p99, per_socket, samples in rows:
-        lines.append(
-            f"| {sockets:,} | {p50:.1f} ms | {p99:.1f} ms | {per_socket / 1024:.0f} KiB "
-            f"| {samples:,} |"
-        )
+        memory = "-" if per_socket is None else f"{per_socket / 1024:.0f} KiB"
+        lines.append(f"| {sockets:,} | {p50:.1f} ms | {p99:.1f} ms | {memory} | {samples:,} |")
     lines += ["", f"Sockets one process holds before event latency exceeds 100 ms p99: {verdict}."]
     return "\n".join(lines) + "\n"
 
