@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
@@ -46,9 +46,9 @@ class ThingEvent(BaseModel):
     colour: str
 
 
-def demo_app(redis_url: str, signer: TokenSigner) -> FastAPI:
+def demo_app(redis_url: str, signer: TokenSigner, rbac_url: str | None = None) -> FastAPI:
     settings = ServiceSettings.model_validate(
-        {"environment": "test", "log_json": False, "redis_url": redis_url}
+        {"environment": "test", "log_json": False, "redis_url": redis_url, "rbac_url": rbac_url}
     )
 
     @asynccontextmanager
@@ -312,3 +312,44 @@ async def test_a_socket_that_does_not_keep_up_is_ended_not_buffered() -> None:
     subscriber.offer("last", "x")
     assert subscriber.ending.result().code == CloseCode.SLOW_CONSUMER
     assert subscriber.queue.qsize() == QUEUE_LIMIT
+
+
+def decision_refusing(refused: set[str]) -> FastAPI:
+    """A stand-in for rbac's `/authorize`: 403 for the tokens in `refused`, else 200."""
+    decision = FastAPI()
+
+    @decision.get("/authorize")
+    async def authorize(request: Request) -> Response:
+        token = request.headers["authorization"].split()[1]
+        assert request.headers["x-forwarded-uri"] == "/demo/events"
+        if token in refused:
+            body = b'{"code": "permission_denied"}'
+            return Response(body, status_code=403, media_type="application/problem+json")
+        return Response(status_code=200)
+
+    return decision
+
+
+async def test_a_role_change_closes_the_sockets_the_decision_now_refuses(
+    redis_url: str, redis: Redis, signer: TokenSigner
+) -> None:
+    losing, keeping = signer.token(sub=str(uuid.uuid4())), signer.token(sub=str(uuid.uuid4()))
+    refused: set[str] = set()
+    async with (
+        serving(decision_refusing(refused)) as rbac_url,
+        serving(demo_app(redis_url, signer, rbac_url)) as url,
+    ):
+        base = url.replace("http://", "ws://") + "/demo/events"
+        async with (
+            connect(base, additional_headers=bearer(losing)) as ws,
+            connect(base, additional_headers=bearer(keeping)) as other,
+        ):
+            await receive(ws)
+            await receive(other)
+            refused.add(losing)
+            started = time.monotonic()
+            await redis.publish("rbac:changes", json.dumps({"kind": "bindings"}))
+            assert await closed_with(ws) == (CloseCode.FORBIDDEN, "permission_denied")
+            assert time.monotonic() - started < 1.0
+            await other.send('{"type": "ping"}')
+            assert (await receive(other))["type"] == "pong"

@@ -33,6 +33,7 @@ READ_COUNT = 500
 # rbac's own processes apply a change from the same pub/sub message; asking them twice covers
 # one that has not applied it yet when the first question arrives, well within 1 s.
 REJUDGE_DELAYS = (0.15, 0.6)
+JUDGE_CONCURRENCY = 32
 OwnerResolver = Callable[[StreamEvent], Awaitable[str | None]]
 Judge = Callable[[SocketCaller], Awaitable[Close | None]]
 
@@ -85,6 +86,7 @@ class EventHub:
         self.judge = judge
         self.subscribers: set[Subscriber] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._judging = asyncio.Semaphore(JUDGE_CONCURRENCY)
 
     async def start(self) -> None:
         start = await self._start_id()
@@ -172,13 +174,15 @@ class EventHub:
             self._on_revocation(revocation.parse_message(data))
         elif channel == user_events.CHANNEL:
             event = user_events.parse_user_event(data)
-            if event is not None and event.event in (UserEventKind.DISABLED, UserEventKind.DELETED):
+            if event is None:
+                self._rejudge_soon()
+            elif event.event in (UserEventKind.DISABLED, UserEventKind.DELETED):
                 self._end_where(
                     lambda c: c.claims.sub == event.user_id,
                     Close(CloseCode.SESSION_ENDED, f"user_{event.event.value}"),
                 )
             else:
-                self._rejudge_soon()
+                self._rejudge_soon(event.user_id)
         elif channel == RBAC_CHANGES_CHANNEL:
             self._rejudge_soon()
 
@@ -204,10 +208,15 @@ class EventHub:
             if condition(subscriber.caller):
                 subscriber.end(close)
 
-    def _rejudge_soon(self) -> None:
+    def _rejudge_soon(self, user_id: str | None = None) -> None:
+        """Ask the decision again about the non-admin sockets (of `user_id` only, if given)."""
         if self.judge is None:
             return
-        targets = [s for s in self.subscribers if not s.caller.claims.adm]
+        targets = [
+            s
+            for s in self.subscribers
+            if not s.caller.claims.adm and user_id in (None, s.caller.claims.sub)
+        ]
         if targets:
             task = asyncio.create_task(self._rejudge(targets), name="events-rejudge")
             self._tasks.append(task)
@@ -224,10 +233,24 @@ class EventHub:
             await asyncio.sleep(delay - elapsed)
             elapsed = delay
             open_ones = [s for s in targets if not s.ending.done()]
-            verdicts = await asyncio.gather(*(self.judge(s.caller) for s in open_ones))
-            for subscriber, verdict in zip(open_ones, verdicts, strict=True):
+            # One question per token, at most JUDGE_CONCURRENCY at a time.
+            tokens = {s.caller.token: s.caller for s in open_ones}
+            verdicts = dict(
+                zip(
+                    tokens,
+                    await asyncio.gather(*(self._judged(c) for c in tokens.values())),
+                    strict=True,
+                )
+            )
+            for subscriber in open_ones:
+                verdict = verdicts[subscriber.caller.token]
                 if verdict is not None:
                     subscriber.end(verdict)
+
+    async def _judged(self, caller: SocketCaller) -> Close | None:
+        assert self.judge is not None  # noqa: S101 - checked by the caller
+        async with self._judging:
+            return await self.judge(caller)
 
 
 class RbacJudge:
@@ -236,7 +259,8 @@ class RbacJudge:
     def __init__(self, rbac_url: str, socket_path: str, *, timeout: float = 2.0) -> None:
         self.url = rbac_url.rstrip("/") + "/authorize"
         self.socket_path = socket_path
-        self.client = httpx.AsyncClient(timeout=timeout)
+        # Waiting for a pooled connection is not rbac being down: only the exchange is timed.
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, pool=None))
 
     async def __call__(self, caller: SocketCaller) -> Close | None:
         headers = {
