@@ -41,7 +41,7 @@ from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
 from worker.run_events import announce_run, run_event
 
-SIZES: list[int] = sized([1, 1000, 2000, 4000, 8000], [1, 20])
+SIZES: list[int] = sized([1, 1000, 1500, 2000, 3000, 4000, 6000, 8000], [1, 20])
 ACTIVE = sized(10, 2)
 EVENTS_PER_SECOND = sized(20, 10)
 SECONDS = sized(10.0, 1.0)
@@ -139,25 +139,29 @@ async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -
     signer = _SIGNER
     redis = create_redis(redis_url)
     rows: list[Any] = []
+    active: list[ClientConnection] = []
     opened: list[ClientConnection] = []
+    baseline: tuple[int, int] | None = None
     try:
-        active = await _open(url, [signer.token(sub=owner) for _ in range(ACTIVE)])
-        opened += active
-        await asyncio.sleep(1.0)
-        # Measured once the first sockets are open: what one more socket costs, not the
-        # process's first-use allocations.
-        baseline = _rss_bytes(pid)
         for size in SIZES:
+            wanted = min(ACTIVE, size) - len(active)
+            more = await _open(url, [signer.token(sub=owner) for _ in range(max(0, wanted))])
+            active += more
+            opened += more
             idle = max(0, size - len(opened))
-            others = [signer.token(sub=str(uuid.uuid4())) for _ in range(idle)]
-            opened += await _open(url, others)
+            opened += await _open(url, [signer.token(sub=str(uuid.uuid4())) for _ in range(idle)])
             await asyncio.sleep(1.0)
             rss = _rss_bytes(pid)
-            latencies = await _measure(redis, active[: min(ACTIVE, size)], task_id)
+            # Per socket added since the first size: what one more socket costs, not the
+            # process's first-use allocations.
+            per_socket = None
+            if baseline is None:
+                baseline = (rss, len(opened))
+            elif len(opened) > baseline[1]:
+                per_socket = (rss - baseline[0]) / (len(opened) - baseline[1])
+            latencies = await _measure(redis, active, task_id)
             p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
-            added = len(opened) - len(active)
-            per_socket = (rss - baseline) / added if added > 0 else None
-            rows.append((len(opened), p50, p99, per_socket, len(latencies)))
+            rows.append((len(opened), len(active), p50, p99, per_socket, len(latencies)))
             if p99 > LIMIT_MS:
                 break
     finally:
@@ -192,35 +196,37 @@ def run() -> str:
         url, pid = stack.enter_context(_scheduler(env, root / "scheduler.log"))
         rows = asyncio.run(_steps(url, pid, redis_url, task_id, owner))
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    held = [r[0] for r in rows if r[2] <= LIMIT_MS]
+    held = [r[0] for r in rows if r[3] <= LIMIT_MS]
     last = rows[-1]
     verdict = (
         f"p99 passed {LIMIT_MS:.0f} ms at {last[0]:,} sockets; the largest size within it was "
         f"{max(held):,}"
-        if last[2] > LIMIT_MS and held
+        if last[3] > LIMIT_MS and held
         else f"p99 passed {LIMIT_MS:.0f} ms already at {last[0]:,} sockets"
-        if last[2] > LIMIT_MS
+        if last[3] > LIMIT_MS
         else f"p99 stayed within {LIMIT_MS:.0f} ms up to {max(held or [0]):,} sockets, the largest "
-        "size tried (the load generator, in one process on the same 2 cores, was the limit "
-        "of the run, not the scheduler)"
+        "size tried"
     )
     lines = [
         "### Live events: run state change to the client (`bench/live_events.py`)",
         "",
         f"{describe_machine()}; machine load average at start {load:.1f} (shared with other "
-        f"jobs). One scheduler process (uvicorn, SQLite, embedded Valkey); {ACTIVE} sockets of "
-        f"the task's owner receive every event, the rest are other users' (idle: judged for "
-        f"every event, sent nothing). {EVENTS_PER_SECOND} run events/s for {SECONDS:.0f} s per "
+        f"jobs). One scheduler process (uvicorn, SQLite, embedded Valkey); up to {ACTIVE} sockets "
+        f"of the task's owner receive every event, the rest are other users' (idle: judged for "
+        f"every event, sent nothing); the load generator is one Python process on the same "
+        f"cores. {EVENTS_PER_SECOND} run events/s for {SECONDS:.0f} s per "
         "size, announced as the worker announces them (XADD after the run's record); latency "
         "from the XADD to the client, both on this machine's clock.",
         "",
-        "| open sockets | latency p50 | latency p99 | scheduler memory per added socket "
-        "| samples |",
-        "|---:|---:|---:|---:|---:|",
+        "| open sockets | of them receiving | latency p50 | latency p99 "
+        "| scheduler memory per added socket | samples |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
-    for sockets, p50, p99, per_socket, samples in rows:
+    for sockets, receiving, p50, p99, per_socket, samples in rows:
         memory = "-" if per_socket is None else f"{per_socket / 1024:.0f} KiB"
-        lines.append(f"| {sockets:,} | {p50:.1f} ms | {p99:.1f} ms | {memory} | {samples:,} |")
+        lines.append(
+            f"| {sockets:,} | {receiving} | {p50:.1f} ms | {p99:.1f} ms | {memory} | {samples:,} |"
+        )
     lines += ["", f"Sockets one process holds before event latency exceeds 100 ms p99: {verdict}."]
     return "\n".join(lines) + "\n"
 
