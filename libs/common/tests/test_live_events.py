@@ -166,6 +166,8 @@ async def test_filters_select_events(base: str, redis: Redis, signer: TokenSigne
     ("query", "sent", "close"),
     [
         ("?shape=round", None, (CloseCode.BAD_MESSAGE, "unknown_filter: shape")),
+        ("?colour=a&colour=b", None, (CloseCode.BAD_MESSAGE, "invalid_filter: repeated")),
+        ("?scope=some", None, (CloseCode.BAD_MESSAGE, "invalid_filter: scope")),
         (
             "?last_event_id=yesterday",
             None,

@@ -84,7 +84,8 @@ async def _session(
     raw = {k: v for k, v in params.multi_items() if k not in RESERVED_PARAMETERS}
     resume = params.get("last_event_id")
     try:
-        if len(raw) != len({k for k, _ in params.multi_items() if k not in RESERVED_PARAMETERS}):
+        names = [k for k, _ in params.multi_items() if k not in RESERVED_PARAMETERS]
+        if len(names) != len(raw) or len(params.getlist("last_event_id")) > 1:
             raise _Refused(Close(CloseCode.BAD_MESSAGE, "invalid_filter: repeated"))
         chosen = _filters(model, raw, caller)
         if resume is not None and not valid_id(resume):
