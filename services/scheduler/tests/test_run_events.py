@@ -53,7 +53,8 @@ async def test_a_run_is_its_periodic_tasks_owners_and_a_taskless_one_nobodys(
     )
     assert await owners(_event(periodic_task_id=str(uuid.uuid4()))) is None  # deleted task
     assert await owners(_event(periodic_task_id="not-a-uuid")) is None
-    assert await owners(_event(periodic_task_id=None)) is None
+    # No task and no run id to find it by.
+    assert await owners(StreamEvent("1-0", "run.state", None, {"periodic_task_id": None})) is None
 
 
 async def test_a_lost_run_whose_event_lacks_its_task_is_found_through_its_record(
