@@ -166,6 +166,17 @@ async def test_a_ticket_opens_one_socket_once_and_is_refused_at_the_gateway_afte
     assert await refused_status(socket_url(mesh)) == 401
 
 
+async def test_the_socket_has_its_own_permission_code_in_the_registry(
+    admin: httpx.AsyncClient,
+) -> None:
+    page = await admin.get("/rbac/routes", params={"limit": 200})
+    routes = {(r["service"], r["method"], r["path"]): r for r in page.json()["items"]}
+    for service in ("scheduler", "storage"):
+        socket = routes[(service, "GET", "/events")]
+        assert (socket["permission"], socket["access"]) == (f"{service}:GET:/events", "permission")
+        assert routes[(service, "POST", "/events/tickets")]["access"] == "authenticated"
+
+
 async def test_a_user_without_the_permission_is_refused_at_the_upgrade(
     mesh: Gateway, accounts: Accounts
 ) -> None:
