@@ -16,6 +16,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001  # the service is shutting down: reconnect with `last_event_id`
     MESSAGE_TOO_BIG = 1009  # a frame over `MAX_CLIENT_MESSAGE_BYTES`
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # sent by uvicorn itself when the process shuts down
     TRY_AGAIN_LATER = 1013  # a dependency (Redis, rbac) cannot be reached: reconnect later
     BAD_MESSAGE = 4400  # malformed message, unknown filter or message type
     SESSION_ENDED = 4401  # logout, deleted session, disabled user, token expired
