@@ -16,7 +16,7 @@ from common.live_events.tickets import TICKET_TTL_SECONDS
 CLOSE_CODES = {
     CloseCode.NORMAL: "the client closed",
     CloseCode.GOING_AWAY: "the service is stopping (`service_stopping`): reconnect and resume",
-    CloseCode.SERVICE_RESTART: "the server is restarting (uvicorn's shutdown): reconnect and resume",
+    CloseCode.SERVICE_RESTART: "uvicorn is shutting the process down: reconnect and resume",
     CloseCode.MESSAGE_TOO_BIG: f"a client frame over {MAX_CLIENT_MESSAGE_BYTES} bytes",
     CloseCode.INTERNAL_ERROR: "a bug (`internal_error`)",
     CloseCode.TRY_AGAIN_LATER: "Redis or rbac cannot be reached (`dependency_unavailable`, "
