@@ -26,7 +26,7 @@ from common.live_events.routes import events_router
 from common.live_events.socket_session import EventFilter
 from common.live_events.tickets import claim_ticket, issue_ticket
 from common.redis_client import create_redis
-from common.revocation import revoke_session
+from common.revocation import revoke_session, revoke_user_tokens
 from common.security import install_token_verification
 from common.settings import ServiceSettings
 from common.tokens import AccessClaims
@@ -214,6 +214,23 @@ async def test_logout_closes_the_sessions_sockets_within_a_second(
         assert time.monotonic() - started < 1.0
         await other.send('{"type": "ping"}')
         assert (await receive(other))["type"] == "pong"
+
+
+async def test_a_user_wide_revocation_closes_the_sockets_of_tokens_issued_before_it(
+    base: str, redis: Redis, signer: TokenSigner
+) -> None:
+    user = str(uuid.uuid4())
+    now = int(time.time())
+    async with (
+        connect(base, additional_headers=bearer(signer.token(sub=user, iat=now - 10))) as old,
+        connect(base, additional_headers=bearer(signer.token(sub=user, iat=now - 2))) as new,
+    ):
+        await receive(old)
+        await receive(new)
+        await revoke_user_tokens(redis, user, now - 5, 60)
+        assert await closed_with(old) == (CloseCode.SESSION_ENDED, "session_revoked")
+        await new.send('{"type": "ping"}')
+        assert (await receive(new))["type"] == "pong"
 
 
 async def test_a_disabled_user_loses_every_socket(
