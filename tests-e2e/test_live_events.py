@@ -196,6 +196,20 @@ async def test_logout_closes_the_socket_within_a_second(mesh: Gateway, accounts:
         assert time.monotonic() - started < 1.0
 
 
+async def test_disabling_the_user_closes_the_socket_within_a_second(
+    mesh: Gateway, admin: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    user = await accounts.signed_in(await accounts.role("scheduler:*"))
+    async with connect(socket_url(mesh), additional_headers=bearer(user.http)) as ws:
+        await receive(ws)
+        started = time.monotonic()
+        disabled = await admin.patch(f"/auth/users/{user.id}", json={"is_active": False})
+        assert disabled.status_code == 200, disabled.text
+        code, _reason = await closed_with(ws)
+        assert code == 4401
+        assert time.monotonic() - started < 1.0
+
+
 async def test_taking_the_role_away_closes_the_socket_within_a_second(
     mesh: Gateway, accounts: Accounts
 ) -> None:
