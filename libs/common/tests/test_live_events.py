@@ -26,7 +26,7 @@ from common.live_events.routes import events_router
 from common.live_events.socket_session import EventFilter
 from common.live_events.tickets import claim_ticket, issue_ticket
 from common.redis_client import create_redis
-from common.revocation import revoke_session, revoke_user_tokens
+from common.revocation import revoke_session, revoke_user_tokens, session_key
 from common.security import install_token_verification
 from common.settings import ServiceSettings
 from common.tokens import AccessClaims
@@ -231,6 +231,17 @@ async def test_a_user_wide_revocation_closes_the_sockets_of_tokens_issued_before
         assert await closed_with(old) == (CloseCode.SESSION_ENDED, "session_revoked")
         await new.send('{"type": "ping"}')
         assert (await receive(new))["type"] == "pong"
+
+
+async def test_a_revocation_announced_while_the_hub_was_not_listening_still_ends_the_socket(
+    base: str, redis: Redis, signer: TokenSigner
+) -> None:
+    async with connect(base, additional_headers=bearer(signer.token(sid="s-missed"))) as ws:
+        await receive(ws)
+        # Revoked without the announcement reaching the hub, whose channel then drops.
+        await redis.set(session_key("s-missed"), "1", ex=60)
+        await redis.client_kill_filter(_type="pubsub")
+        assert await closed_with(ws) == (CloseCode.SESSION_ENDED, "session_revoked")
 
 
 async def test_a_disabled_user_loses_every_socket(

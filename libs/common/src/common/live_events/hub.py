@@ -157,6 +157,9 @@ class EventHub:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.subscribe(*channels)
+                # Whatever was announced while we were not listening is in Redis's keys.
+                await self._recheck_sessions()
+                self._rejudge_soon()
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
@@ -167,6 +170,19 @@ class EventHub:
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _recheck_sessions(self) -> None:
+        """End the sockets whose session was revoked or whose user was disabled, read from the
+        marks auth keeps in Redis (after the session channel was lost and is back)."""
+        for subscriber in list(self.subscribers):
+            claims = subscriber.caller.claims
+            revoked = await revocation.is_revoked(
+                self.redis, session_id=claims.sid, user_id=claims.sub, issued_at=claims.iat
+            )
+            if revoked:
+                subscriber.end(Close(CloseCode.SESSION_ENDED, "session_revoked"))
+            elif await user_events.is_disabled(self.redis, claims.sub):
+                subscriber.end(Close(CloseCode.SESSION_ENDED, "user_disabled"))
 
     def on_session_message(self, channel: str, data: object) -> None:
         """Apply one message of the session channels to the open sockets."""
