@@ -25,6 +25,7 @@ EXPECTED = {
     "login_and_call": ["signed in as", "tasks the workers run:", "demo.add"],
     "upload_and_download": ["single upload and download", "multipart upload and download"],
     "schedule_and_watch": ["SUCCESS demo.add [20, 22] -> 42", "deleted"],
+    "live_events": ["connected; events after", "STARTED demo.add", "SUCCESS demo.add 42"],
     "roles_and_grants": [
         "before the grant, GET /storage/files: 403",
         "after the grant, GET /storage/files: 200",

@@ -26,6 +26,15 @@ async def test_every_storage_route_requires_a_permission_or_an_admin(
         if path not in ("/health", "/ready")
     }
 
+    # The live event routes (README: Live events): the socket's handshake needs its permission,
+    # a ticket only a signed-in caller, and the socket's documents are public.
+    events = {
+        ("GET", "/events"): "permission",
+        ("POST", "/events/tickets"): "authenticated",
+        ("GET", "/events/asyncapi.json"): "public",
+        ("GET", "/events/console"): "public",
+    }
+    assert {route: levels.pop(route) for route in events} == events
     assert levels[("POST", "/uploads")] == "permission"
     assert levels[("GET", "/buckets")] == "admin"
     assert {level for route, level in levels.items() if route != ("GET", "/buckets")} == {

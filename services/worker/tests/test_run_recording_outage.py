@@ -23,7 +23,7 @@ def _task(name: str) -> SimpleNamespace:
 
 
 async def test_records_written_during_a_mongodb_outage_are_written_when_it_returns(
-    tmp_path: Path,
+    tmp_path: Path, redis_url: str
 ) -> None:
     port = free_port()
     servers = ExitStack()
@@ -34,7 +34,13 @@ async def test_records_written_during_a_mongodb_outage_are_written_when_it_retur
 
     database = f"outage_{uuid.uuid4().hex[:8]}"
     settings = WorkerSettings.model_validate(
-        {"mongo_url": mongo_url(port), "mongo_database": database, "log_json": False}
+        {
+            "mongo_url": mongo_url(port),
+            "mongo_database": database,
+            "log_json": False,
+            # Run events go to the private Valkey, never to a Redis the machine shares.
+            "redis_url": redis_url,
+        }
     )
     recorder = RunRecorder(settings, "host:1", pause_after_failure=PAUSE_SECONDS)
     before, during = str(uuid.uuid4()), str(uuid.uuid4())

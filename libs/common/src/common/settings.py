@@ -44,6 +44,9 @@ class ServiceSettings(BaseSettings):
         AnyHttpUrl("http://127.0.0.1:8000/auth/.well-known/jwks.json"),
         validation_alias="AUTH_JWKS_URL",
     )
+    # rbac's address, for services that judge open sockets again when roles change
+    # (`common.live_events`); unset, a role change does not close sockets (logout still does).
+    rbac_url: AnyHttpUrl | None = Field(None, validation_alias="RBAC_URL")
     jwt_issuer: str = Field("async-fastapi-multidb", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("async-fastapi-multidb", validation_alias="JWT_AUDIENCE")
     # One setting under auth's name: auth issues tokens for this long, and every verifier

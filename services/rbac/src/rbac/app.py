@@ -64,6 +64,7 @@ def create_app(
         verifier=verifier,
         revocations=RevocationCache(redis, ttl=settings.cache_ttl_seconds),
         grants=GrantsCache(load_grants, ttl=settings.cache_ttl_seconds),
+        tickets=redis,
     )
     listener = ChangeListener(
         redis, database, authorizer, heartbeat_seconds=settings.listener_heartbeat_seconds

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from common.app import create_app as create_service_app
 from common.health import register_ready_check
+from common.live_events.lifecycle import running_hub
 from common.mongo import init_mongo, ping_mongo
 from common.redis_client import create_redis
 from common.security import install_token_verification
@@ -16,8 +17,11 @@ from common.sql import SqlDatabase
 from common.tokens import KeySource
 from scheduler.api import router
 from scheduler.lost_run_sweep import sweeping
+from scheduler.run_events import RunOwners
+from scheduler.run_events import router as events_router
 from scheduler.settings import SchedulerSettings
 from worker.lost_runs import LostRunSweeper
+from worker.run_events import RUNS_STREAM
 from worker.runs import TaskRun
 
 
@@ -47,7 +51,10 @@ def create_app(
             grace_seconds=settings.lost_run_grace_seconds,
         )
         try:
-            async with sweeping(sweeper, settings.lost_run_sweep_seconds):
+            async with (
+                sweeping(sweeper, settings.lost_run_sweep_seconds),
+                running_hub(app, settings, redis, RUNS_STREAM, owner_of=RunOwners(database)),
+            ):
                 yield
         finally:
             await database.dispose()
@@ -58,7 +65,9 @@ def create_app(
     return create_service_app(
         "scheduler",
         settings,
-        routers=[router],
+        routers=[router, events_router],
         lifespan=lifespan,
-        description="Periodic Celery tasks: CRUD, run now, run history.",
+        description="Periodic Celery tasks: CRUD, run now, run history. Live run events: "
+        "WebSocket `/scheduler/events` ([AsyncAPI](/scheduler/events/asyncapi.json), "
+        "[console page](/scheduler/events/console)).",
     )

@@ -18,8 +18,9 @@ from scheduler.errors import (
 )
 from scheduler.schemas import RunRead
 from worker.catalog import read_admin_only, read_catalog
+from worker.run_events import announce_run, run_event
 from worker.run_history import UNSTORABLE_ERRORS, record_queued
-from worker.runs import TaskRun
+from worker.runs import RunState, TaskRun
 
 logger = logging.getLogger("scheduler.collaborators")
 
@@ -61,8 +62,9 @@ class TaskSender:
         queue: str | None,
         priority: int | None,
         periodic_task_id: uuid.UUID,
+        task_id: str | None = None,
     ) -> str:
-        task_id = str(uuid.uuid4())
+        task_id = task_id or str(uuid.uuid4())
         options: dict[str, Any] = {
             "task_id": task_id,
             "headers": {"periodic_task_id": str(periodic_task_id)},
@@ -83,6 +85,10 @@ class TaskSender:
 class RunHistory:
     """Reads (and, for runs sent from the API, starts) the records the worker writes."""
 
+    def __init__(self, events: "Redis | None" = None) -> None:
+        # Where runs sent from the API are announced as queued (`worker.run_events`).
+        self.events = events
+
     async def record_queued(
         self,
         task_id: str,
@@ -100,6 +106,22 @@ class RunHistory:
             # The task is sent, whether the history is down or cannot encode these arguments:
             # an error answer would only get it sent again. The worker records it as it runs.
             logger.warning("could not record queued run %s: %s", task_id, type(exc).__name__)
+
+    async def announce(
+        self,
+        task_id: str,
+        task: str,
+        state: RunState,
+        *,
+        periodic_task_id: uuid.UUID,
+        error: str | None = None,
+    ) -> None:
+        """A live event for a run sent from the API (`worker.run_events`)."""
+        if self.events is not None:
+            event = run_event(
+                task_id, task, state.value, periodic_task_id=str(periodic_task_id), error=error
+            )
+            await announce_run(self.events, event)
 
     async def for_periodic_task(
         self, periodic_task_id: uuid.UUID, limit: int, offset: int

@@ -30,7 +30,7 @@ def get_service(request: Request, session: SessionDep) -> PeriodicTaskService:
         PeriodicTaskRepository(session),
         TaskCatalog(state.redis),
         TaskSender(state.celery),
-        RunHistory(),
+        RunHistory(state.redis),
     )
 
 

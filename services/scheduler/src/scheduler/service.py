@@ -22,6 +22,7 @@ from common.tokens import AccessClaims
 from scheduler.collaborators import RunHistory, TaskCatalog, TaskSender
 from scheduler.errors import (
     AdminOnlyTaskError,
+    BrokerUnavailableError,
     PeriodicTaskNameTakenError,
     PeriodicTaskNotFoundError,
     RunNotFoundError,
@@ -38,6 +39,7 @@ from scheduler.schemas import (
     RunRead,
     TaskInfo,
 )
+from worker.runs import RunState
 
 
 def _name_taken(name: str) -> PeriodicTaskNameTakenError:
@@ -146,14 +148,28 @@ class PeriodicTaskService:
     async def run_now(self, user: AccessClaims, task_id: uuid.UUID) -> RunAccepted:
         task = await self._task(user, task_id)
         await self._require_allowed(user, task.task)
-        sent_id = await self.sender.send(
-            task.task,
-            args=list(task.args),
-            kwargs=dict(task.kwargs),
-            queue=task.queue,
-            priority=task.priority,
-            periodic_task_id=task.id,
-        )
+        sent_id = str(uuid.uuid4())
+        # Announced before the send: a worker fast enough must not announce STARTED first.
+        await self.history.announce(sent_id, task.task, RunState.PENDING, periodic_task_id=task.id)
+        try:
+            await self.sender.send(
+                task.task,
+                args=list(task.args),
+                kwargs=dict(task.kwargs),
+                queue=task.queue,
+                priority=task.priority,
+                periodic_task_id=task.id,
+                task_id=sent_id,
+            )
+        except BrokerUnavailableError:
+            await self.history.announce(
+                sent_id,
+                task.task,
+                RunState.FAILURE,
+                periodic_task_id=task.id,
+                error="the task could not be sent to the broker",
+            )
+            raise
         await self.history.record_queued(
             sent_id, task.task, periodic_task_id=task.id, args=task.args, kwargs=task.kwargs
         )

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from common import app as common_app
 from common.health import register_ready_check
+from common.live_events.lifecycle import running_hub
 from common.mongo import init_mongo, ping_mongo
 from common.redis_client import create_redis
 from common.s3 import create_s3
@@ -17,6 +18,8 @@ from common.security import install_token_verification
 from common.settings import load_settings
 from common.tokens import JwksClient, KeySource
 from storage.api import router
+from storage.file_events import FILES_STREAM
+from storage.file_events import router as events_router
 from storage.models import FileRecord
 from storage.object_store import ObjectStore
 from storage.presigner import Credentials, Presigner
@@ -75,11 +78,12 @@ def create_app(
         store = build_object_store(settings)
         try:
             await store.ensure_bucket()
-            app.state.files = FileService(FileRepository(), store, settings)
+            app.state.files = FileService(FileRepository(), store, settings, events=redis)
             register_ready_check(app, "redis", redis.ping)
             register_ready_check(app, "mongodb", lambda: ping_mongo(mongo))
             register_ready_check(app, "s3", store.ping)
-            yield
+            async with running_hub(app, settings, redis, FILES_STREAM):
+                yield
         finally:
             await mongo.close()
             await redis.aclose()
@@ -89,7 +93,9 @@ def create_app(
     return common_app.create_app(
         SERVICE_NAME,
         settings,
-        routers=[router],
+        routers=[router, events_router],
         lifespan=lifespan,
-        description="Presigned uploads and downloads, multipart uploads, file metadata.",
+        description="Presigned uploads and downloads, multipart uploads, file metadata. Live file "
+        "events: WebSocket `/storage/events` ([AsyncAPI](/storage/events/asyncapi.json), "
+        "[console page](/storage/events/console)).",
     )

@@ -9,6 +9,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from redis.asyncio import Redis
+
 from common.pagination import Page, PageParams
 from common.tokens import AccessClaims
 from storage import upload_rules
@@ -23,6 +25,7 @@ from storage.errors import (
     UploadChanged,
     WrongUploadKind,
 )
+from storage.file_events import FILE_DELETED, FILE_READY, announce_file
 from storage.models import FileRecord, FileStatus, StoredPart
 from storage.object_keys import multipart_key, staging_key
 from storage.object_store import (
@@ -60,11 +63,28 @@ def _etag(value: str) -> str:
 
 class FileService:
     def __init__(
-        self, repository: FileRepository, store: ObjectStore, settings: StorageSettings
+        self,
+        repository: FileRepository,
+        store: ObjectStore,
+        settings: StorageSettings,
+        events: "Redis | None" = None,
     ) -> None:
         self.files = repository
         self.store = store
         self.settings = settings
+        # Where file events are announced (`storage.file_events`); None: nowhere.
+        self.events = events
+
+    async def _announce(self, kind: str, record: FileRecord) -> None:
+        await announce_file(
+            self.events,
+            kind,
+            file_id=record.id,
+            filename=record.filename,
+            content_type=record.content_type,
+            size=record.size,
+            owner_id=record.owner_id,
+        )
 
     def _check_declaration(self, request: UploadRequest, limit: int, too_large: str) -> int:
         upload_rules.check_filename(request.filename)
@@ -150,6 +170,7 @@ class FileService:
             await discard_copy(self.store, sealed.key)
             raise AlreadyCompleted("The upload was already completed.")
         await self._drop_staged(staged)
+        await self._announce(FILE_READY, ready)
         return FileOut.of(ready)
 
     async def _refuse_if_completed(self, file_id: UUID) -> None:
@@ -235,6 +256,7 @@ class FileService:
         )
         if ready is None:
             raise AlreadyCompleted("The upload was already completed.")
+        await self._announce(FILE_READY, ready)
         return FileOut.of(ready)
 
     def _check_part_list(self, record: FileRecord, parts: list[CompletedPart]) -> dict[int, str]:
@@ -313,6 +335,8 @@ class FileService:
     async def delete_file(self, user: AccessClaims, file_id: UUID) -> None:
         record = await self._owned(user, file_id)
         await discard(record, self.files, self.store)
+        if record.status is FileStatus.READY:
+            await self._announce(FILE_DELETED, record)
 
     async def buckets(self) -> list[BucketOut]:
         usage = await self.store.usage()

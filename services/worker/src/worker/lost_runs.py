@@ -17,7 +17,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
 from worker.catalog import live_worker_ids
+from worker.run_events import announce_run, run_event
 from worker.run_history import mark_runs_lost, started_run_workers
+from worker.runs import RunState
 
 logger = logging.getLogger("worker.lost_runs")
 
@@ -49,12 +51,24 @@ class LostRunSweeper:
         )
         ended = 0
         for worker_id in gone:
+            reason = f"worker {worker_id} died (its heartbeat stopped) while the run was started"
+            started = await self.runs.find(
+                {"state": RunState.STARTED.value, "worker_id": worker_id},
+                {"task_id": 1, "task": 1, "periodic_task_id": 1},
+            ).to_list()
             ended += await mark_runs_lost(
-                self.runs,
-                [worker_id],
-                reason=f"worker {worker_id} died (its heartbeat stopped) while the run was started",
-                finished_at=datetime.now(UTC),
+                self.runs, [worker_id], reason=reason, finished_at=datetime.now(UTC)
             )
+            for run in started:
+                periodic_task_id = run.get("periodic_task_id")
+                event = run_event(
+                    str(run["task_id"]),
+                    str(run.get("task")),
+                    RunState.LOST.value,
+                    periodic_task_id=str(periodic_task_id) if periodic_task_id else None,
+                    error=reason,
+                )
+                await announce_run(self.redis, event)
             del self._missing_since[worker_id]
         if ended:
             logger.warning(

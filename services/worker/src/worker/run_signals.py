@@ -19,11 +19,20 @@ from typing import Any
 from celery.exceptions import WorkerLostError
 from celery.signals import task_failure, task_postrun, task_prerun
 from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
 
 from common.mongo import init_mongo
+from common.redis_client import create_redis
 from worker.event_loop import process_loop
 from worker.queued_at import queued_at_of
-from worker.run_history import UNSTORABLE_ERRORS, record_finished, record_lost, record_started
+from worker.run_events import announce_run, run_event
+from worker.run_history import (
+    UNSTORABLE_ERRORS,
+    json_safe,
+    record_finished,
+    record_lost,
+    record_started,
+)
 from worker.runs import TaskRun
 from worker.settings import WorkerSettings
 
@@ -47,6 +56,8 @@ class RunRecorder:
         self.pause_after_failure = pause_after_failure
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._client_pid: int | None = None
+        self._events: Redis | None = None
+        self._events_pid: int | None = None
         self._paused_until = 0.0
         self._started: dict[str, float] = {}
         # Writes not done yet, oldest first: kept through an outage and replayed in order once
@@ -68,6 +79,23 @@ class RunRecorder:
         client, self._client = self._client, None
         if client is not None:
             process_loop.run(client.close(), timeout=WRITE_TIMEOUT_SECONDS)
+        events, self._events = self._events, None
+        if events is not None:
+            process_loop.run(events.aclose(), timeout=WRITE_TIMEOUT_SECONDS)
+
+    def _announced(
+        self, record: Callable[[], Coroutine[Any, Any, None]], event: dict[str, Any]
+    ) -> Callable[[], Coroutine[Any, Any, None]]:
+        """`record`, then the live event saying so (`worker.run_events`)."""
+
+        async def write() -> None:
+            await record()
+            if self._events is None or self._events_pid != os.getpid():
+                self._events = create_redis(self.settings.redis_url)
+                self._events_pid = os.getpid()
+            await announce_run(self._events, event)
+
+        return write
 
     async def _flush(self) -> None:
         await self._connected()
@@ -120,32 +148,44 @@ class RunRecorder:
     def on_prerun(self, task_id: str, task: Any, args: Any, kwargs: Any, **_: Any) -> None:
         self._started[task_id] = time.perf_counter()
         # Read here: the write runs on the loop's thread, where this task's request is unknown.
-        periodic_task_id = getattr(task.request, "periodic_task_id", None)
+        periodic_task_id = _periodic_task_id(task)
         self._write(
-            partial(
-                record_started,
-                task_id,
-                str(task.name),
-                periodic_task_id=str(periodic_task_id) if periodic_task_id else None,
-                args=list(args or ()),
-                kwargs=dict(kwargs or {}),
-                started_at=datetime.now(UTC),
-                worker_id=self.worker_id,
-                queued_at=queued_at_of(task.request),
+            self._announced(
+                partial(
+                    record_started,
+                    task_id,
+                    str(task.name),
+                    periodic_task_id=periodic_task_id,
+                    args=list(args or ()),
+                    kwargs=dict(kwargs or {}),
+                    started_at=datetime.now(UTC),
+                    worker_id=self.worker_id,
+                    queued_at=queued_at_of(task.request),
+                ),
+                run_event(task_id, str(task.name), "STARTED", periodic_task_id=periodic_task_id),
             )
         )
 
-    def on_failure(self, task_id: str, exception: BaseException | None = None, **_: Any) -> None:
+    def on_failure(
+        self, task_id: str, exception: BaseException | None = None, **signal: Any
+    ) -> None:
         """In the worker's main process: the pool process running the task died. Celery sends
         this only when it will not redeliver the message (an at-most-once task)."""
         if not isinstance(exception, WorkerLostError):
             return  # an ordinary failure, recorded by the task's own process on postrun
+        reason = f"worker process lost: {exception}"
+        sender = signal.get("sender")
         self._write(
-            partial(
-                record_lost,
-                task_id,
-                reason=f"worker process lost: {exception}",
-                finished_at=datetime.now(UTC),
+            self._announced(
+                partial(record_lost, task_id, reason=reason, finished_at=datetime.now(UTC)),
+                # The periodic task is unknown here; the scheduler finds it from the run.
+                run_event(
+                    task_id,
+                    getattr(sender, "name", None),
+                    "LOST",
+                    periodic_task_id=None,
+                    error=reason,
+                ),
             )
         )
 
@@ -155,18 +195,37 @@ class RunRecorder:
         started = self._started.pop(task_id, None)
         runtime_ms = None if started is None else (time.perf_counter() - started) * 1000
         failed = isinstance(retval, BaseException)
+        final = state or ("FAILURE" if failed else "SUCCESS")
+        error = f"{type(retval).__name__}: {retval}" if failed else None
+        runtime = None if runtime_ms is None else round(runtime_ms, 3)
         self._write(
-            partial(
-                record_finished,
-                task_id,
-                str(task.name),
-                state=state or ("FAILURE" if failed else "SUCCESS"),
-                result=None if failed else retval,
-                error=f"{type(retval).__name__}: {retval}" if failed else None,
-                finished_at=datetime.now(UTC),
-                runtime_ms=None if runtime_ms is None else round(runtime_ms, 3),
+            self._announced(
+                partial(
+                    record_finished,
+                    task_id,
+                    str(task.name),
+                    state=final,
+                    result=None if failed else retval,
+                    error=error,
+                    finished_at=datetime.now(UTC),
+                    runtime_ms=runtime,
+                ),
+                run_event(
+                    task_id,
+                    str(task.name),
+                    final,
+                    periodic_task_id=_periodic_task_id(task),
+                    runtime_ms=runtime,
+                    error=error,
+                    result=None if failed else json_safe(retval),
+                ),
             )
         )
+
+
+def _periodic_task_id(task: Any) -> str | None:
+    periodic_task_id = getattr(task.request, "periodic_task_id", None)
+    return str(periodic_task_id) if periodic_task_id else None
 
 
 def connect_run_recording(settings: WorkerSettings, worker_id: str | None = None) -> RunRecorder:

@@ -9,13 +9,17 @@ here is in-process on a warm cache.
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from urllib.parse import quote
+from dataclasses import dataclass, field, replace
+from urllib.parse import parse_qs, quote
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from common.access import Access
-from common.credentials import Rejection, authenticate
+from common.credentials import MULTIPLE_CREDENTIALS, Rejection, authenticate
+from common.live_events.identity import INVALID_TICKET
+from common.live_events.tickets import claim_ticket
 from common.tokens import AccessClaims, TokenVerifier
 from rbac.decision.grants_cache import GrantsCache
 from rbac.decision.revocation_cache import RevocationCache
@@ -60,6 +64,21 @@ class _Remembered:
 
 
 ALLOW_ANONYMOUS = Decision(200, "allowed", "allowed", ANONYMOUS)
+# A single-use ticket's answer holds for that one request: no cache may reuse it (a gateway
+# plugin that caches decisions must not turn one claim into an allow across requests).
+NO_STORE = ("cache-control", "no-store")
+
+
+def _tickets_in(uri: str | None) -> list[str]:
+    """The `ticket` query parameters of the forwarded URI (a socket's browser credential)."""
+    if uri is None or "?" not in uri:
+        return []
+    query = uri.split("?", 1)[1].split("#", 1)[0]
+    return parse_qs(query, keep_blank_values=True).get("ticket", [])
+
+
+def _not_stored(decision: Decision) -> Decision:
+    return replace(decision, headers=(*decision.headers, NO_STORE))
 
 
 def _deny(status: int, code: str, detail: str) -> Decision:
@@ -97,8 +116,11 @@ class Authorizer:
         revocations: RevocationCache,
         grants: GrantsCache,
         routes: RouteTable | None = None,
+        tickets: "Redis | None" = None,
     ) -> None:
         self.verifier = verifier
+        # Where socket tickets are claimed (`common.live_events.tickets`); None: no tickets.
+        self.tickets = tickets
         self.revocations = revocations
         self.grants = grants
         self.routes = routes or RouteTable([])
@@ -111,6 +133,10 @@ class Authorizer:
         self, method: str | None, uri: str | None, authorization: Sequence[str]
     ) -> Decision:
         """`authorization`: every `Authorization` value of the forwarded request, in order."""
+        tickets = _tickets_in(uri)
+        if tickets:
+            # Never remembered: the claim consumes the ticket, so the next request must fail.
+            return _not_stored(await self._decide(method, uri, authorization, tickets))
         key = (method, uri, tuple(authorization))
         remembered = self._memo.get(key)
         if (
@@ -132,7 +158,11 @@ class Authorizer:
         return decision
 
     async def _decide(
-        self, method: str | None, uri: str | None, authorization: Sequence[str]
+        self,
+        method: str | None,
+        uri: str | None,
+        authorization: Sequence[str],
+        tickets: Sequence[str] = (),
     ) -> Decision:
         if method is None or uri is None:
             return _deny(403, "bad_forwarded_request", "missing forwarded method or URI")
@@ -160,7 +190,28 @@ class Authorizer:
             if not known:
                 return _deny(403, "bad_forwarded_request", "unknown forwarded method")
             return _deny(403, "unregistered_route", "no registered route serves this request")
+        if tickets and route.access is not Access.PUBLIC:
+            return await self._check_ticket(
+                route, f"/{target.service}{target.path}", authorization, tickets
+            )
         return await self.check_route(route, authorization)
+
+    async def _check_ticket(
+        self, route: RouteInfo, path: str, authorization: Sequence[str], tickets: Sequence[str]
+    ) -> Decision:
+        """A socket ticket instead of a token: claimed (single use) and judged as its token."""
+        if authorization or len(tickets) > 1:
+            return _deny(401, MULTIPLE_CREDENTIALS.code, MULTIPLE_CREDENTIALS.detail)
+        if self.tickets is None:
+            return _deny(401, INVALID_TICKET.code, INVALID_TICKET.detail)
+        try:
+            grant = await claim_ticket(self.tickets, tickets[0])
+        except (RedisError, OSError) as exc:
+            logger.warning("ticket could not be claimed: %s", type(exc).__name__)
+            return _deny(503, "decision_unavailable", "the ticket cannot be checked right now")
+        if grant is None or grant.path != path:
+            return _deny(401, INVALID_TICKET.code, INVALID_TICKET.detail)
+        return await self.check_route(route, [f"Bearer {grant.token}"])
 
     async def check_route(self, route: RouteInfo, authorization: Sequence[str]) -> Decision:
         """The decision for a request already matched to `route`."""

@@ -1,0 +1,235 @@
+"""Live events: latency from a run's announcement to the client, sockets one scheduler holds.
+
+One scheduler process (uvicorn, SQLite, embedded Valkey and MongoDB-wire server) serves every
+socket; the load generator (this process) opens them and announces run state changes exactly as
+the worker does after writing the run's record (`worker.run_events.announce_run`: an XADD on
+`events:scheduler:runs`). Latency runs from that XADD to the event's arrival at the client: the
+scheduler's stream read, its owner lookup (SQL, then cached), the fan-out and the socket.
+
+At each size most sockets are idle (another user's: the hub judges every event for them and sends
+nothing) and `ACTIVE` belong to the task's owner and receive every event.
+"""
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.machine import describe as describe_machine
+from bench.scale import sized
+from bench.storage_presign import _jwks
+from common.redis_client import create_redis
+from common.sql import SqlDatabase
+from mesh.net import free_port, wait_for_port
+from scheduler.migrations import upgrade_database
+from scheduler.models import PeriodicTask
+from testkit.embedded import mongo_server
+from testkit.tokens import TokenSigner
+from testkit.valkey import valkey_server
+from worker.run_events import announce_run, run_event
+
+SIZES: list[int] = sized([1, 1000, 1500, 2000, 3000, 4000, 6000, 8000], [1, 20])
+ACTIVE = sized(10, 2)
+EVENTS_PER_SECOND = sized(20, 10)
+SECONDS = sized(10.0, 1.0)
+LIMIT_MS = 100.0
+OPEN_AT_ONCE = 50
+
+
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+@contextmanager
+def _scheduler(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", "scheduler.app:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed module
+            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for_port(port, timeout=90)
+            yield f"ws://127.0.0.1:{port}/scheduler/events", proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def _task_owned_by(database_url: str, owner: str) -> str:
+    await upgrade_database(database_url)
+    database = SqlDatabase(database_url)
+    task = PeriodicTask(
+        owner_id=owner, name="bench", task="demo.add", schedule_type="interval", schedule={}
+    )
+    async with database.session() as session:
+        session.add(task)
+        await session.commit()
+    await database.dispose()
+    return str(task.id)
+
+
+async def _open(url: str, tokens: list[str]) -> list[ClientConnection]:
+    limit = asyncio.Semaphore(OPEN_AT_ONCE)
+
+    async def one(token: str) -> ClientConnection:
+        async with limit:
+            ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"})
+            await ws.recv()  # the welcome: the socket is attached to the hub
+            return ws
+
+    return list(await asyncio.gather(*(one(t) for t in tokens)))
+
+
+async def _collect(
+    ws: ClientConnection, latencies: list[float], expected: int, round_id: str
+) -> None:
+    """Latencies of this round's events (a socket not read in an earlier round still holds
+    that round's events: they are skipped)."""
+    got = 0
+    while got < expected:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+        if message.get("type") == "event" and message["data"].get("round") == round_id:
+            latencies.append((time.time() - message["data"]["sent"]) * 1000)
+            got += 1
+
+
+async def _measure(redis: "Redis", active: list[ClientConnection], task_id: str) -> list[float]:
+    count = max(1, int(EVENTS_PER_SECOND * SECONDS))
+    latencies: list[float] = []
+    round_id = uuid.uuid4().hex
+    readers = [asyncio.create_task(_collect(ws, latencies, count, round_id)) for ws in active]
+    for _ in range(count):
+        event = run_event(str(uuid.uuid4()), "demo.add", "STARTED", periodic_task_id=task_id)
+        event["round"] = round_id
+        event["sent"] = time.time()
+        await announce_run(redis, event)
+        await asyncio.sleep(1 / EVENTS_PER_SECOND)
+    await asyncio.gather(*readers)
+    return latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -> list[Any]:
+    signer = _SIGNER
+    redis = create_redis(redis_url)
+    rows: list[Any] = []
+    active: list[ClientConnection] = []
+    opened: list[ClientConnection] = []
+    baseline: tuple[int, int] | None = None
+    try:
+        for size in SIZES:
+            wanted = min(ACTIVE, size) - len(active)
+            more = await _open(url, [signer.token(sub=owner) for _ in range(max(0, wanted))])
+            active += more
+            opened += more
+            idle = max(0, size - len(opened))
+            opened += await _open(url, [signer.token(sub=str(uuid.uuid4())) for _ in range(idle)])
+            await asyncio.sleep(1.0)
+            rss = _rss_bytes(pid)
+            # Per socket added since the first size: what one more socket costs, not the
+            # process's first-use allocations.
+            per_socket = None
+            if baseline is None:
+                baseline = (rss, len(opened))
+            elif len(opened) > baseline[1]:
+                per_socket = (rss - baseline[0]) / (len(opened) - baseline[1])
+            latencies = await _measure(redis, active, task_id)
+            p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
+            rows.append((len(opened), len(active), p50, p99, per_socket, len(latencies)))
+            if p99 > LIMIT_MS:
+                break
+    finally:
+        await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
+        await redis.aclose()
+    return rows
+
+
+_SIGNER = TokenSigner()
+
+
+def run() -> str:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    load = os.getloadavg()[0]
+    owner = str(uuid.uuid4())
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp, ExitStack() as stack:
+        root = Path(tmp)
+        redis_url = stack.enter_context(valkey_server(root / "valkey"))
+        mongo_url = stack.enter_context(mongo_server(root / "mongo"))
+        jwks_url = stack.enter_context(_jwks(_SIGNER))
+        database_url = f"sqlite+aiosqlite:///{root / 'scheduler.sqlite3'}"
+        task_id = asyncio.run(_task_owned_by(database_url, owner))
+        env = {
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": redis_url,
+            "MONGO_URL": mongo_url,
+            "AUTH_JWKS_URL": jwks_url,
+            "SCHEDULER_DATABASE_URL": database_url,
+        }
+        url, pid = stack.enter_context(_scheduler(env, root / "scheduler.log"))
+        rows = asyncio.run(_steps(url, pid, redis_url, task_id, owner))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    held = [r[0] for r in rows if r[3] <= LIMIT_MS]
+    last = rows[-1]
+    verdict = (
+        f"p99 passed {LIMIT_MS:.0f} ms at {last[0]:,} sockets; the largest size within it was "
+        f"{max(held):,}"
+        if last[3] > LIMIT_MS and held
+        else f"p99 passed {LIMIT_MS:.0f} ms already at {last[0]:,} sockets"
+        if last[3] > LIMIT_MS
+        else f"p99 stayed within {LIMIT_MS:.0f} ms up to {max(held or [0]):,} sockets, the largest "
+        "size tried"
+    )
+    lines = [
+        "### Live events: run state change to the client (`bench/live_events.py`)",
+        "",
+        f"{describe_machine()}; machine load average at start {load:.1f} (shared with other "
+        f"jobs). One scheduler process (uvicorn, SQLite, embedded Valkey); up to {ACTIVE} sockets "
+        f"of the task's owner receive every event, the rest are other users' (idle: judged for "
+        f"every event, sent nothing); the load generator is one Python process on the same "
+        f"cores. {EVENTS_PER_SECOND} run events/s for {SECONDS:.0f} s per "
+        "size, announced as the worker announces them (XADD after the run's record); latency "
+        "from the XADD to the client, both on this machine's clock.",
+        "",
+        "| open sockets | of them receiving | latency p50 | latency p99 "
+        "| scheduler memory per added socket | samples |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for sockets, receiving, p50, p99, per_socket, samples in rows:
+        memory = "-" if per_socket is None else f"{per_socket / 1024:.0f} KiB"
+        lines.append(
+            f"| {sockets:,} | {receiving} | {p50:.1f} ms | {p99:.1f} ms | {memory} | {samples:,} |"
+        )
+    lines += ["", f"Sockets one process holds before event latency exceeds 100 ms p99: {verdict}."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(run())
