@@ -13,7 +13,7 @@ help:
 	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
 	@echo "make test-fast - unit and integration tests, no whole mesh (the loop before a commit)"
 	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
-	@echo "make lint    - ruff format --check, ruff check, mypy --strict"
+	@echo "make lint    - ruff format --check, ruff check, mypy --strict, the import contract"
 	@echo "make format  - ruff format + ruff check --fix"
 	@echo "make bench   - run the benchmarks and print the tables written to the README"
 
@@ -67,6 +67,9 @@ lint: bootstrap
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen mypy libs tools services tests-e2e bench examples
+	# The import contract ([tool.importlinter] in pyproject.toml): libs never import services,
+	# services never import each other, api -> deps -> service -> repository inside a service.
+	$(UV) run --frozen lint-imports
 
 format: bootstrap
 	$(UV) run --frozen ruff format .
