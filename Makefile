@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap browser wrk up down status test test-fast test-compose lint format bench
+.PHONY: help bootstrap pre-commit-offer browser wrk up down status test test-fast test-compose lint format bench
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
@@ -20,6 +20,20 @@ help:
 bootstrap:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'uv>=0.9,<0.14'
 	@$(UV) sync --frozen --quiet
+	@$(MAKE) --no-print-directory pre-commit-offer
+
+# The git pre-commit hook (.pre-commit-config.yaml: ruff, mypy, import contract, large files,
+# private keys, .env files). `PRE_COMMIT=1 make bootstrap` installs it; otherwise one line says
+# how, only in an interactive terminal outside CI, and only while the hook is not installed.
+# Never prompts, never fails the target.
+pre-commit-offer:
+	@hook="$$(git rev-parse --git-path hooks/pre-commit 2>/dev/null)"; \
+	if [ -z "$$hook" ]; then :; \
+	elif [ "$(PRE_COMMIT)" = "1" ]; then \
+		$(UV) run --frozen --offline pre-commit install || echo "pre-commit install failed (the checks still run in make lint)"; \
+	elif [ ! -f "$$hook" ] && [ -t 1 ] && [ -z "$$CI" ]; then \
+		echo "tip: PRE_COMMIT=1 make bootstrap installs the git pre-commit hook (ruff, mypy, secrets)"; \
+	fi
 
 up: bootstrap
 	$(UV) run --frozen mesh up $(ARGS)
