@@ -132,6 +132,7 @@ def test_cleanup_task_is_declared_for_the_worker() -> None:
     assert "storage.tasks" in declared
 
 
+@pytest.mark.process
 async def test_worker_runs_the_cleanup_task_with_settings_from_the_environment(
     files: FileService, s3_http: httpx.AsyncClient
 ) -> None:
