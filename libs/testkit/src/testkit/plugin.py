@@ -8,6 +8,7 @@
 - `s3_server`: a private SeaweedFS that only accepts signed S3 requests, for the whole session.
 """
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import pytest
 
 from mesh.seaweed import S3Server
 from testkit.embedded import mongo_server, seaweed_server
-from testkit.postgres import create_database, drop_databases
+from testkit.postgres import create_database, drop_database, drop_databases
 from testkit.valkey import valkey_server
 
 
@@ -78,25 +79,54 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
-@pytest.fixture(scope="session")
-async def postgres_database() -> AsyncIterator[Callable[..., Awaitable[str]]]:
-    """`await make(label, template=None)`: a fresh database (a copy of `template` if given)."""
-    created: list[str] = []
+class PostgresDatabases:
+    """Our databases on the shared server: `await make(label, template=None)` creates one (a
+    copy of `template` if given); `release(url)` drops it in the background.
 
-    async def make(label: str, *, template: str | None = None) -> str:
+    A DROP DATABASE waits for a checkpoint: seconds on a busy server, server-side work this
+    process only waits for. Dropped one after another at the end of the session they took
+    minutes; released as each test ends they drop while the next tests run, a few at a time,
+    and the end of the session waits only for the last ones.
+    """
+
+    def __init__(self, concurrency: int = 4) -> None:
+        self.created: list[str] = []
+        self._gate = asyncio.Semaphore(concurrency)
+        self._drops: set[asyncio.Task[None]] = set()
+
+    async def make(self, label: str, *, template: str | None = None) -> str:
         url = await create_database(label, template=template)
-        created.append(url)
+        self.created.append(url)
         return url
 
-    yield make
-    # Side by side: one at a time, each drop waited for its own checkpoint (minutes in all).
-    await drop_databases(created)
+    __call__ = make
+
+    def release(self, url: str) -> None:
+        self.created.remove(url)
+        drop = asyncio.get_running_loop().create_task(self._drop(url))
+        self._drops.add(drop)
+        drop.add_done_callback(self._drops.discard)
+
+    async def _drop(self, url: str) -> None:
+        async with self._gate:
+            await drop_database(url)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._drops)
+        await drop_databases(self.created)
+
+
+@pytest.fixture(scope="session")
+async def postgres_database() -> AsyncIterator[PostgresDatabases]:
+    """A factory of fresh databases on the shared PostgreSQL; every one dropped by the end."""
+    databases = PostgresDatabases()
+    yield databases
+    await databases.close()
 
 
 @pytest.fixture(scope="session")
 def _sql_templates(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_database: Callable[..., Awaitable[str]],
+    tmp_path_factory: pytest.TempPathFactory, postgres_database: PostgresDatabases
 ) -> _Templates:
     return _Templates(tmp_path_factory.mktemp("sql-templates"), postgres_database)
 
@@ -105,9 +135,9 @@ def _sql_templates(
 async def sql_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    postgres_database: Callable[..., Awaitable[str]],
+    postgres_database: PostgresDatabases,
     _sql_templates: _Templates,
-) -> str:
+) -> AsyncIterator[str]:
     """A fresh database, once on SQLite and once on PostgreSQL: empty, or at the head of the
     `sql_schema` the test also uses."""
     schema: SqlSchema | None = None
@@ -121,7 +151,10 @@ async def sql_url(
             wal = source.with_name(source.name + "-wal")  # gone once closed, unless a
             if wal.exists():  # connection outlived the migration: then the copy needs it too
                 shutil.copyfile(wal, path.with_name(path.name + "-wal"))
-        return f"sqlite+aiosqlite:///{path}"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
     label = "".join(c for c in request.node.name.split("[")[0].lower() if c.isalnum())[:20]
     template = None if schema is None else await _sql_templates.get("postgres", schema)
-    return await postgres_database(label, template=template)
+    url = await postgres_database.make(label, template=template)
+    yield url
+    postgres_database.release(url)
