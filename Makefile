@@ -71,6 +71,11 @@ COV := --cov --cov-append --cov-report=
 # with its own servers); E2E_JOBS=1 runs them one after the other.
 E2E_JOBS ?= 2
 
+# The test runs write bytecode caches even where the shell sets PYTHONDONTWRITEBYTECODE (this
+# workplace does): without them every pytest process, and each xdist worker, compiles every
+# module and rewrites every test file again (collection took twice the CPU).
+test test-fast test-e2e test-bench-smoke: export PYTHONDONTWRITEBYTECODE :=
+
 # Without ARGS: the unit, integration and subprocess tests on two workers (each worker starts its
 # own embedded servers), the clock-bound process suites alone, then the end-to-end suite (its
 # tests share one mesh) beside the benchmarks' smoke, the coverage floors, the compose stack.
