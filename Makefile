@@ -6,20 +6,35 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap browser wrk up down status test test-fast test-compose lint format bench
+.PHONY: help bootstrap pre-commit-offer test-e2e test-bench-smoke coverage-report browser wrk up down status test test-fast test-compose lint format bench
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
 	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
-	@echo "make test-fast - unit and integration tests, no whole mesh (the loop before a commit)"
+	@echo "make test-fast - unit and integration tests, no whole mesh, no subprocess (the loop before a commit)"
+	@echo "make coverage-report - line coverage per package of the last make test, and the floors"
 	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
-	@echo "make lint    - ruff format --check, ruff check, mypy --strict"
+	@echo "make lint    - ruff format --check, ruff check, mypy --strict, the import contract"
 	@echo "make format  - ruff format + ruff check --fix"
 	@echo "make bench   - run the benchmarks and print the tables written to the README"
 
 bootstrap:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check 'uv>=0.9,<0.14'
 	@$(UV) sync --frozen --quiet
+	@$(MAKE) --no-print-directory pre-commit-offer
+
+# The git pre-commit hook (.pre-commit-config.yaml: ruff, mypy, import contract, large files,
+# private keys, .env files). `PRE_COMMIT=1 make bootstrap` installs it; otherwise one line says
+# how, only in an interactive terminal outside CI, and only while the hook is not installed.
+# Never prompts, never fails the target.
+pre-commit-offer:
+	@hook="$$(git rev-parse --git-path hooks/pre-commit 2>/dev/null)"; \
+	if [ -z "$$hook" ]; then :; \
+	elif [ "$(PRE_COMMIT)" = "1" ]; then \
+		$(UV) run --frozen --offline pre-commit install || echo "pre-commit install failed (the checks still run in make lint)"; \
+	elif [ ! -f "$$hook" ] && [ -t 1 ] && [ -z "$$CI" ]; then \
+		echo "tip: PRE_COMMIT=1 make bootstrap installs the git pre-commit hook (ruff, mypy, secrets)"; \
+	fi
 
 up: bootstrap
 	$(UV) run --frozen mesh up $(ARGS)
@@ -35,28 +50,75 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser test"; \
 		(apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null; }
 
+# ---- Test tiers -------------------------------------------------------------------------------
+# Where a new suite goes (the lead merges new test paths here):
+#   - unit and integration tests (real embedded servers, in process): under UNIT_PATHS, nothing
+#     to add. They run in `make test-fast` and in `make test`.
+#   - a test that runs our own commands or worker/beat processes as subprocesses: mark it
+#     `@pytest.mark.process` (make test only; keep an in-process test of the same code in fast).
+#   - a suite of processes that must keep to the clock: add its file to SERIAL_SUITES (runs alone).
+#   - whole-mesh suites: mark `e2e` (tests-e2e/) or `mesh_cli` (meshes through the CLI).
+#   - a suite with a target of its own (faults, compose, replicas...): add the target to `test`.
+UNIT_PATHS := libs tools services deploy
 # Suites whose tests start worker or beat processes and wait for them against the clock: they
 # run alone, as two xdist workers starving them on 2 cores made them miss their windows.
 SERIAL_SUITES := services/scheduler/tests/test_beat_processes.py services/worker/tests/test_worker_process.py
 NOT_SERIAL := $(foreach suite,$(SERIAL_SUITES),--ignore=$(suite))
+# Coverage of the code the in-process tests run ([tool.coverage] in pyproject.toml), appended
+# across the runs of `make test`; `coverage-report` prints it per package and enforces the floors.
+COV := --cov --cov-append --cov-report=
+# 2: the end-to-end suite and the benchmarks' smoke run side by side (two pytest processes, each
+# with its own servers); E2E_JOBS=1 runs them one after the other.
+E2E_JOBS ?= 2
 
-# Without ARGS: the unit and integration suites on two workers (each worker starts its own
-# embedded servers), then the process suites, the benchmarks' smoke and the end-to-end suite in
-# one process, so the e2e tests share one mesh, then the compose stack. With ARGS: one plain
-# pytest run of what ARGS selects.
+# The test runs write bytecode caches even where the shell sets PYTHONDONTWRITEBYTECODE (this
+# workplace does): without them every pytest process, and each xdist worker, compiles every
+# module and rewrites every test file again (collection took twice the CPU).
+test test-fast test-e2e test-bench-smoke: export PYTHONDONTWRITEBYTECODE :=
+
+# Without ARGS: the unit, integration and subprocess tests on two workers (each worker starts its
+# own embedded servers), the clock-bound process suites alone, then the end-to-end suite (its
+# tests share one mesh) beside the benchmarks' smoke, the coverage floors, the compose stack.
+# With ARGS: one plain pytest run of what ARGS selects.
 test: bootstrap browser wrk
 ifeq ($(strip $(ARGS)),)
-	$(UV) run --frozen pytest -n 2 -m "not e2e" $(NOT_SERIAL) libs tools services deploy
-	$(UV) run --frozen pytest $(SERIAL_SUITES) bench tests-e2e
+	rm -f .coverage .coverage.*
+	$(UV) run --frozen pytest -n 2 -m "not e2e" $(COV) $(NOT_SERIAL) $(UNIT_PATHS)
+	$(UV) run --frozen pytest $(COV) $(SERIAL_SUITES)
+	$(MAKE) --no-print-directory -j$(E2E_JOBS) --output-sync=target test-e2e test-bench-smoke
+	$(MAKE) --no-print-directory coverage-report
 	$(MAKE) --no-print-directory test-compose
 else
 	$(UV) run --frozen pytest $(ARGS)
 endif
 
-# No e2e suite and no test that starts the mesh CLI.
+# The loop before a commit: unit and integration tests on two workers, real embedded servers,
+# no whole mesh, no subprocess of ours (`process`, `mesh_cli` and `e2e` are left to make test).
 test-fast: bootstrap
-	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" $(NOT_SERIAL) libs tools services deploy $(ARGS)
-	$(UV) run --frozen pytest $(SERIAL_SUITES) $(ARGS)
+	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli and not process" $(NOT_SERIAL) $(UNIT_PATHS) $(ARGS)
+
+# The end-to-end suite on one shared mesh (the fault suite starts its own).
+test-e2e: bootstrap browser
+	$(UV) run --frozen pytest tests-e2e $(ARGS)
+
+# Every benchmark once, small, as a test (they start whole services).
+test-bench-smoke: bootstrap wrk
+	$(UV) run --frozen pytest bench $(ARGS)
+
+# Line coverage per package of the in-process tests of `make test`, and the floor of each
+# (what the suite reached when the floor was set, rounded down; raise it when tests grow,
+# never lower it to let a change through). Code run only in subprocesses is not counted.
+COVERAGE_FLOORS := common:96 testkit:51 mesh:66 auth:93 rbac:95 storage:94 scheduler:89 worker:77 TOTAL:87
+coverage-report: bootstrap
+	@$(UV) run --frozen coverage combine -q >/dev/null 2>&1 || true
+	@fail=0; for floor in $(COVERAGE_FLOORS); do \
+		pkg=$${floor%%:*}; min=$${floor##*:}; \
+		if [ "$$pkg" = TOTAL ]; then include='*'; else include="*/src/$$pkg/*"; fi; \
+		pct=$$($(UV) run --frozen coverage report --include="$$include" --format=total --precision=1); \
+		ok=$$(awk -v p="$$pct" -v m="$$min" 'BEGIN { print (p + 0 >= m + 0) ? "ok" : "BELOW" }'); \
+		printf '%-10s %6s%%  (floor %s%%) %s\n' "$$pkg" "$$pct" "$$min" "$$ok"; \
+		[ "$$ok" = ok ] || fail=1; \
+	done; exit $$fail
 
 # compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
 # `make test` runs it after the suites above (not when ARGS picks tests).
@@ -67,6 +129,9 @@ lint: bootstrap
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen mypy libs tools services tests-e2e bench examples deploy
+	# The import contract ([tool.importlinter] in pyproject.toml): libs never import services,
+	# services never import each other, api -> deps -> service -> repository inside a service.
+	$(UV) run --frozen lint-imports
 
 format: bootstrap
 	$(UV) run --frozen ruff format .

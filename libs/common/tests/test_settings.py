@@ -77,6 +77,7 @@ def test_a_malformed_setting_is_described_in_one_line_naming_it(
     assert "\n" not in message
 
 
+@pytest.mark.process
 def test_load_settings_stops_the_process_with_that_line() -> None:
     code = (
         "from common.settings import ServiceSettings, load_settings\n"

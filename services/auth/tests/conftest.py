@@ -11,8 +11,13 @@ from redis.asyncio import Redis
 from auth.migrations import upgrade_database
 from auth.settings import AuthSettings
 from auth.testing import RunningAuth, running_auth
+from testkit.plugin import SqlSchema
 
 ADMIN_PASSWORD = "correct horse battery staple"
+# Argon2 at the cheapest settings AuthSettings accepts (a hash costs ~3 ms of CPU instead of
+# ~16 ms), through settings only: the production defaults stay as they are. A test about the
+# hash itself asks for `production_argon2`.
+TEST_ARGON2 = {"argon2_memory_kib": 8 * 1024, "argon2_time_cost": 1}
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +36,21 @@ def admin_password() -> str:
 
 
 @pytest.fixture
-async def database_url(sql_url: str) -> str:
+def sql_schema() -> SqlSchema:
+    """`sql_url` comes migrated to auth's head (a per-session template, copied per test)."""
+    return SqlSchema("auth", upgrade_database)
+
+
+@pytest.fixture
+def database_url(sql_url: str, sql_schema: SqlSchema) -> str:
     """A migrated database, once on SQLite and once on PostgreSQL."""
-    await upgrade_database(sql_url)
     return sql_url
+
+
+@pytest.fixture
+def production_argon2() -> dict[str, Any]:
+    """The Argon2 settings a deployment gets by default, to override TEST_ARGON2 with."""
+    return {name: AuthSettings.model_fields[name].default for name in TEST_ARGON2}
 
 
 @pytest.fixture
@@ -49,6 +65,7 @@ def settings_factory(
             "database_url": database_url,
             "private_key": private_key_pem,
             "state_dir": tmp_path / "state",
+            **TEST_ARGON2,
         }
         values.update(overrides)
         return AuthSettings.model_validate(values)

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from auth.migrations import upgrade_database
@@ -35,8 +36,10 @@ async def test_migrations_run_twice_without_harm(settings_factory: Any) -> None:
         await database.dispose()
 
 
-async def test_seed_creates_the_admin_then_leaves_it_unchanged(settings_factory: Any) -> None:
-    settings: AuthSettings = settings_factory()
+async def test_seed_creates_the_admin_then_leaves_it_unchanged(
+    settings_factory: Any, production_argon2: dict[str, Any]
+) -> None:
+    settings: AuthSettings = settings_factory(**production_argon2)
 
     assert await seed_admin(settings, "root", "the first admin password") == "created"
     assert await seed_admin(settings, "root", "the first admin password") == "unchanged"
@@ -81,6 +84,7 @@ async def _run(module: str, env: dict[str, str]) -> tuple[int, str]:
     return process.returncode or 0, output.decode()
 
 
+@pytest.mark.process
 async def test_the_commands_migrate_and_seed_without_printing_the_password(
     tmp_path: Path,
 ) -> None:
@@ -101,6 +105,7 @@ async def test_the_commands_migrate_and_seed_without_printing_the_password(
     assert "created" in seeded[1]
 
 
+@pytest.mark.process
 async def test_seed_refuses_to_run_without_an_admin_password(tmp_path: Path) -> None:
     env = {
         "AUTH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'auth.sqlite3'}",

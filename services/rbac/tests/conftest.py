@@ -9,6 +9,7 @@ from common.redis_client import create_redis
 from common.route_manifest import publish_manifest
 from rbac.migrations import upgrade
 from rbac.testing import Rbac, eventually, manifest, running_rbac
+from testkit.plugin import SqlSchema
 from testkit.tokens import TokenSigner
 
 STORAGE_ROUTES = [
@@ -36,10 +37,15 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
+def sql_schema() -> SqlSchema:
+    """`sql_url` comes migrated to rbac's head (a per-session template, copied per test)."""
+    return SqlSchema("rbac", upgrade)
+
+
+@pytest.fixture
 async def rbac(
-    sql_url: str, redis_url: str, redis: Redis, signer: TokenSigner
+    sql_url: str, sql_schema: SqlSchema, redis_url: str, redis: Redis, signer: TokenSigner
 ) -> AsyncIterator[Rbac]:
-    await upgrade(sql_url)
     async with running_rbac(sql_url, redis_url, signer) as running:
         yield running
 

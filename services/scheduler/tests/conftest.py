@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from scheduler.app import create_app
 from scheduler.migrations import upgrade_database
 from scheduler.settings import SchedulerSettings
+from testkit.plugin import SqlSchema
 from testkit.tokens import TokenSigner
 from worker.catalog import publish_catalog
 from worker.testing import celery_process, process_env, wait_for_workers, worker_command
@@ -40,9 +41,14 @@ async def redis(scheduler_redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def database_url(sql_url: str) -> str:
+def sql_schema() -> SqlSchema:
+    """`sql_url` comes migrated to scheduler's head (a per-session template, copied per test)."""
+    return SqlSchema("scheduler", upgrade_database)
+
+
+@pytest.fixture
+def database_url(sql_url: str, sql_schema: SqlSchema) -> str:
     """A migrated database, once on SQLite and once on PostgreSQL."""
-    await upgrade_database(sql_url)
     return sql_url
 
 

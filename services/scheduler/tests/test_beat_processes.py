@@ -16,6 +16,9 @@ from worker.testing import beat_command, celery_process, stop_process
 
 POLL_SECONDS = 0.25
 
+# Real worker/beat processes on the clock: `make test` runs this suite alone.
+pytestmark = pytest.mark.process
+
 
 async def eventually[T](probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool]) -> T:
     return await polling.eventually(probe, accept, timeout=20.0, interval=POLL_SECONDS)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+import pytest
 from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
@@ -200,6 +201,7 @@ async def _run_seed(env: dict[str, str]) -> tuple[int, str]:
     return process.returncode or 0, output.decode()
 
 
+@pytest.mark.process
 async def test_the_command_seeds_from_the_environment_without_printing_the_database_url(
     database_url: str,
 ) -> None:
@@ -219,6 +221,7 @@ async def test_the_command_seeds_from_the_environment_without_printing_the_datab
     assert names == {STORAGE_CLEANUP_NAME, RUN_HISTORY_PRUNE_NAME}
 
 
+@pytest.mark.process
 async def test_the_command_says_the_cleanup_is_off_when_its_interval_is_zero(
     database_url: str,
 ) -> None:

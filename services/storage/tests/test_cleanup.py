@@ -14,7 +14,7 @@ from common.ids import uuid7
 from storage.cleanup import cleanup_stale_uploads
 from storage.models import FileRecord
 from storage.object_keys import OBJECT_PREFIX, sealed_key, staging_key
-from storage.object_store import ObjectNotFound
+from storage.object_store import ObjectNotFoundError
 from storage.service import FileService
 from worker import TASKS_ENTRY_POINT_GROUP
 
@@ -52,7 +52,7 @@ async def test_stale_pending_uploads_are_removed_with_their_bytes(
     assert report.failures == 0
     assert await files.files.get(single["file_id"]) is None
     assert await files.files.get(multi["file_id"]) is None
-    with pytest.raises(ObjectNotFound):
+    with pytest.raises(ObjectNotFoundError):
         await files.store.stat(single_record.object_key)
     pending = await files.store.pending_multipart(multi_record.object_key)
     assert multi["upload_id"] not in {u.upload_id for u in pending}
@@ -121,7 +121,7 @@ async def test_object_without_metadata_is_removed(
     report = await cleanup_stale_uploads(files.files, files.store, older_than=DAY, now=now + LATER)
 
     assert report.orphan_objects_removed >= 1
-    with pytest.raises(ObjectNotFound):
+    with pytest.raises(ObjectNotFoundError):
         await files.store.stat(orphan)
     assert (await files.store.stat(foreign)).size == 3
 
@@ -132,6 +132,7 @@ def test_cleanup_task_is_declared_for_the_worker() -> None:
     assert "storage.tasks" in declared
 
 
+@pytest.mark.process
 async def test_worker_runs_the_cleanup_task_with_settings_from_the_environment(
     files: FileService, s3_http: httpx.AsyncClient
 ) -> None:
@@ -212,7 +213,7 @@ async def test_staging_objects_and_copies_no_file_serves_are_removed(
 
     assert report.orphan_objects_removed >= 2
     for gone in (staging_key(uuid.UUID(ready["file_id"])), stray_copy):
-        with pytest.raises(ObjectNotFound):
+        with pytest.raises(ObjectNotFoundError):
             await files.store.stat(gone)
     assert (await files.store.stat(record.object_key)).size == 3
     assert (await files.store.stat(staging_key(uuid.UUID(pending["file_id"])))).size == 3

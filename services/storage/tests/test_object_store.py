@@ -3,7 +3,7 @@ import pytest
 from common.s3 import create_s3
 from mesh.net import free_port
 from storage.app import s3_http_pool
-from storage.errors import StorageUnavailable
+from storage.errors import StorageUnavailableError
 from storage.object_store import ObjectStore
 from storage.presigner import Credentials, Presigner
 
@@ -15,7 +15,7 @@ async def test_unreachable_s3_is_reported_as_unavailable() -> None:
         client, Presigner(endpoint, Credentials("key", "secret", "us-east-1")), "bucket"
     )
 
-    with pytest.raises(StorageUnavailable) as caught:
+    with pytest.raises(StorageUnavailableError) as caught:
         await store.stat("objects/x")
 
     assert caught.value.status == 503

@@ -13,7 +13,7 @@ import pytest
 from storage.cleanup import cleanup_stale_uploads
 from storage.models import FileRecord, FileStatus
 from storage.object_keys import OBJECT_PREFIX, SEALED_PREFIX, STAGING_PREFIX
-from storage.object_store import ObjectChanged, ObjectNotFound
+from storage.object_store import ObjectChangedError, ObjectNotFoundError
 from storage.service import FileService
 from storage.settings import MIB
 
@@ -53,7 +53,7 @@ async def test_the_upload_url_writes_a_staging_key_and_completion_serves_a_seale
     record = await _record(files, ticket["file_id"])
     assert record.object_key.startswith(f"{SEALED_PREFIX}{ticket['file_id']}/")
     assert await _sealed_keys(files, ticket["file_id"]) == [record.object_key]
-    with pytest.raises(ObjectNotFound):
+    with pytest.raises(ObjectNotFoundError):
         await files.store.stat(f"{STAGING_PREFIX}{ticket['file_id']}")
     link = (await api.get(f"/files/{ticket['file_id']}/download", headers=alice)).json()
     assert f"/{record.object_key}?" in link["url"]
@@ -135,10 +135,10 @@ async def test_copy_refuses_a_source_whose_etag_changed(files: FileService) -> N
         files.store.client.put_object, files.store.bucket, source, io.BytesIO(b"xyz"), 3
     )
 
-    with pytest.raises(ObjectChanged):
+    with pytest.raises(ObjectChangedError):
         await files.store.copy(source, f"{SEALED_PREFIX}etag-check", if_etag=info.etag)
 
-    with pytest.raises(ObjectNotFound):
+    with pytest.raises(ObjectNotFoundError):
         await files.store.stat(f"{SEALED_PREFIX}etag-check")
 
 
@@ -221,7 +221,7 @@ async def test_the_cleanup_seals_a_file_from_before_staging_keys_while_its_url_i
     again = await cleanup_stale_uploads(files.files, files.store, older_than=timedelta(0))
     assert (await _record(files, str(record.id))).object_key == sealed.object_key
     assert again.orphan_objects_removed >= 1  # the old key, written again after sealing
-    with pytest.raises(ObjectNotFound):
+    with pytest.raises(ObjectNotFoundError):
         await files.store.stat(f"{OBJECT_PREFIX}{record.id}")
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from common.body_limit import DEFAULT_MAX_REQUEST_BODY_BYTES
-from storage.errors import InvalidUploadRequest
+from storage.errors import InvalidUploadRequestError
 from storage.settings import GIB, MAX_PARTS, MIB
 from storage.upload_rules import check_content_type, plan_parts
 
@@ -65,7 +65,7 @@ def test_media_types_with_parameters_are_accepted(content_type: str) -> None:
     ],
 )
 def test_malformed_media_types_are_refused(content_type: str) -> None:
-    with pytest.raises(InvalidUploadRequest) as caught:
+    with pytest.raises(InvalidUploadRequestError) as caught:
         check_content_type(content_type, [])
 
     assert caught.value.instance_code == "invalid_content_type"
@@ -74,7 +74,7 @@ def test_malformed_media_types_are_refused(content_type: str) -> None:
 def test_allow_list_matches_the_media_type_without_parameters() -> None:
     check_content_type("text/plain; charset=utf-8", ["text/plain"])
 
-    with pytest.raises(InvalidUploadRequest) as caught:
+    with pytest.raises(InvalidUploadRequestError) as caught:
         check_content_type("text/html", ["text/plain"])
     assert caught.value.instance_code == "content_type_not_allowed"
 

@@ -24,6 +24,9 @@ from worker.testing import (
     worker_command,
 )
 
+# Real worker processes, killed on purpose: in `make test`, not in `make test-fast`.
+pytestmark = pytest.mark.process
+
 HEARTBEAT_TTL_SECONDS = 2
 
 

@@ -21,6 +21,9 @@ from worker.testing import (
     worker_command,
 )
 
+# Real worker/beat processes on the clock: `make test` runs this suite alone.
+pytestmark = pytest.mark.process
+
 
 @pytest.fixture(scope="module")
 def runs_database() -> str:

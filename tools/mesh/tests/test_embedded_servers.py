@@ -62,6 +62,7 @@ def _run_and_insert(data_dir: Path, n: int, *, kill: bool) -> int:
     return count
 
 
+@pytest.mark.process  # kills and restarts a server: make test, not make test-fast
 async def test_mongo_data_survives_clean_stops_and_kills(tmp_path: Path) -> None:
     counts = [
         await asyncio.to_thread(_run_and_insert, tmp_path, n, kill=kill)
@@ -102,6 +103,7 @@ def test_s3_server_stores_objects_for_signed_requests(s3_server: S3Server) -> No
         response.release_conn()
 
 
+@pytest.mark.process  # kills and restarts a server: make test, not make test-fast
 def test_a_second_mongo_server_on_the_same_file_exits_naming_the_first(tmp_path: Path) -> None:
     with running(mongo_launch(tmp_path, free_port()), tmp_path / "first.log") as first:
         second = mongo_launch(tmp_path, free_port())
@@ -113,6 +115,7 @@ def test_a_second_mongo_server_on_the_same_file_exits_naming_the_first(tmp_path:
     assert f"pid {first.pid}" in str(refused.value)
 
 
+@pytest.mark.process  # kills and restarts a server: make test, not make test-fast
 def test_mongo_stopped_during_a_long_write_restarts_with_the_committed_data(
     tmp_path: Path,
 ) -> None:

@@ -6,6 +6,7 @@ Outside local it comes from settings; in local it is generated once into the sta
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -114,7 +115,11 @@ def load_key_ring(settings: AuthSettings) -> KeyRing:
     return KeyRing(private_key=private, previous=previous)
 
 
+@functools.lru_cache(maxsize=8)
 def _parse_private(pem: bytes) -> rsa.RSAPrivateKey:
+    """Cached per PEM: loading checks the key's consistency (about 0.1 s of CPU), which an app
+    made again from the same settings need not pay twice (the tests make hundreds). A refused
+    key raises every time; a key object is immutable, so sharing it is safe."""
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:

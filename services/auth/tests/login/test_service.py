@@ -23,7 +23,7 @@ async def _stored_hash(settings: AuthSettings, username: str) -> str:
 
 
 async def test_login_upgrades_a_hash_made_with_older_parameters(
-    settings_factory: Any, running_factory: Any
+    settings_factory: Any, running_factory: Any, production_argon2: dict[str, Any]
 ) -> None:
     weak: RunningAuth = await running_factory(
         settings_factory(argon2_memory_kib=8192, argon2_time_cost=1)
@@ -31,7 +31,7 @@ async def test_login_upgrades_a_hash_made_with_older_parameters(
     user = await weak.create_user(password="upgrade me please")
     assert "$m=8192,t=1," in await _stored_hash(weak.settings, user["username"])
 
-    strong: RunningAuth = await running_factory(settings_factory())
+    strong: RunningAuth = await running_factory(settings_factory(**production_argon2))
     await strong.login(user["username"], "upgrade me please")
 
     assert "$m=19456,t=2,p=1$" in await _stored_hash(strong.settings, user["username"])

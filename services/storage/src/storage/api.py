@@ -11,17 +11,17 @@ from common.security import AdminUser, CurrentUser
 from common.strict_input import DecimalDigits
 from storage.deps import FileServiceDep
 from storage.errors import (
-    AlreadyCompleted,
-    ContentTypeMismatch,
-    FileNotFound,
-    FileNotReady,
-    InvalidParts,
-    InvalidUploadRequest,
-    ObjectMissing,
-    SizeMismatch,
-    StorageUnavailable,
-    UploadChanged,
-    WrongUploadKind,
+    AlreadyCompletedError,
+    ContentTypeMismatchError,
+    FileNotReadyError,
+    InvalidPartsError,
+    InvalidUploadRequestError,
+    ObjectMissingError,
+    SizeMismatchError,
+    StorageUnavailableError,
+    StoredFileNotFoundError,
+    UploadChangedError,
+    WrongUploadKindError,
 )
 from storage.schemas import (
     BucketOut,
@@ -37,7 +37,9 @@ from storage.settings import MAX_URL_EXPIRY_SECONDS
 
 router = APIRouter()
 
-_COMPLETE_ERRORS = error_responses(FileNotFound, AlreadyCompleted, InvalidParts, StorageUnavailable)
+_COMPLETE_ERRORS = error_responses(
+    StoredFileNotFoundError, AlreadyCompletedError, InvalidPartsError, StorageUnavailableError
+)
 
 
 @router.post(
@@ -45,7 +47,7 @@ _COMPLETE_ERRORS = error_responses(FileNotFound, AlreadyCompleted, InvalidParts,
     status_code=status.HTTP_201_CREATED,
     summary="Start a single upload: a presigned PUT pinned to the content type",
     tags=["uploads"],
-    responses=error_responses(InvalidUploadRequest, StorageUnavailable),
+    responses=error_responses(InvalidUploadRequestError, StorageUnavailableError),
 )
 async def start_upload(
     body: UploadRequest, user: CurrentUser, files: FileServiceDep
@@ -60,7 +62,11 @@ async def start_upload(
     responses={
         **_COMPLETE_ERRORS,
         **error_responses(
-            ObjectMissing, SizeMismatch, ContentTypeMismatch, UploadChanged, WrongUploadKind
+            ObjectMissingError,
+            SizeMismatchError,
+            ContentTypeMismatchError,
+            UploadChangedError,
+            WrongUploadKindError,
         ),
     },
 )
@@ -73,7 +79,7 @@ async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDe
     status_code=status.HTTP_201_CREATED,
     summary="Start a multipart upload: a presigned PUT per part",
     tags=["uploads"],
-    responses=error_responses(InvalidUploadRequest, StorageUnavailable),
+    responses=error_responses(InvalidUploadRequestError, StorageUnavailableError),
 )
 async def start_multipart(
     body: MultipartRequest, user: CurrentUser, files: FileServiceDep
@@ -85,7 +91,7 @@ async def start_multipart(
     "/multipart/{file_id}/complete",
     summary="Assemble the uploaded parts and mark the file ready",
     tags=["uploads"],
-    responses={**_COMPLETE_ERRORS, **error_responses(SizeMismatch, WrongUploadKind)},
+    responses={**_COMPLETE_ERRORS, **error_responses(SizeMismatchError, WrongUploadKindError)},
 )
 async def complete_multipart(
     file_id: UUID, body: CompleteMultipartRequest, user: CurrentUser, files: FileServiceDep
@@ -98,7 +104,12 @@ async def complete_multipart(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Abort a multipart upload",
     tags=["uploads"],
-    responses=error_responses(FileNotFound, AlreadyCompleted, WrongUploadKind, StorageUnavailable),
+    responses=error_responses(
+        StoredFileNotFoundError,
+        AlreadyCompletedError,
+        WrongUploadKindError,
+        StorageUnavailableError,
+    ),
 )
 async def abort_multipart(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> None:
     await files.abort_multipart(user, file_id)
@@ -113,7 +124,7 @@ async def list_files(user: CurrentUser, page: PageQuery, files: FileServiceDep) 
     "/files/{file_id}",
     summary="One file's metadata",
     tags=["files"],
-    responses=error_responses(FileNotFound),
+    responses=error_responses(StoredFileNotFoundError),
 )
 async def get_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileOut:
     return await files.get_file(user, file_id)
@@ -123,7 +134,9 @@ async def get_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> F
     "/files/{file_id}/download",
     summary="A presigned download URL",
     tags=["files"],
-    responses=error_responses(FileNotFound, FileNotReady, InvalidUploadRequest),
+    responses=error_responses(
+        StoredFileNotFoundError, FileNotReadyError, InvalidUploadRequestError
+    ),
 )
 async def download_file(
     file_id: UUID,
@@ -147,7 +160,7 @@ async def download_file(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a file: its object and its metadata",
     tags=["files"],
-    responses=error_responses(FileNotFound, StorageUnavailable),
+    responses=error_responses(StoredFileNotFoundError, StorageUnavailableError),
 )
 async def delete_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> None:
     await files.delete_file(user, file_id)
@@ -157,7 +170,7 @@ async def delete_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -
     "/buckets",
     summary="Buckets with object count and total size (admins)",
     tags=["buckets"],
-    responses=error_responses(StorageUnavailable),
+    responses=error_responses(StorageUnavailableError),
 )
 async def list_buckets(
     _admin: AdminUser, page: PageQuery, files: FileServiceDep

@@ -9,38 +9,38 @@ from common.errors import (
 )
 
 
-class FileNotFound(NotFoundError):
+class StoredFileNotFoundError(NotFoundError):
     """Unknown id, or a file of another user (the two are indistinguishable on purpose)."""
 
     code = "file_not_found"
     title = "File not found"
 
 
-class InvalidUploadRequest(InvalidInputError):
+class InvalidUploadRequestError(InvalidInputError):
     """A filename, content type, size, part size or expiry the service refuses."""
 
 
-class AlreadyCompleted(ConflictError):
+class AlreadyCompletedError(ConflictError):
     code = "already_completed"
     title = "Upload already completed"
 
 
-class WrongUploadKind(ConflictError):
+class WrongUploadKindError(ConflictError):
     code = "wrong_upload_kind"
     title = "Wrong kind of upload"
 
 
-class ObjectMissing(ConflictError):
+class ObjectMissingError(ConflictError):
     code = "object_missing"
     title = "Nothing was uploaded"
 
 
-class SizeMismatch(ConflictError):
+class SizeMismatchError(ConflictError):
     code = "size_mismatch"
     title = "Uploaded size differs from the declared size"
 
 
-class InvalidParts(DomainError):
+class InvalidPartsError(DomainError):
     """Missing, unknown, duplicate or foreign parts in a multipart completion."""
 
     status = 422
@@ -48,26 +48,26 @@ class InvalidParts(DomainError):
     title = "Parts do not match the upload"
 
 
-class FileNotReady(ConflictError):
+class FileNotReadyError(ConflictError):
     code = "file_not_ready"
     title = "File not ready"
 
 
-class StorageUnavailable(ServiceUnavailableError):
+class StorageUnavailableError(ServiceUnavailableError):
     code = "storage_unavailable"
     title = "Object storage unavailable"
 
 
-class MetadataUnavailable(ServiceUnavailableError):
+class MetadataUnavailableError(ServiceUnavailableError):
     code = "metadata_unavailable"
     title = "File metadata unavailable"
 
 
-class ContentTypeMismatch(ConflictError):
+class ContentTypeMismatchError(ConflictError):
     code = "content_type_mismatch"
     title = "Uploaded content type differs from the declared one"
 
 
-class UploadChanged(ConflictError):
+class UploadChangedError(ConflictError):
     code = "upload_changed"
     title = "The upload changed while it was checked"

@@ -12,7 +12,7 @@ from datetime import datetime
 from uuid import UUID
 
 from common.errors import DomainError
-from storage.object_store import ObjectChanged, ObjectNotFound, ObjectStore
+from storage.object_store import ObjectChangedError, ObjectNotFoundError, ObjectStore
 from storage.repository import FileRepository, ReadyObject
 from storage.sealing import discard_copy, seal_upload
 
@@ -34,7 +34,7 @@ async def seal_legacy_files(files: FileRepository, store: ObjectStore, *, now: d
         for record in batch:
             try:
                 copy = await seal_upload(store, record, record.object_key)
-            except (DomainError, ObjectNotFound, ObjectChanged) as exc:
+            except (DomainError, ObjectNotFoundError, ObjectChangedError) as exc:
                 # Missing, rewritten meanwhile or not as declared: left as it is, tried next run.
                 logger.warning("could not seal file %s: %s", record.id, type(exc).__name__)
                 skipped.add(record.id)

@@ -1,7 +1,7 @@
 """The S3 bucket as the service sees it: async calls off the event loop, local presigning.
 
 The minio client talks to S3 over the internal endpoint; the presigner signs URLs for the public
-endpoint clients use. Failures of S3 itself surface as `StorageUnavailable` (503).
+endpoint clients use. Failures of S3 itself surface as `StorageUnavailableError` (503).
 """
 
 import asyncio
@@ -17,7 +17,7 @@ from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage import s3_multipart
-from storage.errors import StorageUnavailable
+from storage.errors import StorageUnavailableError
 from storage.filenames import content_disposition
 from storage.presigner import Presigner
 from storage.s3_multipart import PendingUpload, UploadedPart
@@ -30,19 +30,19 @@ _REJECTED_PARTS = frozenset({"InvalidPart", "InvalidPartOrder", "EntityTooSmall"
 DIGEST_CHUNK_BYTES = 1024 * 1024
 
 
-class ObjectNotFound(Exception):
+class ObjectNotFoundError(Exception):
     pass
 
 
-class UploadNotFound(Exception):
+class UploadNotFoundError(Exception):
     """The multipart upload id is unknown: aborted, completed or never created."""
 
 
-class ObjectChanged(Exception):
+class ObjectChangedError(Exception):
     """The source of a conditional copy no longer has the ETag it was checked with."""
 
 
-class PartsRejected(Exception):
+class PartsRejectedError(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
@@ -86,31 +86,31 @@ class ObjectStore:
             return await asyncio.to_thread(call, *args)
         except S3Error as exc:
             if exc.code in _MISSING_OBJECT:
-                raise ObjectNotFound(exc.code) from exc
+                raise ObjectNotFoundError(exc.code) from exc
             if exc.code == "NoSuchUpload":
-                raise UploadNotFound(exc.code) from exc
+                raise UploadNotFoundError(exc.code) from exc
             if exc.code in _REJECTED_PARTS:
-                raise PartsRejected(exc.code) from exc
+                raise PartsRejectedError(exc.code) from exc
             if exc.code == "PreconditionFailed":
-                raise ObjectChanged(exc.code) from exc
+                raise ObjectChangedError(exc.code) from exc
             logger.error("S3 refused a call: %s", exc.code)
-            raise StorageUnavailable("Object storage refused the request.") from exc
+            raise StorageUnavailableError("Object storage refused the request.") from exc
         except (MinioException, Urllib3Error, OSError) as exc:
             logger.error("S3 unreachable: %s", type(exc).__name__)
-            raise StorageUnavailable("Object storage cannot be reached.") from exc
+            raise StorageUnavailableError("Object storage cannot be reached.") from exc
 
     async def ensure_bucket(self) -> None:
         if not await self._run(self.client.bucket_exists, self.bucket):
             try:
                 await self._run(self.client.make_bucket, self.bucket)
-            except StorageUnavailable:
+            except StorageUnavailableError:
                 # Another replica may have created it between the two calls.
                 if not await self._run(self.client.bucket_exists, self.bucket):
                     raise
 
     async def ping(self) -> None:
         if not await self._run(self.client.bucket_exists, self.bucket):
-            raise StorageUnavailable(f"bucket {self.bucket} is missing")
+            raise StorageUnavailableError(f"bucket {self.bucket} is missing")
 
     async def stat(self, key: str) -> ObjectInfo:
         info = await self._run(self.client.stat_object, self.bucket, key)
@@ -122,7 +122,7 @@ class ObjectStore:
 
     async def copy(self, source: str, target: str, *, if_etag: str) -> None:
         """Server-side copy of `source` (up to 5 GiB) with its content type, if its ETag is still
-        `if_etag`; else `ObjectChanged`. No byte passes through the service."""
+        `if_etag`; else `ObjectChangedError`. No byte passes through the service."""
         await self._run(
             self.client.copy_object,
             self.bucket,
@@ -154,7 +154,7 @@ class ObjectStore:
         """Delete the object; deleting a missing object succeeds (S3 semantics)."""
         try:
             await self._run(self.client.remove_object, self.bucket, key)
-        except ObjectNotFound:
+        except ObjectNotFoundError:
             return
 
     async def create_multipart(self, key: str, content_type: str) -> str:
@@ -176,7 +176,7 @@ class ObjectStore:
         """Abort the upload; an upload that is already gone counts as aborted."""
         try:
             await self._run(s3_multipart.abort_upload, self.client, self.bucket, key, upload_id)
-        except UploadNotFound:
+        except UploadNotFoundError:
             return
 
     async def pending_multipart(self, prefix: str) -> list[PendingUpload]:

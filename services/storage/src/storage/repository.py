@@ -10,7 +10,7 @@ from uuid import UUID
 from beanie import SortDirection
 from pymongo.errors import ConnectionFailure
 
-from storage.errors import MetadataUnavailable
+from storage.errors import MetadataUnavailableError
 from storage.models import FileRecord, FileStatus, StoredPart
 
 logger = logging.getLogger("storage.repository")
@@ -23,7 +23,7 @@ def _reachable() -> Iterator[None]:
         yield
     except ConnectionFailure as exc:
         logger.error("MongoDB unreachable: %s", type(exc).__name__)
-        raise MetadataUnavailable("File metadata cannot be reached right now.") from exc
+        raise MetadataUnavailableError("File metadata cannot be reached right now.") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ worker thread), so completing an upload of N bytes transfers N bytes from S3 to 
 import logging
 from dataclasses import dataclass
 
-from storage.errors import ContentTypeMismatch, SizeMismatch, StorageUnavailable
+from storage.errors import ContentTypeMismatchError, SizeMismatchError, StorageUnavailableError
 from storage.models import FileRecord
 from storage.object_keys import sealed_key
 from storage.object_store import ObjectDigest, ObjectStore
@@ -34,14 +34,14 @@ def _same_media_type(stored: str | None, declared: str) -> bool:
 async def seal_upload(store: ObjectStore, record: FileRecord, staged: str) -> SealedObject:
     """Check the staged object against the declaration, copy it to a fresh key and hash the copy.
 
-    Raises `ObjectNotFound` (nothing staged), `ObjectChanged` (rewritten while checked),
-    `SizeMismatch` or `ContentTypeMismatch`; on failure no copy is left behind.
+    Raises `ObjectNotFoundError` (nothing staged), `ObjectChangedError` (rewritten while checked),
+    `SizeMismatchError` or `ContentTypeMismatchError`; on failure no copy is left behind.
     """
     info = await store.stat(staged)
     if info.size != record.size:
-        raise SizeMismatch(f"Uploaded {info.size} bytes, declared {record.size}.")
+        raise SizeMismatchError(f"Uploaded {info.size} bytes, declared {record.size}.")
     if not _same_media_type(info.content_type, record.content_type):
-        raise ContentTypeMismatch(
+        raise ContentTypeMismatchError(
             f"Uploaded as {info.content_type or 'no content type'}, declared {record.content_type}."
         )
     target = sealed_key(record.id)
@@ -50,7 +50,7 @@ async def seal_upload(store: ObjectStore, record: FileRecord, staged: str) -> Se
         digest = await store.digest(target)
         if digest.size != record.size:
             # The copy was conditional on the checked ETag: this is S3 disagreeing with itself.
-            raise SizeMismatch(f"Copied {digest.size} bytes, declared {record.size}.")
+            raise SizeMismatchError(f"Copied {digest.size} bytes, declared {record.size}.")
     except BaseException:
         await discard_copy(store, target)
         raise
@@ -61,5 +61,5 @@ async def discard_copy(store: ObjectStore, key: str) -> None:
     """Remove a copy no record points at; the cleanup's sweep catches it if this fails."""
     try:
         await store.remove(key)
-    except StorageUnavailable:
+    except StorageUnavailableError:
         logger.warning("could not remove unused copy %s; the cleanup will", key)

@@ -15,25 +15,25 @@ from common.pagination import Page, PageParams
 from common.tokens import AccessClaims
 from storage import upload_rules
 from storage.errors import (
-    AlreadyCompleted,
-    FileNotFound,
-    FileNotReady,
-    InvalidParts,
-    ObjectMissing,
-    SizeMismatch,
-    StorageUnavailable,
-    UploadChanged,
-    WrongUploadKind,
+    AlreadyCompletedError,
+    FileNotReadyError,
+    InvalidPartsError,
+    ObjectMissingError,
+    SizeMismatchError,
+    StorageUnavailableError,
+    StoredFileNotFoundError,
+    UploadChangedError,
+    WrongUploadKindError,
 )
 from storage.file_events import FILE_DELETED, FILE_READY, announce_file
 from storage.models import FileRecord, FileStatus, StoredPart
 from storage.object_keys import multipart_key, staging_key
 from storage.object_store import (
-    ObjectChanged,
-    ObjectNotFound,
+    ObjectChangedError,
+    ObjectNotFoundError,
     ObjectStore,
-    PartsRejected,
-    UploadNotFound,
+    PartsRejectedError,
+    UploadNotFoundError,
 )
 from storage.repository import FileRepository, ReadyObject
 from storage.schemas import (
@@ -117,7 +117,7 @@ class FileService:
     async def _owned(self, user: AccessClaims, file_id: UUID) -> FileRecord:
         record = await self.files.get(file_id)
         if record is None or (not user.adm and record.owner_id != user.sub):
-            raise FileNotFound(f"No file {file_id}.")
+            raise StoredFileNotFoundError(f"No file {file_id}.")
         return record
 
     async def start_upload(self, user: AccessClaims, request: UploadRequest) -> UploadTicket:
@@ -144,18 +144,18 @@ class FileService:
     async def complete_upload(self, user: AccessClaims, file_id: UUID) -> FileOut:
         record = await self._owned(user, file_id)
         if record.is_multipart:
-            raise WrongUploadKind("This is a multipart upload; complete it under /multipart.")
+            raise WrongUploadKindError("This is a multipart upload; complete it under /multipart.")
         if record.status is FileStatus.READY:
-            raise AlreadyCompleted("The upload was already completed.")
+            raise AlreadyCompletedError("The upload was already completed.")
         # Records from before staging keys had their URL write the object key itself.
         staged = record.staging_key or record.object_key
         try:
             sealed = await seal_upload(self.store, record, staged)
-        except ObjectNotFound as exc:
+        except ObjectNotFoundError as exc:
             await self._refuse_if_completed(file_id)
-            raise ObjectMissing("No object has been uploaded for this file yet.") from exc
-        except ObjectChanged as exc:
-            raise UploadChanged(
+            raise ObjectMissingError("No object has been uploaded for this file yet.") from exc
+        except ObjectChangedError as exc:
+            raise UploadChangedError(
                 "The uploaded object was replaced while it was checked; complete again."
             ) from exc
         # A write that fails here may still have landed: the copy then stays for the record
@@ -168,7 +168,7 @@ class FileService:
         )
         if ready is None:
             await discard_copy(self.store, sealed.key)
-            raise AlreadyCompleted("The upload was already completed.")
+            raise AlreadyCompletedError("The upload was already completed.")
         await self._drop_staged(staged)
         await self._announce(FILE_READY, ready)
         return FileOut.of(ready)
@@ -177,12 +177,12 @@ class FileService:
         # A concurrent completion removes the staging object once it has sealed a copy.
         current = await self.files.get(file_id)
         if current is not None and current.status is FileStatus.READY:
-            raise AlreadyCompleted("The upload was already completed.")
+            raise AlreadyCompletedError("The upload was already completed.")
 
     async def _drop_staged(self, key: str) -> None:
         try:
             await self.store.remove(key)
-        except StorageUnavailable:
+        except StorageUnavailableError:
             logger.warning("could not remove staging object %s; the cleanup will", key)
 
     async def start_multipart(
@@ -226,36 +226,36 @@ class FileService:
     ) -> FileOut:
         record = await self._owned(user, file_id)
         if not record.is_multipart or record.upload_id is None:
-            raise WrongUploadKind("This is a single upload; complete it under /uploads.")
+            raise WrongUploadKindError("This is a single upload; complete it under /uploads.")
         if record.status is FileStatus.READY:
-            raise AlreadyCompleted("The upload was already completed.")
+            raise AlreadyCompletedError("The upload was already completed.")
         chosen = self._check_part_list(record, parts)
         stored = await self._verify_uploaded_parts(record, record.upload_id, chosen)
         try:
             await self.store.complete_multipart(
                 record.object_key, record.upload_id, [(p.part_number, p.etag) for p in stored]
             )
-        except PartsRejected as exc:
-            raise InvalidParts(f"Object storage rejected the parts ({exc.reason}).") from exc
-        except UploadNotFound as exc:
+        except PartsRejectedError as exc:
+            raise InvalidPartsError(f"Object storage rejected the parts ({exc.reason}).") from exc
+        except UploadNotFoundError as exc:
             current = await self.files.get(file_id)
             if current is not None and current.status is FileStatus.READY:
-                raise AlreadyCompleted("The upload was already completed.") from exc
-            raise InvalidParts("The multipart upload no longer exists.") from exc
+                raise AlreadyCompletedError("The upload was already completed.") from exc
+            raise InvalidPartsError("The multipart upload no longer exists.") from exc
         info = await self.store.stat(record.object_key)
         if info.size != record.size:
             # Parts were checked one by one above, so this is S3 disagreeing with itself:
             # nothing usable remains, and a pending record would point at a finished object.
             await self.store.remove(record.object_key)
             await self.files.delete(record.id)
-            raise SizeMismatch(f"Assembled {info.size} bytes, declared {record.size}.")
+            raise SizeMismatchError(f"Assembled {info.size} bytes, declared {record.size}.")
         # S3 stores no SHA-256 of a multipart object (its checksums are per part, composite):
         # the assembled object's ETag is recorded, the parts' ETags beside it.
         ready = await self.files.mark_ready(
             record.id, _now(), stored, ReadyObject(record.object_key, info.etag, None)
         )
         if ready is None:
-            raise AlreadyCompleted("The upload was already completed.")
+            raise AlreadyCompletedError("The upload was already completed.")
         await self._announce(FILE_READY, ready)
         return FileOut.of(ready)
 
@@ -264,16 +264,16 @@ class FileService:
         chosen: dict[int, str] = {}
         for part in parts:
             if not 1 <= part.part_number <= count:
-                raise InvalidParts(
+                raise InvalidPartsError(
                     f"Part {part.part_number} is not part of this upload (1..{count})."
                 )
             if part.part_number in chosen:
-                raise InvalidParts(f"Part {part.part_number} is listed twice.")
+                raise InvalidPartsError(f"Part {part.part_number} is listed twice.")
             chosen[part.part_number] = _etag(part.etag)
         missing = [n for n in range(1, count + 1) if n not in chosen]
         if missing:
             shown = ", ".join(str(n) for n in missing[:10])
-            raise InvalidParts(
+            raise InvalidPartsError(
                 f"Missing parts: {shown}{'...' if len(missing) > 10 else ''}.", code="missing_parts"
             )
         return chosen
@@ -286,27 +286,31 @@ class FileService:
             uploaded = {
                 p.part_number: p for p in await self.store.list_parts(record.object_key, upload_id)
             }
-        except UploadNotFound as exc:
-            raise InvalidParts("The multipart upload no longer exists.") from exc
+        except UploadNotFoundError as exc:
+            raise InvalidPartsError("The multipart upload no longer exists.") from exc
         stored: list[StoredPart] = []
         for number, etag in sorted(chosen.items()):
             part = uploaded.get(number)
             if part is None:
-                raise InvalidParts(f"Part {number} has not been uploaded.", code="missing_parts")
+                raise InvalidPartsError(
+                    f"Part {number} has not been uploaded.", code="missing_parts"
+                )
             if _etag(part.etag) != etag:
-                raise InvalidParts(f"Part {number} does not match the uploaded part's ETag.")
+                raise InvalidPartsError(f"Part {number} does not match the uploaded part's ETag.")
             expected = plan.expected_size(number, record.size)
             if part.size is not None and part.size != expected:
-                raise SizeMismatch(f"Part {number} has {part.size} bytes, expected {expected}.")
+                raise SizeMismatchError(
+                    f"Part {number} has {part.size} bytes, expected {expected}."
+                )
             stored.append(StoredPart(part_number=number, etag=etag, size=expected))
         return stored
 
     async def abort_multipart(self, user: AccessClaims, file_id: UUID) -> None:
         record = await self._owned(user, file_id)
         if not record.is_multipart or record.upload_id is None:
-            raise WrongUploadKind("This is a single upload; delete it under /files.")
+            raise WrongUploadKindError("This is a single upload; delete it under /files.")
         if record.status is FileStatus.READY:
-            raise AlreadyCompleted("The upload was completed; delete the file instead.")
+            raise AlreadyCompletedError("The upload was completed; delete the file instead.")
         await self.store.abort_multipart(record.object_key, record.upload_id)
         await self.files.delete(record.id)
 
@@ -325,7 +329,7 @@ class FileService:
         seconds = upload_rules.resolve_expiry(expires_in, self.settings, location="query")
         record = await self._owned(user, file_id)
         if record.status is not FileStatus.READY:
-            raise FileNotReady("The file has not been completed yet.")
+            raise FileNotReadyError("The file has not been completed yet.")
         now = _now()
         url = self.store.presign_get(
             record.object_key, record.filename, expires_seconds=seconds, now=now

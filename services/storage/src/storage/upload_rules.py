@@ -5,7 +5,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from storage.errors import InvalidUploadRequest
+from storage.errors import InvalidUploadRequestError
 from storage.filenames import filename_problem
 from storage.settings import MAX_PART_SIZE, MAX_PARTS, MIB, MIN_PART_SIZE, StorageSettings
 
@@ -36,14 +36,14 @@ class PartPlan:
 def check_filename(filename: str) -> None:
     problem = filename_problem(filename)
     if problem is not None:
-        raise InvalidUploadRequest("filename", problem, code="invalid_filename")
+        raise InvalidUploadRequestError("filename", problem, code="invalid_filename")
 
 
 def check_content_type(content_type: str, allowed: Sequence[str]) -> None:
     if len(content_type) > MAX_CONTENT_TYPE_LENGTH or not (
         match := _CONTENT_TYPE.fullmatch(content_type)
     ):
-        raise InvalidUploadRequest(
+        raise InvalidUploadRequestError(
             "content_type", "must be a media type such as text/plain", code="invalid_content_type"
         )
     if not allowed:
@@ -54,18 +54,18 @@ def check_content_type(content_type: str, allowed: Sequence[str]) -> None:
             pattern.endswith("/*") and media_type.startswith(pattern[:-1])
         ):
             return
-    raise InvalidUploadRequest(
+    raise InvalidUploadRequestError(
         "content_type", f"{media_type} is not allowed", code="content_type_not_allowed"
     )
 
 
 def check_size(size: int, limit: int, *, too_large_code: str, hint: str = "") -> None:
     if size <= 0:
-        raise InvalidUploadRequest(
+        raise InvalidUploadRequestError(
             "size", "must be a positive number of bytes", code="invalid_size"
         )
     if size > limit:
-        raise InvalidUploadRequest(
+        raise InvalidUploadRequestError(
             "size", f"must be at most {limit} bytes{hint}", code=too_large_code
         )
 
@@ -76,7 +76,7 @@ def resolve_expiry(
     if requested is None:
         return settings.url_expiry_seconds
     if requested < 1 or requested > settings.max_url_expiry_seconds:
-        raise InvalidUploadRequest(
+        raise InvalidUploadRequestError(
             "expires_in",
             f"must be between 1 and {settings.max_url_expiry_seconds} seconds",
             code="invalid_expiry",
@@ -89,7 +89,7 @@ def plan_parts(size: int, requested: int | None, default_part_size: int) -> Part
     """Part size and count: the requested size, else the default grown until 10,000 parts fit."""
     if requested is not None:
         if not MIN_PART_SIZE <= requested <= MAX_PART_SIZE:
-            raise InvalidUploadRequest(
+            raise InvalidUploadRequestError(
                 "part_size",
                 f"must be between {MIN_PART_SIZE} and {MAX_PART_SIZE} bytes",
                 code="invalid_part_size",
@@ -101,7 +101,7 @@ def plan_parts(size: int, requested: int | None, default_part_size: int) -> Part
         part_size = min(max(default_part_size, needed), MAX_PART_SIZE)
     part_count = math.ceil(size / part_size)
     if part_count > MAX_PARTS:
-        raise InvalidUploadRequest(
+        raise InvalidUploadRequestError(
             "part_size",
             f"{part_count} parts exceed the limit of {MAX_PARTS}; choose larger parts",
             code="too_many_parts",
