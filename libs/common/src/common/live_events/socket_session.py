@@ -46,7 +46,7 @@ class EventFilter(BaseModel):
         return {k: str(v) for k, v in self.model_dump(exclude={"scope"}).items() if v is not None}
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     def __init__(self, close: Close) -> None:
         self.close = close
 
@@ -58,11 +58,11 @@ def _filters(model: type[EventFilter], raw: dict[str, Any], caller: SocketCaller
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         kind = "unknown_filter" if first["type"] == "extra_forbidden" else "invalid_filter"
-        raise _Refused(Close(CloseCode.BAD_MESSAGE, f"{kind}: {where}"[:120])) from exc
+        raise _RefusedError(Close(CloseCode.BAD_MESSAGE, f"{kind}: {where}"[:120])) from exc
     if chosen.scope not in ("own", "all"):
-        raise _Refused(Close(CloseCode.BAD_MESSAGE, "invalid_filter: scope"))
+        raise _RefusedError(Close(CloseCode.BAD_MESSAGE, "invalid_filter: scope"))
     if chosen.scope == "all" and not caller.claims.adm:
-        raise _Refused(Close(CloseCode.FORBIDDEN, "admin_required"))
+        raise _RefusedError(Close(CloseCode.FORBIDDEN, "admin_required"))
     return chosen
 
 
@@ -86,11 +86,11 @@ async def _session(
     try:
         names = [k for k, _ in params.multi_items() if k not in RESERVED_PARAMETERS]
         if len(names) != len(raw) or len(params.getlist("last_event_id")) > 1:
-            raise _Refused(Close(CloseCode.BAD_MESSAGE, "invalid_filter: repeated"))
+            raise _RefusedError(Close(CloseCode.BAD_MESSAGE, "invalid_filter: repeated"))
         chosen = _filters(model, raw, caller)
         if resume is not None and not valid_id(resume):
-            raise _Refused(Close(CloseCode.BAD_MESSAGE, "invalid_filter: last_event_id"))
-    except _Refused as refused:
+            raise _RefusedError(Close(CloseCode.BAD_MESSAGE, "invalid_filter: last_event_id"))
+    except _RefusedError as refused:
         return refused.close
     subscriber = Subscriber(caller, chosen.selected(), chosen.scope == "all")
     hub.attach(subscriber)
@@ -244,7 +244,7 @@ def _apply(data: str | bytes, subscriber: Subscriber, model: type[EventFilter]) 
         return Close(CloseCode.BAD_MESSAGE, "malformed_message")
     try:
         chosen = _filters(model, raw, subscriber.caller)
-    except _Refused as refused:
+    except _RefusedError as refused:
         return refused.close
     subscriber.filters = chosen.selected()
     subscriber.everyone = chosen.scope == "all"
