@@ -6,12 +6,14 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap browser wrk up down status test test-fast test-compose lint format bench
+.PHONY: help bootstrap browser wrk up down status test test-fast test-compose lint format bench \
+	test-replicas
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
 	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
 	@echo "make test-fast - unit and integration tests, no whole mesh (the loop before a commit)"
+	@echo "make test-replicas - the e2e suite against a mesh with two of each service (--replicas 2)"
 	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict"
 	@echo "make format  - ruff format + ruff check --fix"
@@ -48,6 +50,7 @@ test: bootstrap browser wrk
 ifeq ($(strip $(ARGS)),)
 	$(UV) run --frozen pytest -n 2 -m "not e2e" $(NOT_SERIAL) libs tools services
 	$(UV) run --frozen pytest $(SERIAL_SUITES) bench tests-e2e
+	$(MAKE) --no-print-directory test-replicas
 	$(MAKE) --no-print-directory test-compose
 else
 	$(UV) run --frozen pytest $(ARGS)
@@ -57,6 +60,13 @@ endif
 test-fast: bootstrap
 	$(UV) run --frozen pytest -n 2 -m "not e2e and not mesh_cli" $(NOT_SERIAL) libs tools services $(ARGS)
 	$(UV) run --frozen pytest $(SERIAL_SUITES) $(ARGS)
+
+# The end-to-end suite again, against a mesh running two instances of each API service, two
+# workers and two beats (`mesh up --replicas 2`); the fault and replicas suites start meshes of
+# their own and ran already. `make test` runs it after the suites above.
+test-replicas: bootstrap
+	MESH_REPLICAS=2 $(UV) run --frozen pytest tests-e2e --ignore=tests-e2e/test_faults.py \
+		--ignore=tests-e2e/test_replicas.py $(ARGS)
 
 # compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
 # `make test` runs it after the suites above (not when ARGS picks tests).

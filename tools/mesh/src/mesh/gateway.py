@@ -1,5 +1,6 @@
 """Traefik for the local mesh: the repo's gateway/ configuration with loopback addresses."""
 
+import json
 import os
 import shutil
 import urllib.error
@@ -138,3 +139,13 @@ def traefik_launch(
         ready=lambda: traefik_ready(ping_port, probe_router),
         env=env,
     )
+
+
+def server_status(ping_port: int, service: str) -> dict[str, str]:
+    """`{server URL: "UP" | "DOWN"}` of one of the gateway's services, as its health check
+    last saw them."""
+    url = f"http://{LOOPBACK}:{ping_port}/api/http/services/{service}@file"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict[str, Any] = json.loads(response.read())
+    status: dict[str, str] = body.get("serverStatus", {})
+    return status

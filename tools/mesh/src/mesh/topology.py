@@ -94,33 +94,22 @@ def http_ok(url: str) -> None:
             raise ConnectionError(f"{url} answered {response.status}")
 
 
-# How long a service stopped with SIGTERM keeps serving the requests it has (uvicorn's graceful
-# shutdown), before it exits anyway; compose's stop_grace_period and k8s' grace exceed it.
-GRACEFUL_SHUTDOWN_SECONDS = 10
-
-
 def _api(name: str, service: str | None = None) -> Callable[[Context], Launch]:
     """An API service's process; `name` is `service` itself or one of its replicas."""
     service = service or name
 
     def build(ctx: Context) -> Launch:
         port = ctx.ports[name]
+        # uvicorn, leaving the gateway's rotation on SIGTERM before it stops (mesh.serve).
         argv = [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
+            "mesh.serve",
             f"{service}.app:create_app",
             "--host",
             LOOPBACK,
             "--port",
             str(port),
-            "--no-access-log",
-            "--proxy-headers",
-            "--forwarded-allow-ips",
-            LOOPBACK,
-            "--timeout-graceful-shutdown",
-            str(GRACEFUL_SHUTDOWN_SECONDS),
         ]
         return Launch(
             name,
