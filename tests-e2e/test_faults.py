@@ -12,11 +12,13 @@ lost-run sweep and worker heartbeat made fast.
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -28,6 +30,7 @@ import pytest
 from mesh.restarts import Restarter, RestartPolicy
 from mesh.supervisor import Mesh
 from mesh.testing import running_mesh
+from mesh.valkey import valkey_ping
 from testkit.auth_client import login
 
 pytestmark = pytest.mark.e2e
@@ -388,3 +391,87 @@ async def test_a_killed_process_is_survived(
     if ended is not None:
         assert "died" in ended["error"]
         assert ended["finished_at"] is not None
+
+
+# A change whose announcement rbac's listener missed reaches the decisions within this long of
+# Redis answering again (the README's bound for rbac's caches).
+RESYNC_BOUND_SECONDS = 1.0
+
+
+async def _signed_in_user(http: httpx.AsyncClient, admin_token: str, *grants: str) -> str:
+    """A new user holding a role with `grants`: their id; their token is in `http`."""
+    username, password = f"resync-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = _bearer(admin_token)
+    created = await http.post(
+        "/auth/users", json={"username": username, "password": password, "name": "R"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    user_id: str = created.json()["id"]
+    code = f"resync-{uuid.uuid4().hex[:8]}"
+    role = {"code": code, "name": code, "permissions": list(grants)}
+    assert (await http.post("/rbac/roles", json=role, headers=admin)).status_code == 201
+    bound = await http.put(f"/rbac/users/{user_id}/roles", json={"roles": [code]}, headers=admin)
+    assert bound.status_code == 200, bound.text
+    http.headers.update(_bearer((await login(http, username, password)).access_token))
+    return user_id
+
+
+async def _answers_within(
+    http: httpx.AsyncClient, path: str, expected: int, since: float, bound: float
+) -> float:
+    """Seconds from `since` until `path` answers `expected` and keeps doing so for 2 s."""
+    while True:
+        status = (await http.get(path)).status_code
+        took = time.monotonic() - since
+        if status == expected:
+            for _ in range(20):
+                await asyncio.sleep(0.1)
+                assert (await http.get(path)).status_code == expected, "a stale cache answered"
+            return took
+        assert took <= bound, f"{path} still answers {status} after {took:.2f}s"
+        await asyncio.sleep(0.02)
+
+
+async def test_changes_missed_during_a_redis_outage_are_in_the_decisions_once_it_is_back(
+    faults_mesh: Mesh, tokens: dict[str, str]
+) -> None:
+    """A grant withdrawn while Redis is down (committed in SQL by an rbac whose announcement
+    failed) and a user enabled as soon as Redis is back (maybe before rbac re-subscribed)."""
+    url = faults_mesh.url
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as granted,
+        httpx.AsyncClient(base_url=url, timeout=30) as disabled,
+        httpx.AsyncClient(base_url=url, timeout=30, headers=_bearer(tokens["admin"])) as admin,
+    ):
+        granted_id = await _signed_in_user(granted, tokens["admin"], "storage:GET:*")
+        disabled_id = await _signed_in_user(disabled, tokens["admin"], "storage:GET:*")
+        off = await admin.patch(f"/auth/users/{disabled_id}", json={"is_active": False})
+        assert off.status_code == 200, off.text
+        await _answers_within(granted, "/storage/files", 200, time.monotonic(), 5)
+        await _answers_within(disabled, "/storage/files", 401, time.monotonic(), 5)
+
+        pid = faults_mesh.children["valkey"].pid
+        os.killpg(pid, signal.SIGKILL)
+        database = faults_mesh.environment.env["RBAC_DATABASE_URL"].split(":///", 1)[1]
+        with closing(sqlite3.connect(database)) as db, db:
+            db.execute("DELETE FROM rbac_user_roles WHERE user_id = ?", (granted_id,))
+        port = int(faults_mesh.environment.env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        deadline = time.monotonic() + RECOVERY_BOUND_SECONDS
+        while faults_mesh.children["valkey"].pid == pid or not _valkey_answers(port):
+            assert time.monotonic() < deadline, "valkey was not restarted"
+            await asyncio.sleep(0.02)
+        back = time.monotonic()
+        on = await admin.patch(f"/auth/users/{disabled_id}", json={"is_active": True})
+        assert on.status_code == 200, on.text
+        enabled = time.monotonic()
+
+        await _answers_within(granted, "/storage/files", 403, back, RESYNC_BOUND_SECONDS)
+        await _answers_within(disabled, "/storage/files", 200, enabled, RESYNC_BOUND_SECONDS)
+
+
+def _valkey_answers(port: int) -> bool:
+    try:
+        valkey_ping(port)
+    except OSError:
+        return False
+    return True
