@@ -9,6 +9,7 @@ suite of its own; against a deployed mesh (`MESH_URL`) it is skipped.
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from redis import Redis
 
 from mesh.environment import API_SERVICES
 from mesh.gateway import server_status
@@ -24,6 +26,7 @@ from mesh.restarts import restart_one
 from mesh.supervisor import Mesh
 from mesh.testing import running_mesh
 from mesh.topology import parse_replicas, replica_names
+from scheduler.beat_lock import LOCK_KEY
 from testkit.accounts import Accounts, signed_in
 
 pytestmark = [
@@ -114,6 +117,19 @@ async def test_the_mesh_runs_two_of_each_and_the_gateway_balances_over_them(
         status = server_status(ping, service)
         assert len(status) == REPLICAS, (service, status)
         assert set(status.values()) == {"UP"}, (service, status)
+    # Two beats, one active: the leader lock holds the token of exactly one of them.
+    tokens = {
+        name: re.findall(r'"token": "([^"]+)"', replicas_mesh.state.log(name).read_text())
+        for name in ("beat", "beat-2")
+    }
+    redis = Redis.from_url(replicas_mesh.environment.env["REDIS_URL"], decode_responses=True)
+    try:
+        deadline = time.monotonic() + 30
+        while (leader := redis.get(LOCK_KEY)) is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        redis.close()
+    assert [name for name, seen in tokens.items() if leader in seen] in (["beat"], ["beat-2"])
     for path in ("/auth/me", "/rbac/roles", "/storage/files", "/scheduler/periodic-tasks"):
         for _ in range(2 * REPLICAS):
             response = await admin_client.get(path)
