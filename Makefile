@@ -6,13 +6,14 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap pre-commit-offer test-e2e test-bench-smoke coverage-report browser wrk up down status test test-fast test-compose lint format bench
+.PHONY: help bootstrap pre-commit-offer test-e2e test-bench-smoke coverage-report browser wrk up down status test test-fast test-compose lint format bench test-replicas
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
 	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
 	@echo "make test-fast - unit and integration tests, no whole mesh, no subprocess (the loop before a commit)"
 	@echo "make coverage-report - line coverage per package of the last make test, and the floors"
+	@echo "make test-replicas - the e2e suite against a mesh with two of each service (--replicas 2)"
 	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict, the import contract"
 	@echo "make format  - ruff format + ruff check --fix"
@@ -87,6 +88,7 @@ ifeq ($(strip $(ARGS)),)
 	$(UV) run --frozen pytest $(COV) $(SERIAL_SUITES)
 	$(MAKE) --no-print-directory -j$(E2E_JOBS) --output-sync=target test-e2e test-bench-smoke
 	$(MAKE) --no-print-directory coverage-report
+	$(MAKE) --no-print-directory test-replicas
 	$(MAKE) --no-print-directory test-compose
 else
 	$(UV) run --frozen pytest $(ARGS)
@@ -119,6 +121,13 @@ coverage-report: bootstrap
 		printf '%-10s %6s%%  (floor %s%%) %s\n' "$$pkg" "$$pct" "$$min" "$$ok"; \
 		[ "$$ok" = ok ] || fail=1; \
 	done; exit $$fail
+
+# The end-to-end suite again, against a mesh running two instances of each API service, two
+# workers and two beats (`mesh up --replicas 2`); the fault and replicas suites start meshes of
+# their own and ran already. `make test` runs it after the suites above.
+test-replicas: bootstrap
+	MESH_REPLICAS=2 $(UV) run --frozen pytest tests-e2e --ignore=tests-e2e/test_faults.py \
+		--ignore=tests-e2e/test_replicas.py $(ARGS)
 
 # compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
 # `make test` runs it after the suites above (not when ARGS picks tests).

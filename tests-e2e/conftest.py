@@ -1,9 +1,10 @@
 """The `mesh` every end-to-end test talks to, through its gateway URL only.
 
 By default a whole local mesh is started once per session on a free port in a temp state dir,
-through the same code as `mesh up --detach`. With `MESH_URL` set, the tests target that deployed
-mesh instead (compose, staging); its admin comes from `MESH_ADMIN_USERNAME` (default `admin`)
-and `MESH_ADMIN_PASSWORD`.
+through the same code as `mesh up --detach`; with `MESH_REPLICAS` set (`2`, or `auth=3`, as
+`mesh up --replicas` takes it) it runs several instances of the services (`make test-replicas`).
+With `MESH_URL` set, the tests target that deployed mesh instead (compose, staging); its admin
+comes from `MESH_ADMIN_USERNAME` (default `admin`) and `MESH_ADMIN_PASSWORD`.
 
 Clients of the gateway: `http` (no token), `admin` (the admin's token) and `accounts` (fresh users
 and roles, deleted after the test). They wait `http_timeout` seconds for an answer, which a
@@ -20,6 +21,7 @@ import pytest
 
 from mesh.supervisor import Mesh
 from mesh.testing import running_mesh
+from mesh.topology import parse_replicas
 from testkit.accounts import Accounts, signed_in
 
 
@@ -49,7 +51,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh | DeployedMe
             admin_password=password,
         )
         return
-    with running_mesh(tmp_path_factory.mktemp("mesh")) as local:
+    replicas = parse_replicas(
+        [os.environ["MESH_REPLICAS"]] if "MESH_REPLICAS" in os.environ else []
+    )
+    with running_mesh(tmp_path_factory.mktemp("mesh"), replicas=replicas) as local:
         yield local
 
 

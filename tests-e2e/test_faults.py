@@ -12,11 +12,13 @@ lost-run sweep and worker heartbeat made fast.
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -28,7 +30,8 @@ import pytest
 from mesh.restarts import Restarter, RestartPolicy
 from mesh.supervisor import Mesh
 from mesh.testing import running_mesh
-from testkit.auth_client import login
+from mesh.valkey import valkey_ping
+from testkit.auth_client import LoginFailedError, login
 
 pytestmark = pytest.mark.e2e
 
@@ -388,3 +391,107 @@ async def test_a_killed_process_is_survived(
     if ended is not None:
         assert "died" in ended["error"]
         assert ended["finished_at"] is not None
+
+
+async def _signed_in_user(
+    http: httpx.AsyncClient, admin_token: str, *grants: str
+) -> tuple[str, str, str]:
+    """A new user holding a role with `grants`: id, username, password; the token is in `http`."""
+    username, password = f"resync-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = _bearer(admin_token)
+    created = await http.post(
+        "/auth/users", json={"username": username, "password": password, "name": "R"}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    user_id: str = created.json()["id"]
+    code = f"resync-{uuid.uuid4().hex[:8]}"
+    role = {"code": code, "name": code, "permissions": list(grants)}
+    assert (await http.post("/rbac/roles", json=role, headers=admin)).status_code == 201
+    bound = await http.put(f"/rbac/users/{user_id}/roles", json={"roles": [code]}, headers=admin)
+    assert bound.status_code == 200, bound.text
+    http.headers.update(_bearer((await login(http, username, password)).access_token))
+    return user_id, username, password
+
+
+async def _settles_on(
+    http: httpx.AsyncClient, path: str, expected: int, stale: int, timeout: float
+) -> list[int]:
+    """Poll `path` until it answers `expected`, then 2 s more; never `stale` (what a cache that
+    missed the change would answer). 503s meanwhile are the mesh recovering, failing closed."""
+    seen: list[int] = []
+    deadline = time.monotonic() + timeout
+    while not seen or seen[-1] != expected:
+        assert time.monotonic() < deadline, f"{path}: {seen}"
+        await asyncio.sleep(0.02)
+        seen.append((await http.get(path)).status_code)
+        assert stale not in seen, f"{path}: a stale cache answered {seen}"
+    for _ in range(20):
+        await asyncio.sleep(0.1)
+        seen.append((await http.get(path)).status_code)
+    assert set(seen[seen.index(expected) :]) == {expected}, f"{path}: {seen}"
+    return seen
+
+
+async def test_changes_missed_during_a_redis_outage_are_in_the_decisions_once_it_is_back(
+    faults_mesh: Mesh, tokens: dict[str, str]
+) -> None:
+    """A grant withdrawn while Redis is down (committed in SQL by an rbac whose announcement
+    failed) and a user enabled as soon as Redis is back (maybe before rbac re-subscribed)."""
+    url = faults_mesh.url
+    async with (
+        httpx.AsyncClient(base_url=url, timeout=30) as granted,
+        httpx.AsyncClient(base_url=url, timeout=30) as disabled,
+        httpx.AsyncClient(base_url=url, timeout=30, headers=_bearer(tokens["admin"])) as admin,
+    ):
+        granted_id, _, _ = await _signed_in_user(granted, tokens["admin"], "storage:GET:*")
+        disabled_id, *credentials = await _signed_in_user(
+            disabled, tokens["admin"], "storage:GET:*"
+        )
+        off = await admin.patch(f"/auth/users/{disabled_id}", json={"is_active": False})
+        assert off.status_code == 200, off.text
+        await _settles_on(granted, "/storage/files", 200, stale=403, timeout=5)
+        await _settles_on(disabled, "/storage/files", 401, stale=200, timeout=5)
+
+        pid = faults_mesh.children["valkey"].pid
+        os.killpg(pid, signal.SIGKILL)
+        database = faults_mesh.environment.env["RBAC_DATABASE_URL"].split(":///", 1)[1]
+        with closing(sqlite3.connect(database)) as db, db:
+            db.execute("DELETE FROM rbac_user_roles WHERE user_id = ?", (granted_id,))
+        port = int(faults_mesh.environment.env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
+        deadline = time.monotonic() + RECOVERY_BOUND_SECONDS
+        while faults_mesh.children["valkey"].pid == pid or not _valkey_answers(port):
+            assert time.monotonic() < deadline, "valkey was not restarted"
+            await asyncio.sleep(0.02)
+        back = time.monotonic()
+        # The first request on each connection pooled before the outage may still meet a 503.
+        while (
+            on := await admin.patch(f"/auth/users/{disabled_id}", json={"is_active": True})
+        ).status_code == 503:
+            assert time.monotonic() - back < 10, on.text
+            await asyncio.sleep(0.05)
+        assert on.status_code == 200, on.text
+        # Disabling revoked the user's sessions: enabled again, they sign in afresh.
+        pair = None
+        for _ in range(100):
+            try:
+                pair = await login(disabled, *credentials)
+                break
+            except LoginFailedError as refused:  # a 503 while the mesh recovers, nothing else
+                if refused.response.status_code != 503:
+                    raise
+                await asyncio.sleep(0.1)
+        assert pair is not None, "the enabled user could not sign in again"
+        disabled.headers.update(_bearer(pair.access_token))
+
+        await _settles_on(granted, "/storage/files", 403, stale=200, timeout=RECOVERY_BOUND_SECONDS)
+        await _settles_on(
+            disabled, "/storage/files", 200, stale=401, timeout=RECOVERY_BOUND_SECONDS
+        )
+
+
+def _valkey_answers(port: int) -> bool:
+    try:
+        valkey_ping(port)
+    except OSError:
+        return False
+    return True

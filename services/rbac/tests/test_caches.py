@@ -146,3 +146,21 @@ async def test_redis_keys_answer_for_tokens_never_seen(clean_redis: Redis) -> No
     assert await cache.is_revoked(claims(sid="s-old", jti="a"))
     assert await cache.is_revoked(claims(sub="u-off", sid="s2", jti="b"))
     assert not await cache.is_revoked(claims(sub="u-on", sid="s3", jti="c"))
+
+
+async def test_regaining_pubsub_forgets_announced_disabled_users_and_asks_redis(
+    clean_redis: Redis,
+) -> None:
+    cache = RevocationCache(clean_redis, ttl=60)
+    cache.set_live(True)
+    cache.apply_user_event(UserEvent(user_id="u1", event=UserEventKind.DISABLED))
+    cache.apply_user_event(UserEvent(user_id="u2", event=UserEventKind.DISABLED))
+    cache.apply_revocation({"session_id": "s-gone"})
+    await clean_redis.set(disabled_key("u2"), "1")
+    # Pub/sub drops; u1 is enabled meanwhile (its mark cleared, the message missed).
+    cache.set_live(False)
+    cache.set_live(True)
+    assert not await cache.is_revoked(claims(sub="u1"))
+    assert await cache.is_revoked(claims(sub="u2", sid="s2", jti="j2"))
+    # A revocation is never undone: it is kept across the reconnection.
+    assert await cache.is_revoked(claims(sub="u3", sid="s-gone", jti="j3"))

@@ -6,13 +6,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mesh.net import free_port
-from mesh.process import group_alive
+from mesh.process import group_alive, pid_alive
 from mesh.state import StateDir
 from mesh.valkey import valkey_ping
 
@@ -81,8 +82,14 @@ def test_second_up_on_a_running_state_dir_refuses(detached: tuple[Path, int]) ->
 
 def test_status_reports_a_killed_process_with_its_log_tail(detached: tuple[Path, int]) -> None:
     state_dir, _ = detached
-    os.killpg(recorded_pids(state_dir)["mongo"], signal.SIGKILL)
-    status = mesh_cli("status", state_dir=state_dir)
+    # The supervisor is paused, or it would restart mongo before `status` looks.
+    supervisor = StateDir(state_dir).recorded()[1]["supervisor"]
+    os.kill(supervisor, signal.SIGSTOP)
+    try:
+        os.killpg(recorded_pids(state_dir)["mongo"], signal.SIGKILL)
+        status = mesh_cli("status", state_dir=state_dir)
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
     assert status.returncode == 1
     assert "mongo" in status.stdout
     assert "EXITED" in status.stdout
@@ -174,3 +181,51 @@ def test_up_refuses_a_gateway_port_in_use(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"port {port}" in result.stderr
     assert recorded_pids(tmp_path) == {}
+
+
+def test_a_detached_mesh_is_supervised_and_down_stops_the_supervisor_too(tmp_path: Path) -> None:
+    port = free_port()
+    up = mesh_cli("up", "--detach", "--port", str(port), "--only", "valkey", state_dir=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "supervised by pid" in up.stdout
+    assert f"http://127.0.0.1:{port}" in up.stdout  # the banner, relayed from the supervisor
+    _, meta = StateDir(tmp_path).recorded()
+    supervisor = meta["supervisor"]
+    assert isinstance(supervisor, int)
+    try:
+        first = recorded_pids(tmp_path)["valkey"]
+        os.killpg(first, signal.SIGKILL)
+        # `mesh up` returned long ago; the supervisor it left behind restarts valkey.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pid = recorded_pids(tmp_path).get("valkey", first)
+            if pid != first and _answers(stored_port(tmp_path, "valkey")):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the detached mesh did not restart valkey")
+        status = mesh_cli("status", state_dir=tmp_path)
+        assert status.returncode == 0, status.stdout
+        assert f"supervisor   pid {supervisor}" in status.stdout
+        assert "restarts 1, last exit -9" in status.stdout
+        assert "valkey exited with status -9" in (tmp_path / "logs" / "supervisor.log").read_text()
+    finally:
+        assert mesh_cli("down", state_dir=tmp_path).returncode == 0
+    assert not group_alive(pid)
+    assert not pid_alive(supervisor)
+    assert mesh_cli("status", state_dir=tmp_path).returncode == 3
+
+
+def test_a_detached_up_that_fails_reports_why_and_leaves_nothing_running(tmp_path: Path) -> None:
+    failed = mesh_cli("up", "--detach", "--only", "nosuchprocess", state_dir=tmp_path)
+    assert failed.returncode == 1
+    assert "unknown process(es): nosuchprocess" in failed.stderr
+    assert mesh_cli("status", state_dir=tmp_path).returncode == 3
+
+
+def _answers(port: int) -> bool:
+    try:
+        valkey_ping(port)
+    except OSError:
+        return False
+    return True

@@ -1,16 +1,19 @@
 """`mesh up | down | status | logs | token`: the local mesh without Docker."""
 
 import argparse
+import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from mesh.banner import banner
 from mesh.follow import POLL_SECONDS, LogFollower, follow
-from mesh.process import log_tail
+from mesh.process import log_tail, pid_alive
 from mesh.restarts import Restarter
 from mesh.state import StateDir, StateLockedError
 from mesh.supervisor import Mesh, MeshError, start, status, stop, stop_processes
@@ -22,9 +25,11 @@ from mesh.token import (
     gateway_url,
     password_for,
 )
-from mesh.topology import TOPOLOGY
+from mesh.topology import TOPOLOGY, parse_replicas
 
 DEFAULT_STATE_DIR = ".mesh"
+# The detached supervisor's own log, next to its processes' logs.
+SUPERVISOR_LOG = "supervisor"
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -39,33 +44,57 @@ def print_banner(mesh: Mesh) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     only = set(args.only.split(",")) if args.only else None
+    try:
+        replicas = parse_replicas(args.replicas)
+    except ValueError as error:
+        print(f"mesh up: {error}", file=sys.stderr)
+        return 2
+    if args.detach and args.daemon_fd is None:
+        return _detach(args)
     # `mesh down` stops a foreground mesh with SIGTERM: treat it like Ctrl-C. SIGINT is set
     # too, since a shell starting us in the background may have left it ignored.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    daemon = _DaemonChannel(args.daemon_fd) if args.daemon_fd is not None else None
+    say = daemon.say if daemon is not None else print
     try:
         mesh = start(
             args.state_dir,
             args.port,
             only=only,
             timeout=args.timeout,
-            supervisor_pid=None if args.detach else os.getpid(),
+            report=say,
+            supervisor_pid=os.getpid(),
+            replicas=replicas,
         )
     except (MeshError, StateLockedError) as error:
-        print(f"mesh up failed: {error}", file=sys.stderr)
+        if daemon is not None:
+            daemon.say(f"{FAILED_MARK}mesh up failed: {error}")
+        else:
+            print(f"mesh up failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; everything started was stopped", file=sys.stderr)
+        if daemon is None:
+            print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
-    print_banner(mesh)
-    if args.detach:
-        print(f"  stop it:   uv run mesh down --state-dir {args.state_dir}")
-        return 0
-    print("Ctrl-C stops everything; what the processes log from now on follows")
+    if daemon is not None:
+        # The detached supervisor: the banner goes to the `mesh up` that started us, then it
+        # stays behind restarting what dies, until `mesh down` sends SIGTERM.
+        generated = mesh.admin_password if mesh.admin_password_generated else None
+        for line in banner(mesh.url, mesh.admin_username, mesh.state, generated_password=generated):
+            daemon.say(line)
+        daemon.ready()
+    else:
+        print_banner(mesh)
+        print("Ctrl-C stops everything; what the processes log from now on follows")
     restarter = Restarter(mesh, print)
     restarter.start()
     try:
-        follow(mesh, print)
+        if daemon is None:
+            follow(mesh, print)
+        else:
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
         print("stopping the mesh")
     finally:
@@ -75,6 +104,102 @@ def cmd_up(args: argparse.Namespace) -> int:
         stop_processes(mesh.processes, mesh.children)
         mesh.state.forget()
     print("mesh stopped")
+    return 0
+
+
+READY_MARK = "\x00mesh-ready"
+FAILED_MARK = "\x00failed "
+
+
+class _DaemonChannel:
+    """The detached supervisor's line to the `mesh up --detach` waiting for it."""
+
+    def __init__(self, fd: int) -> None:
+        self._out: TextIO | None = os.fdopen(fd, "w", buffering=1)
+
+    def say(self, line: str) -> None:
+        print(line)  # the supervisor's log
+        if self._out is not None:
+            try:
+                self._out.write(line + "\n")
+            except OSError:  # the waiting `mesh up` was interrupted: nobody listens
+                self._out = None
+
+    def ready(self) -> None:
+        self.say(READY_MARK)
+        if self._out is not None:
+            with contextlib.suppress(OSError):
+                self._out.close()
+            self._out = None
+
+
+def _detach(args: argparse.Namespace) -> int:
+    """Start a supervisor in its own session, relay its progress, return once the mesh is up.
+
+    The supervisor (this CLI again, with `--daemon-fd`) starts the mesh, restarts what dies
+    exactly as a foreground `mesh up` does, and is stopped by `mesh down`.
+    """
+    state = StateDir(Path(args.state_dir))
+    state.create()
+    read_fd, write_fd = os.pipe()
+    argv = [
+        sys.executable,
+        "-m",
+        "mesh.cli",
+        "up",
+        "--detach",
+        "--state-dir",
+        str(state.root),
+        "--port",
+        str(args.port),
+        "--timeout",
+        str(args.timeout),
+        "--daemon-fd",
+        str(write_fd),
+    ]
+    if args.only:
+        argv += ["--only", args.only]
+    for replicas in args.replicas or []:
+        argv += ["--replicas", replicas]
+    with state.log(SUPERVISOR_LOG).open("ab") as log:
+        daemon = subprocess.Popen(  # noqa: S603 - our own CLI
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    os.close(write_fd)
+    ready = False
+    failure = ""
+    try:
+        with os.fdopen(read_fd) as progress:
+            for line in progress:
+                if line.rstrip("\n") == READY_MARK:
+                    ready = True
+                    break
+                if line.startswith(FAILED_MARK):
+                    failure = line.removeprefix(FAILED_MARK)
+                    continue
+                if failure:  # the rest of a multi-line error (a log tail)
+                    failure += line
+                    continue
+                print(line, end="")
+    except KeyboardInterrupt:
+        daemon.terminate()
+        daemon.wait()
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+    if not ready:
+        code = daemon.wait()
+        print(
+            failure.rstrip("\n") or f"mesh up failed; see {state.log(SUPERVISOR_LOG)}",
+            file=sys.stderr,
+        )
+        return code or 1
+    print(f"  supervised by pid {daemon.pid}: a process that dies is restarted")
+    print(f"  stop it:   uv run mesh down --state-dir {args.state_dir}")
     return 0
 
 
@@ -93,6 +218,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 3
     for line in banner(str(meta.get("url")), admin_username(), StateDir(Path(args.state_dir))):
         print(line)
+    supervisor = meta.get("supervisor")
+    if isinstance(supervisor, int):
+        watching = "running" if pid_alive(supervisor) else "NOT RUNNING (nothing restarts)"
+        print(f"  {'supervisor':<12} pid {supervisor:<8} {watching}")
     dead = 0
     for process in processes:
         state = "running" if process.alive else "EXITED"
@@ -175,7 +304,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = with_state_dir(commands.add_parser("up", help="start the mesh"))
     up.add_argument("--port", type=int, default=8000, help="the gateway port (default 8000)")
-    up.add_argument("--detach", action="store_true", help="return once everything is ready")
+    up.add_argument(
+        "--detach",
+        action="store_true",
+        help="return once everything is ready, leaving a supervisor behind that restarts what dies",
+    )
+    up.add_argument(
+        "--replicas",
+        action="append",
+        metavar="N|SERVICE=N[,...]",
+        help="instances of each API service (auth, rbac, storage, scheduler) behind the "
+        "gateway, or of one (e.g. auth=3; also worker=N); repeatable",
+    )
+    # The detached supervisor's pipe to the `mesh up --detach` that started it (internal).
+    up.add_argument("--daemon-fd", type=int, help=argparse.SUPPRESS)
     up.add_argument("--timeout", type=float, default=60.0, help="seconds per readiness check")
     up.add_argument(
         "--only",

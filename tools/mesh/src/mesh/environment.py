@@ -35,7 +35,9 @@ def build_environment(
     ports: Mapping[str, int],
     s3_port: int,
     environ: Mapping[str, str],
+    replicas: Mapping[str, list[str]] | None = None,
 ) -> MeshEnvironment:
+    """`replicas`: the instances' names (and so port names) per API service, when several."""
     defaults: dict[str, str] = {
         "ENVIRONMENT": "local",
         "LOG_LEVEL": "INFO",
@@ -56,6 +58,11 @@ def build_environment(
     if "S3_PUBLIC_ENDPOINT" not in environ:
         env["S3_PUBLIC_ENDPOINT"] = env["S3_ENDPOINT"]
     owned = {f"{name.upper()}_URL": f"http://{LOOPBACK}:{ports[name]}" for name in API_SERVICES}
+    for name in API_SERVICES:
+        instances = (replicas or {}).get(name) or [name]
+        owned[f"{name.upper()}_URLS"] = ",".join(
+            f"http://{LOOPBACK}:{ports[instance]}" for instance in instances
+        )
     owned["AUTH_JWKS_URL"] = f"{owned['AUTH_URL']}/.well-known/jwks.json"
     owned["PYTHONUNBUFFERED"] = "1"
     external = frozenset(server for server, var in EXTERNAL_URLS.items() if environ.get(var))

@@ -1,6 +1,8 @@
 """Traefik for the local mesh: the repo's gateway/ configuration with loopback addresses."""
 
+import json
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +20,24 @@ GATEWAY_DIR_ENV = "MESH_GATEWAY_DIR"
 # on the web entry point did).
 ROUTING_PROBE_ROUTER = "docs@file"
 INTERNAL_ENTRY_POINT = "traefik"  # the name Traefik serves its API on
+AUTHORIZE_ENTRY_POINT = "authorize"
+# With several rbac instances, the `authorize` middleware's address (`RBAC_URL`) is this loopback
+# entry point of the gateway itself, which balances over rbac's instances (the same `rbac`
+# service, health-checked) and retries a call that reached no instance: forwardAuth takes one
+# URL. Only the local mesh adds it; gateway/dynamic stays as it is.
+AUTHORIZE_BALANCER = {
+    "http": {
+        "routers": {
+            "mesh-authorize": {
+                "rule": "Path(`/authorize`)",
+                "entryPoints": [AUTHORIZE_ENTRY_POINT],
+                "middlewares": ["mesh-authorize-retried"],
+                "service": "rbac",
+            }
+        },
+        "middlewares": {"mesh-authorize-retried": {"retry": {"attempts": 3}}},
+    }
+}
 
 
 def gateway_dir() -> Path:
@@ -35,11 +55,21 @@ def gateway_dir() -> Path:
     )
 
 
-def render_static_config(source: Path, port: int, ping_port: int, dynamic_dir: Path) -> str:
+def render_static_config(
+    source: Path, port: int, ping_port: int, dynamic_dir: Path, authorize_port: int | None = None
+) -> str:
     """The static configuration with loopback addresses, the file provider only; the ping
-    entry point also serves Traefik's read-only API (no dashboard), for the readiness probe."""
+    entry point also serves Traefik's read-only API (no dashboard), for the readiness probe.
+    With `authorize_port`, an entry point on which the gateway balances its own forwardAuth
+    calls over rbac's replicas (`AUTHORIZE_BALANCER`)."""
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     config["entryPoints"]["web"]["address"] = f"{LOOPBACK}:{port}"
+    if authorize_port is not None:
+        config["entryPoints"][AUTHORIZE_ENTRY_POINT] = {
+            "address": f"{LOOPBACK}:{authorize_port}",
+            # Only the gateway itself calls it: its X-Forwarded-Method/-Uri reach rbac as sent.
+            "forwardedHeaders": {"trustedIPs": [f"{LOOPBACK}/32"]},
+        }
     internal = config["entryPoints"].pop("ping")
     internal["address"] = f"{LOOPBACK}:{ping_port}"
     config["entryPoints"][INTERNAL_ENTRY_POINT] = internal
@@ -84,13 +114,24 @@ def traefik_launch(
     env: dict[str, str],
     gateway: Path | None = None,
     probe_router: str = ROUTING_PROBE_ROUTER,
+    authorize_port: int | None = None,
 ) -> Launch:
     """Traefik on `gateway/` (or another configuration directory of that shape); ready once
-    `probe_router`, one of its routers, is loaded."""
+    `probe_router`, one of its routers, is loaded. With `authorize_port`, the dynamic directory
+    is a copy of links to gateway/dynamic's files plus `AUTHORIZE_BALANCER`."""
     gateway = gateway or gateway_dir()
     config_path.parent.mkdir(parents=True, exist_ok=True)
+    dynamic = gateway / "dynamic"
+    if authorize_port is not None:
+        dynamic = config_path.parent / "dynamic"
+        if dynamic.exists():
+            shutil.rmtree(dynamic)
+        dynamic.mkdir()
+        for source in sorted((gateway / "dynamic").glob("*.yml")):
+            (dynamic / source.name).symlink_to(source.resolve())
+        (dynamic / "zz-mesh-authorize.yml").write_text(yaml.safe_dump(AUTHORIZE_BALANCER))
     config_path.write_text(
-        render_static_config(gateway / "traefik.yml", port, ping_port, gateway / "dynamic")
+        render_static_config(gateway / "traefik.yml", port, ping_port, dynamic, authorize_port)
     )
     return Launch(
         "traefik",
@@ -98,3 +139,13 @@ def traefik_launch(
         ready=lambda: traefik_ready(ping_port, probe_router),
         env=env,
     )
+
+
+def server_status(ping_port: int, service: str) -> dict[str, str]:
+    """`{server URL: "UP" | "DOWN"}` of one of the gateway's services, as its health check
+    last saw them."""
+    url = f"http://{LOOPBACK}:{ping_port}/api/http/services/{service}@file"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: dict[str, Any] = json.loads(response.read())
+    status: dict[str, str] = body.get("serverStatus", {})
+    return status

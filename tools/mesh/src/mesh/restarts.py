@@ -12,7 +12,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mesh.process import spawn
+from mesh.launch import wait_ready
+from mesh.process import spawn, stop_group
 from mesh.state import RecordedProcess, process_start_time
 from mesh.supervisor import Mesh
 
@@ -128,3 +129,20 @@ class Restarter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def restart_one(mesh: Mesh, name: str, timeout: float = 120.0) -> None:
+    """Stop `name` with SIGTERM (a service drains its requests, bounded by its graceful
+    shutdown) and start it again; returns once it is ready. For a mesh no `Restarter` watches
+    (it would start the process too)."""
+    old = mesh.children[name]
+    stop_group(old.pid)
+    old.wait()
+    launch = mesh.launches[name]
+    log = mesh.state.log(name)
+    proc = spawn(launch.argv, log, env=launch.env, cwd=launch.cwd)
+    mesh.children[name] = proc
+    record = RecordedProcess(name, proc.pid, process_start_time(proc.pid))
+    mesh.processes = [record if p.name == name else p for p in mesh.processes]
+    mesh.state.record(mesh.processes, mesh.meta)
+    wait_ready(proc, launch, log, timeout)

@@ -19,7 +19,15 @@ from mesh.net import LOOPBACK, port_is_free
 from mesh.process import ProcessDiedError, log_tail, spawn, stop_group
 from mesh.seaweed import SeaweedPorts
 from mesh.state import RecordedProcess, StateDir, process_start_time
-from mesh.topology import PORT_NAMES, TOPOLOGY, Context, Kind, ProcessSpec
+from mesh.topology import (
+    PORT_NAMES,
+    TOPOLOGY,
+    Context,
+    Kind,
+    ProcessSpec,
+    replica_names,
+    with_replicas,
+)
 
 ONESHOT_TIMEOUT_SECONDS = 120.0
 SUPERVISOR_STOP_SECONDS = 60.0
@@ -92,12 +100,17 @@ def start(
     timeout: float = READY_TIMEOUT_SECONDS,
     report: Report = print,
     supervisor_pid: int | None = None,
+    replicas: Mapping[str, int] | None = None,
 ) -> Mesh:
     """Start every selected process in order and return once each one is ready.
 
     On any failure everything started so far is stopped and `MeshError` names the process and
-    its log. `supervisor_pid` is recorded so `down` can stop a foreground `up` too.
+    its log. `supervisor_pid` is recorded so `down` can stop a foreground `up` too. `replicas`
+    (from `topology.parse_replicas`) runs several instances of the API services, workers, beats.
     """
+    counts = dict(replicas or {})
+    instances = replica_names(counts)
+    extra_ports = [n for names in instances.values() for n in names[1:]]
     environ = dict(os.environ if environ is None else environ)
     state = StateDir(state_dir)
     state.create()
@@ -109,7 +122,7 @@ def start(
         state.forget()
         if not port_is_free(port):
             raise MeshError(f"the gateway port {port} on {LOOPBACK} is already in use")
-        ports = state.ports(PORT_NAMES)
+        ports = state.ports((*PORT_NAMES, *extra_ports))
         s3_ports = SeaweedPorts.from_dict(
             state.port_group(
                 "s3",
@@ -117,9 +130,9 @@ def start(
                 lambda group: SeaweedPorts.from_dict(group).all_free(),
             )
         )
-        environment = build_environment(state, ports, s3_ports.s3, environ)
+        environment = build_environment(state, ports, s3_ports.s3, environ, instances)
         password, generated = state.admin_password(environ.get("ADMIN_PASSWORD"))
-        specs = select(only, environment.external)
+        specs = with_replicas(select(only, environment.external), counts)
         _check_modules(specs)
         for server in sorted(environment.external):
             report(f"{server}: using {EXTERNAL_URLS[server]} from the environment")
@@ -137,6 +150,7 @@ def start(
             "url": mesh.url,
             "gateway_port": port,
             "supervisor": supervisor_pid,
+            "replicas": counts,
         }
         mesh.meta = meta
         try:

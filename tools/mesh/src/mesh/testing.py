@@ -16,11 +16,13 @@ def running_mesh(
     env: Mapping[str, str] | None = None,
     only: Collection[str] | None = None,
     timeout: float = 120.0,
+    replicas: Mapping[str, int] | None = None,
 ) -> Iterator[Mesh]:
     """A mesh on `port` (a free one by default), stopped with all its processes on exit.
 
     `env` is added to this process's environment for the mesh's processes (e.g. `REDIS_URL` to
-    use an existing server); `only` runs a subset of the topology.
+    use an existing server); `only` runs a subset of the topology; `replicas` (as
+    `mesh.topology.parse_replicas` returns) several instances of services, workers and beats.
     """
     environ = {**os.environ, **(env or {})}
     mesh = start(
@@ -30,6 +32,7 @@ def running_mesh(
         only=only,
         timeout=timeout,
         report=lambda _message: None,
+        replicas=replicas,
     )
     try:
         yield mesh

@@ -7,7 +7,7 @@ the supervisor, the e2e fixture and the benchmarks all start the mesh from this 
 import re
 import sys
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -48,7 +48,11 @@ class ProcessSpec:
 
 # Servers and the gateway need none of the services' settings or secrets.
 SYSTEM_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
-GATEWAY_VARIABLES = ("AUTH_URL", "RBAC_URL", "STORAGE_URL", "SCHEDULER_URL")
+GATEWAY_VARIABLES = (
+    *("AUTH_URL", "RBAC_URL", "STORAGE_URL", "SCHEDULER_URL"),
+    # Every replica's URL, comma-separated (gateway/dynamic balances over them).
+    *("AUTH_URLS", "RBAC_URLS", "STORAGE_URLS", "SCHEDULER_URLS"),
+)
 
 
 def only_variables(env: Mapping[str, str], names: tuple[str, ...] = ()) -> dict[str, str]:
@@ -90,23 +94,22 @@ def http_ok(url: str) -> None:
             raise ConnectionError(f"{url} answered {response.status}")
 
 
-def _api(name: str) -> Callable[[Context], Launch]:
+def _api(name: str, service: str | None = None) -> Callable[[Context], Launch]:
+    """An API service's process; `name` is `service` itself or one of its replicas."""
+    service = service or name
+
     def build(ctx: Context) -> Launch:
         port = ctx.ports[name]
+        # uvicorn, leaving the gateway's rotation on SIGTERM before it stops (mesh.serve).
         argv = [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            f"{name}.app:create_app",
+            "mesh.serve",
+            f"{service}.app:create_app",
             "--host",
             LOOPBACK,
             "--port",
             str(port),
-            "--no-access-log",
-            "--proxy-headers",
-            "--forwarded-allow-ips",
-            LOOPBACK,
         ]
         return Launch(
             name,
@@ -137,6 +140,8 @@ def log_says(path: Path, pattern: str) -> Callable[[], None]:
 def _celery(name: str, *args: str, ready_pattern: str) -> Callable[[Context], Launch]:
     def build(ctx: Context) -> Launch:
         argv = [venv_binary("celery"), "-A", "worker.app", *args, "--loglevel", "INFO"]
+        if args[0] == "worker" and name != "worker":
+            argv += ["--hostname", f"{name}@%h"]  # one node name per worker
         return Launch(
             name,
             argv,
@@ -149,11 +154,19 @@ def _celery(name: str, *args: str, ready_pattern: str) -> Callable[[Context], La
 
 
 def _traefik(ctx: Context) -> Launch:
+    env = only_variables(ctx.env, GATEWAY_VARIABLES)
+    authorize_port = None
+    if "," in ctx.env.get("RBAC_URLS", ""):
+        # forwardAuth takes one URL: with several rbac instances it is the gateway's own
+        # balancer over them (mesh.gateway.AUTHORIZE_BALANCER).
+        authorize_port = ctx.ports["traefik-authorize"]
+        env["RBAC_URL"] = f"http://{LOOPBACK}:{authorize_port}"
     return traefik_launch(
         ctx.state.run / "traefik.yml",
         ctx.gateway_port,
         ctx.ports["traefik-ping"],
-        only_variables(ctx.env, GATEWAY_VARIABLES),
+        env,
+        authorize_port=authorize_port,
     )
 
 
@@ -220,5 +233,72 @@ TOPOLOGY: tuple[ProcessSpec, ...] = (
 )
 
 # Every loopback port the mesh chooses once (S3's group is kept separately).
-PORT_NAMES = ("valkey", "mongo", "auth", "rbac", "storage", "scheduler", "traefik-ping")
+PORT_NAMES = (
+    *("valkey", "mongo", "auth", "rbac", "storage", "scheduler", "traefik-ping"),
+    "traefik-authorize",  # used with several rbac instances only
+)
 EMBEDDED_SERVERS = frozenset(spec.name for spec in TOPOLOGY if spec.kind is Kind.SERVER)
+
+# What `--replicas` may multiply: the API services behind the gateway, workers and beats.
+REPLICABLE = ("auth", "rbac", "storage", "scheduler", "worker", "beat")
+# `--replicas N` runs N of each API service and of the worker, and two beats (one active, by
+# its lock) whenever N > 1.
+BEATS_WITH_REPLICAS = 2
+
+
+def replica_name(name: str, index: int) -> str:
+    """The first instance keeps the service's name (`auth`), the others are `auth-2`, ..."""
+    return name if index == 1 else f"{name}-{index}"
+
+
+def replica_spec(spec: ProcessSpec, index: int) -> ProcessSpec:
+    """The `index`-th instance (2, 3, ...) of a replicable process."""
+    name = replica_name(spec.name, index)
+    if spec.name == "worker":
+        build = _celery(name, "worker", ready_pattern=rf"{name}@\S+ ready\.")
+    elif spec.name == "beat":
+        build = _celery(
+            name, "beat", "-S", "scheduler.beat:DatabaseScheduler", ready_pattern=r"beat: Starting"
+        )
+    else:
+        build = _api(name, spec.name)
+    return ProcessSpec(name, spec.kind, spec.stage, build, spec.module)
+
+
+def parse_replicas(values: Sequence[str] | None) -> dict[str, int]:
+    """`["2"]` -> 2 of each API service and worker, 2 beats; `["auth=3,worker=2"]` -> those."""
+    counts: dict[str, int] = {}
+    for value in values or []:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            name, _, count = item.rpartition("=")
+            if not count.isdigit() or int(count) < 1:
+                raise ValueError(f"--replicas {item!r}: the count must be a positive integer")
+            if not name:
+                for service in REPLICABLE[:-1]:
+                    counts[service] = int(count)
+                counts["beat"] = BEATS_WITH_REPLICAS if int(count) > 1 else 1
+            elif name in REPLICABLE:
+                counts[name] = int(count)
+            else:
+                raise ValueError(
+                    f"--replicas {item!r}: one of {', '.join(REPLICABLE)} (or a bare count)"
+                )
+    return counts
+
+
+def with_replicas(specs: Sequence[ProcessSpec], counts: Mapping[str, int]) -> list[ProcessSpec]:
+    """`specs` with each replicated process followed by its other instances."""
+    expanded: list[ProcessSpec] = []
+    for spec in specs:
+        expanded.append(spec)
+        for index in range(2, counts.get(spec.name, 1) + 1):
+            expanded.append(replica_spec(spec, index))
+    return expanded
+
+
+def replica_names(counts: Mapping[str, int]) -> dict[str, list[str]]:
+    """Every instance's name per API service (the first is the service's own name)."""
+    return {
+        name: [replica_name(name, i) for i in range(1, counts.get(name, 1) + 1)]
+        for name in REPLICABLE[:4]
+    }

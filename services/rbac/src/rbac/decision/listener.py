@@ -30,7 +30,8 @@ from rbac.registry.service import apply_manifest, load_route_table, manifest_pro
 logger = logging.getLogger("rbac.listener")
 
 CHANNELS = (MANIFEST_CHANNEL, changes.CHANNEL, revocation.CHANNEL, user_events.CHANNEL)
-MAX_BACKOFF_SECONDS = 2.0
+# Pub/sub is re-joined (and the caches back on) within this long of Redis answering again.
+MAX_BACKOFF_SECONDS = 0.5
 
 
 class ChangeListener:

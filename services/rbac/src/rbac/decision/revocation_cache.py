@@ -4,7 +4,8 @@ Pub/sub messages (`auth:revocations`, `auth:users`) are applied at once and alwa
 not covered by them is looked up in Redis once (session key, user key, disabled mark in one MGET)
 and remembered as clean for at most `ttl` seconds. While the pub/sub connection is down nothing
 is remembered: every check goes to Redis, and when Redis cannot answer the check raises, so the
-caller denies.
+caller denies. Losing or regaining pub/sub forgets the disabled users it announced (a user enabled
+meanwhile would otherwise stay refused); the Redis mark answers for them.
 """
 
 import time
@@ -94,10 +95,16 @@ class RevocationCache:
             self._disabled.pop(event.user_id, None)
 
     def set_live(self, live: bool) -> None:
-        """Pub/sub connected (True) or lost (False); either way what we knew may be incomplete."""
+        """Pub/sub connected (True) or lost (False); either way what we knew may be incomplete.
+
+        Disabled marks learnt from pub/sub are forgotten too: the user may have been enabled
+        while no message could reach us, and the Redis mark (kept by auth while the user is
+        disabled) answers from now on. Revocations are kept: nothing undoes them.
+        """
         self.live = live
         self._generation += 1
         self._clean.clear()
+        self._disabled.clear()
 
     def _make_room(self) -> None:
         if len(self._revoked_sessions) + len(self._revoked_before) + len(self._disabled) < (
