@@ -75,7 +75,7 @@ E2E_JOBS ?= 2
 # The test runs write bytecode caches even where the shell sets PYTHONDONTWRITEBYTECODE (this
 # workplace does): without them every pytest process, and each xdist worker, compiles every
 # module and rewrites every test file again (collection took twice the CPU).
-test test-fast test-e2e test-bench-smoke: export PYTHONDONTWRITEBYTECODE :=
+test test-fast test-e2e test-bench-smoke test-replicas: export PYTHONDONTWRITEBYTECODE :=
 
 # Without ARGS: the unit, integration and subprocess tests on two workers (each worker starts its
 # own embedded servers), the clock-bound process suites alone, then the end-to-end suite (its
@@ -125,7 +125,7 @@ coverage-report: bootstrap
 # The end-to-end suite again, against a mesh running two instances of each API service, two
 # workers and two beats (`mesh up --replicas 2`); the fault and replicas suites start meshes of
 # their own and ran already. `make test` runs it after the suites above.
-test-replicas: bootstrap
+test-replicas: bootstrap browser
 	MESH_REPLICAS=2 $(UV) run --frozen pytest tests-e2e --ignore=tests-e2e/test_faults.py \
 		--ignore=tests-e2e/test_replicas.py $(ARGS)
 
