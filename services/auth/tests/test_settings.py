@@ -1,0 +1,43 @@
+"""The Argon2id setting: OWASP's least-CPU equal setting by default, nothing weaker accepted."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from auth.settings import OWASP_ARGON2ID_SETTINGS, AuthSettings
+
+
+def _settings(**values: Any) -> AuthSettings:
+    return AuthSettings.model_validate({"environment": "local", **values})
+
+
+def test_the_default_is_owasps_7_mib_5_passes_setting() -> None:
+    settings = _settings()
+
+    assert (settings.argon2_memory_kib, settings.argon2_time_cost) == (7 * 1024, 5)
+    assert (7 * 1024, 5) in OWASP_ARGON2ID_SETTINGS
+    assert settings.argon2_parallelism == 1
+
+
+@pytest.mark.parametrize(
+    ("memory_kib", "time_cost"),
+    [*OWASP_ARGON2ID_SETTINGS, (8 * 1024, 5), (19 * 1024, 3), (64 * 1024, 1)],
+)
+def test_every_owasp_setting_and_anything_stronger_is_accepted(
+    memory_kib: int, time_cost: int
+) -> None:
+    settings = _settings(argon2_memory_kib=memory_kib, argon2_time_cost=time_cost)
+
+    assert (settings.argon2_memory_kib, settings.argon2_time_cost) == (memory_kib, time_cost)
+
+
+@pytest.mark.parametrize(
+    ("memory_kib", "time_cost"),
+    [(7 * 1024, 4), (8 * 1024, 1), (9 * 1024, 3), (12 * 1024, 2), (19 * 1024, 1)],
+)
+def test_a_setting_weaker_than_every_owasp_one_refuses_to_start(
+    memory_kib: int, time_cost: int
+) -> None:
+    with pytest.raises(ValidationError, match="weaker than every OWASP setting"):
+        _settings(argon2_memory_kib=memory_kib, argon2_time_cost=time_cost)
