@@ -106,7 +106,10 @@ def test_a_slow_run_says_misses_and_why() -> None:
     assert "alone cost 1.30 ms, so with the hash at 8.0 ms no login can cost less than 1.16" in (
         section
     )
-    assert "Why the saturation ratio is missed" in section
+    # 8 s of service CPU over 10 s of saturation; 5 s over the 10 s at half of it.
+    assert "the service kept only 0.80 of the" in section
+    assert "would stop it at about 0.49." in section
+    assert "Why the p95 is missed: at 25.0 logins/s the service kept 0.50 of the" in section
     assert "| one RSA-OAEP decryption + one RS256 signature (3072-bit key) | 0.60 + 0.70 ms |" in (
         section
     )
