@@ -49,7 +49,7 @@ async def test_seed_creates_the_admin_then_leaves_it_unchanged(
     assert user.is_admin
     assert user.is_active
     assert "the first admin password" not in user.password_hash
-    assert user.password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert user.password_hash.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
 
 
 async def test_seed_updates_the_password_and_restores_admin_rights(settings_factory: Any) -> None:

@@ -11,7 +11,7 @@ from auth.keys import KeyRing
 from auth.login.client_ip import client_ip
 from auth.login.nonces import NonceStore
 from auth.login.public_key_rate_limit import PublicKeyRateLimit
-from auth.login.service import LoginService
+from auth.login.service import LoginService, PublicKeyOffers
 from auth.login.throttle import LoginThrottle, ThrottlePolicy
 from auth.sessions.access_tokens import AccessTokenSigner
 from auth.sessions.service import SessionPolicy, SessionService
@@ -104,6 +104,21 @@ async def get_login_service(
     )
 
 
+async def get_public_key_offers(
+    redis: RedisClient, settings: Settings, keys: Keys
+) -> PublicKeyOffers:
+    """What `GET /keys/public` needs, without the SQL session and the session service that a
+    login's dependencies open."""
+    nonces = NonceStore(redis, ttl_seconds=settings.nonce_ttl_seconds)
+    return PublicKeyOffers(
+        keys=keys,
+        nonces=nonces,
+        public_key_limit=PublicKeyRateLimit(
+            redis, nonces, per_minute=settings.public_key_requests_per_minute
+        ),
+    )
+
+
 async def get_user_service(
     request: Request, redis: RedisClient, settings: Settings, users: Users, sessions: Sessions
 ) -> UserService:
@@ -118,6 +133,7 @@ async def get_user_service(
 
 
 Login = Annotated[LoginService, Depends(get_login_service)]
+KeyOffers = Annotated[PublicKeyOffers, Depends(get_public_key_offers)]
 UserAdmin = Annotated[UserService, Depends(get_user_service)]
 
 

@@ -6,9 +6,27 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
-from common.settings import ServiceSettings, service_config
+from common.settings import Environment, ServiceSettings, service_config
 
 Network = IPv4Network | IPv6Network
+
+# OWASP's Password Storage Cheat Sheet rates these Argon2id settings (KiB of memory, passes, one
+# lane) as equally strong, trading memory for passes. A configured setting must be at least one
+# of them in both memory and passes; the default is the one that costs the least CPU per
+# verification where `python -m bench auth_login` measured it (see the README's "Auth login").
+OWASP_ARGON2ID_SETTINGS = (
+    (46 * 1024, 1),
+    (19 * 1024, 2),
+    (12 * 1024, 3),
+    (9 * 1024, 4),
+    (7 * 1024, 5),
+)
+DEFAULT_ARGON2ID_SETTING = (7 * 1024, 5)
+
+
+def owasp_strength(memory_kib: int, time_cost: int) -> bool:
+    """True when (memory, passes) is at least as strong as one of OWASP's equal settings."""
+    return any(memory_kib >= m and time_cost >= t for m, t in OWASP_ARGON2ID_SETTINGS)
 
 
 class AuthSettings(ServiceSettings):
@@ -49,11 +67,27 @@ class AuthSettings(ServiceSettings):
         default_factory=lambda: [ip_network("127.0.0.1/32"), ip_network("::1/128")]
     )
 
-    argon2_memory_kib: int = Field(19 * 1024, ge=8 * 1024)
-    argon2_time_cost: int = Field(2, ge=1)
+    argon2_memory_kib: int = Field(DEFAULT_ARGON2ID_SETTING[0], ge=7 * 1024)
+    argon2_time_cost: int = Field(DEFAULT_ARGON2ID_SETTING[1], ge=1)
     argon2_parallelism: int = Field(1, ge=1)
     password_min_length: int = Field(8, ge=8)
     password_max_length: int = Field(128, ge=64, le=1024)
+
+    @model_validator(mode="after")
+    def _argon2_as_strong_as_owasp(self) -> "AuthSettings":
+        """Fail closed on a setting weaker than every one OWASP rates as the minimum, except
+        under ENVIRONMENT=test: test suites hash thousands of throwaway passwords, and only
+        there is a cheaper hash worth its risk (no deployment runs with that environment)."""
+        if self.environment is Environment.TEST:
+            return self
+        if not owasp_strength(self.argon2_memory_kib, self.argon2_time_cost):
+            rows = ", ".join(f"{m // 1024} MiB/{t}" for m, t in OWASP_ARGON2ID_SETTINGS)
+            raise ValueError(
+                "AUTH_ARGON2_MEMORY_KIB / AUTH_ARGON2_TIME_COST: "
+                f"{self.argon2_memory_kib} KiB with {self.argon2_time_cost} passes is weaker "
+                f"than every OWASP setting for Argon2id ({rows}); choose one of them or more"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

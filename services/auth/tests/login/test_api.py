@@ -328,6 +328,33 @@ async def test_the_sixth_consecutive_failure_for_a_username_is_throttled_with_re
     assert 1 <= int(throttled.headers["Retry-After"]) <= auth.settings.throttle_base_delay_seconds
 
 
+async def test_a_throttled_attempt_spends_its_nonce_and_a_refused_envelope_keeps_it(
+    auth: RunningAuth, redis: Redis, random_ip: Callable[[], str]
+) -> None:
+    """The nonce is spent in the round trip that reads the throttle's counters: a throttled
+    attempt cannot be replayed once the block lifts. An envelope that does not decrypt never
+    reaches Redis with its nonce, which stays usable (as before)."""
+    username = (await auth.create_user(password="throttled user password"))["username"]
+    for _ in range(5):
+        await _login_from(auth, random_ip(), username, "wrong password")
+    key = await _key(auth.http)
+    sealed = encrypt_password(
+        key["public_key"], "throttled user password", key["nonce"], username=username
+    )
+
+    throttled = await _post_login(auth.http, username, sealed)
+
+    assert throttled.status_code == 429
+    assert await redis.exists(f"auth:nonce:{key['nonce']}") == 0
+
+    other = await _key(auth.http)
+    empty = {"password": "", "nonce": other["nonce"], "username": "admin"}
+    refused = _raw_encrypt(other["public_key"], json.dumps(empty).encode())
+    answer = await _post_login(auth.http, "admin", base64.b64encode(refused).decode())
+    assert answer.status_code == 401
+    assert await redis.exists(f"auth:nonce:{other['nonce']}") == 1
+
+
 async def test_failures_from_one_forwarded_client_ip_are_throttled_across_usernames(
     settings_factory: Any, running_factory: Any, random_ip: Callable[[], str]
 ) -> None:

@@ -1,11 +1,13 @@
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from auth.settings import AuthSettings
 from auth.testing import RunningAuth
 from auth.users.models import User
 from common.sql import SqlDatabase
+from testkit.auth_client import LoginFailedError
 
 ADMIN_PASSWORD = "correct horse battery staple"
 
@@ -25,17 +27,38 @@ async def _stored_hash(settings: AuthSettings, username: str) -> str:
 async def test_login_upgrades_a_hash_made_with_older_parameters(
     settings_factory: Any, running_factory: Any, production_argon2: dict[str, Any]
 ) -> None:
-    weak: RunningAuth = await running_factory(
-        settings_factory(argon2_memory_kib=8192, argon2_time_cost=1)
+    """A hash of the previous default (19 MiB, 2 passes) becomes one of today's (7 MiB, 5) at
+    its next login; the next login then verifies the new hash and leaves it alone."""
+    before: RunningAuth = await running_factory(
+        settings_factory(argon2_memory_kib=19 * 1024, argon2_time_cost=2)
     )
-    user = await weak.create_user(password="upgrade me please")
-    assert "$m=8192,t=1," in await _stored_hash(weak.settings, user["username"])
+    user = await before.create_user(password="upgrade me please")
+    old = await _stored_hash(before.settings, user["username"])
+    assert "$m=19456,t=2,p=1$" in old
 
-    strong: RunningAuth = await running_factory(settings_factory(**production_argon2))
-    await strong.login(user["username"], "upgrade me please")
+    now: RunningAuth = await running_factory(settings_factory(**production_argon2))
+    await now.login(user["username"], "upgrade me please")
 
-    assert "$m=19456,t=2,p=1$" in await _stored_hash(strong.settings, user["username"])
-    await strong.login(user["username"], "upgrade me please")
+    upgraded = await _stored_hash(now.settings, user["username"])
+    assert upgraded.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+    await now.login(user["username"], "upgrade me please")
+    assert await _stored_hash(now.settings, user["username"]) == upgraded
+
+
+async def test_a_failed_login_leaves_an_old_hash_alone(
+    settings_factory: Any, running_factory: Any, production_argon2: dict[str, Any]
+) -> None:
+    before: RunningAuth = await running_factory(
+        settings_factory(argon2_memory_kib=19 * 1024, argon2_time_cost=2)
+    )
+    user = await before.create_user(password="upgrade me please")
+    old = await _stored_hash(before.settings, user["username"])
+
+    now: RunningAuth = await running_factory(settings_factory(**production_argon2))
+    with pytest.raises(LoginFailedError):
+        await now.login(user["username"], "not the password")
+
+    assert await _stored_hash(now.settings, user["username"]) == old
 
 
 async def test_swagger_password_form_login_exists_only_in_local(

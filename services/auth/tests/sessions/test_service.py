@@ -5,14 +5,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from auth.errors import InvalidRefreshTokenError, RefreshTokenReusedError, SessionNotFoundError
 from auth.keys import KeyRing
 from auth.sessions.access_tokens import AccessTokenSigner
 from auth.sessions.refresh_tokens import parse_refresh_token
 from auth.sessions.service import SessionPolicy, SessionService, UserLookup
-from auth.sessions.store import refresh_key, session_key
+from auth.sessions.store import AlongsideWrites, refresh_key, session_key, user_sessions_key
 from auth.users.models import User
 from common import revocation
 
@@ -64,27 +63,44 @@ def _lookup(user: User | None) -> UserLookup:
     return find
 
 
-async def _transactions(redis: Redis) -> int:
+async def _calls(redis: Redis) -> dict[str, int]:
+    """How often Valkey has run each command so far (a script's own commands included)."""
     stats = await redis.info("commandstats")
-    return int(stats.get("cmdstat_exec", {}).get("calls", 0))
+    return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
 
 
-async def test_start_stores_the_session_its_refresh_token_and_the_callers_writes_in_one_transaction(
+async def test_start_stores_the_session_its_refresh_token_and_the_callers_writes_in_one_command(
     make_service: Callable[..., SessionService], user: User, redis: Redis
 ) -> None:
-    def mark(pipe: Pipeline) -> None:
-        pipe.set("caller", "1")
+    await redis.set("failures", "3")
+    await redis.sadd("known", "198.51.100.1")
+    alongside = AlongsideWrites(delete="failures", add_to="known", member="203.0.113.1", ttl=60)
+    service = make_service()
+    await service.start(user, user_agent=UA, ip="203.0.113.1")  # the script is loaded now
+    before = await _calls(redis)
 
-    before = await _transactions(redis)
+    pair = await service.start(user, user_agent=UA, ip="203.0.113.1", alongside=alongside)
 
-    pair = await make_service().start(user, user_agent=UA, ip="203.0.113.1", alongside=mark)
-
-    assert await _transactions(redis) == before + 1
+    after = await _calls(redis)
+    assert after["evalsha"] == before["evalsha"] + 1
+    assert after.get("exec", 0) == before.get("exec", 0)
+    client_commands = {"evalsha", "exec", "multi", "info"}
+    assert {name for name in after if after[name] != before.get(name, 0)} - client_commands <= {
+        "hset",
+        "expire",
+        "sadd",
+        "del",
+    }
     token = parse_refresh_token(pair.refresh_token)
     assert token is not None
     assert await redis.hget(session_key(pair.session_id), "user_id") == str(user.id)
     assert await redis.hget(refresh_key(token.user_id, token.jti), "state") == "active"
-    assert await redis.get("caller") == "1"
+    assert await redis.ttl(refresh_key(token.user_id, token.jti)) > 0
+    assert pair.session_id in await redis.smembers(user_sessions_key(str(user.id)))
+    assert await redis.ttl(session_key(pair.session_id)) > 0
+    assert await redis.get("failures") is None
+    assert await redis.smembers("known") == {"198.51.100.1", "203.0.113.1"}
+    assert 0 < await redis.ttl("known") <= 60
 
 
 async def test_refresh_rotates_to_a_new_pair_of_the_same_session(

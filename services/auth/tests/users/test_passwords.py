@@ -7,6 +7,8 @@ from auth.users.passwords import PasswordCheck, PasswordPolicy, Passwords
 from common.errors import InvalidInputError
 
 OWASP = {"memory_kib": 19 * 1024, "time_cost": 2, "parallelism": 1}
+# The service's default since the benchmark chose it: OWASP's 7 MiB, 5 passes.
+DEFAULT = {"memory_kib": 7 * 1024, "time_cost": 5, "parallelism": 1}
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +111,39 @@ def test_the_policy_refuses_a_password_that_is_not_valid_unicode() -> None:
         PasswordPolicy(min_length=8, max_length=64).check("lone surrogate \ud800")
 
     assert refused.value.instance_code == "password_invalid_text"
+
+
+@pytest.mark.parametrize("setting", [OWASP, DEFAULT], ids=["19MiB-t2", "7MiB-t5"])
+async def test_libsodium_and_argon2_cffi_verify_each_others_hashes(setting: dict[str, int]) -> None:
+    """Both produce the same PHC `$argon2id$` string: either can verify what the other stored,
+    at the old default and at the new one, and neither asks for a rehash of a current hash."""
+    service = Passwords(**setting)
+    cffi = PasswordHasher(
+        time_cost=setting["time_cost"],
+        memory_cost=setting["memory_kib"],
+        parallelism=1,
+        hash_len=32,
+        salt_len=16,
+        type=Type.ID,
+    )
+    by_service = await service.hash("correct horse battery")
+    by_cffi = cffi.hash("correct horse battery")
+
+    assert by_service.split("$")[:4] == by_cffi.split("$")[:4]
+    assert cffi.verify(by_service, "correct horse battery")
+    assert await service.verify(by_cffi, "correct horse battery") == PasswordCheck(
+        valid=True, needs_rehash=False
+    )
+    assert not (await service.verify(by_cffi, "correct horse battery!")).valid
+
+
+async def test_a_hash_of_the_previous_default_asks_for_an_upgrade_to_the_new_one() -> None:
+    previous = await Passwords(**OWASP).hash("correct horse battery")
+    current = Passwords(**DEFAULT)
+
+    check = await current.verify(previous, "correct horse battery")
+
+    assert check == PasswordCheck(valid=True, needs_rehash=True)
+    assert (await current.hash("correct horse battery")).startswith(
+        "$argon2id$v=19$m=7168,t=5,p=1$"
+    )

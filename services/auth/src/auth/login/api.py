@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from auth.deps import ClientIp, Keys, Login, Sessions, UserAgent, Users
+from auth.deps import ClientIp, KeyOffers, Keys, Login, Sessions, UserAgent, Users
 from auth.errors import (
     InvalidCredentialsError,
     InvalidRefreshTokenError,
@@ -36,8 +36,8 @@ def token_pair(tokens: IssuedTokens) -> TokenPairOut:
     summary="The RSA key to encrypt the password with, and a single-use nonce",
     responses=error_responses(PublicKeyRateLimitedError),
 )
-async def public_key(login: Login, ip: ClientIp) -> PublicKeyOut:
-    offer = await login.offer_public_key(ip)
+async def public_key(offers: KeyOffers, ip: ClientIp) -> PublicKeyOut:
+    offer = await offers.offer(ip)
     return PublicKeyOut(
         kid=offer.kid,
         algorithm=offer.algorithm,

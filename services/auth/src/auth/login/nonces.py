@@ -21,6 +21,10 @@ class NonceStore:
         """A fresh nonce, not yet stored: `PublicKeyRateLimit` stores it when it admits a call."""
         return secrets.token_urlsafe(16)
 
+    def key_of(self, nonce: str) -> str | None:
+        """The Redis key of a well-formed nonce (to consume with GETDEL), None for anything else."""
+        return nonce_key(nonce) if _FORMAT.match(nonce) else None
+
     async def consume(self, nonce: str) -> bool:
         """True exactly once per issued, unexpired nonce (GETDEL makes racing logins lose)."""
         if not _FORMAT.match(nonce):

@@ -4,7 +4,6 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from functools import partial
 
 from auth.errors import InvalidCredentialsError
 from auth.keys import PUBLIC_KEY_ALGORITHM, KeyRing
@@ -30,11 +29,42 @@ class PublicKeyOffer:
 
 
 @dataclass(frozen=True)
+class Envelope:
+    """What an RSA-sealed login envelope holds, once it decrypted and looked right."""
+
+    password: str
+    nonce: str
+    username: str
+
+
+@dataclass(frozen=True)
 class LoginAttempt:
     username: str
     ciphertext: str
     ip: str
     user_agent: str
+
+
+class PublicKeyOffers:
+    """`GET /keys/public`: the key and a fresh nonce, and nothing a login needs besides."""
+
+    def __init__(
+        self, *, keys: KeyRing, nonces: NonceStore, public_key_limit: PublicKeyRateLimit
+    ) -> None:
+        self.keys = keys
+        self.nonces = nonces
+        self.public_key_limit = public_key_limit
+
+    async def offer(self, ip: str) -> PublicKeyOffer:
+        """The key and a fresh nonce; over `ip`'s limit, `PublicKeyRateLimitedError`, no nonce."""
+        nonce = await self.public_key_limit.issue_nonce(ip)
+        return PublicKeyOffer(
+            kid=self.keys.kid,
+            algorithm=PUBLIC_KEY_ALGORITHM,
+            public_key=self.keys.public_pem,
+            nonce=nonce,
+            nonce_expires_in=self.nonces.ttl_seconds,
+        )
 
 
 class LoginService:
@@ -61,20 +91,26 @@ class LoginService:
 
     async def offer_public_key(self, ip: str) -> PublicKeyOffer:
         """The key and a fresh nonce; over `ip`'s limit, `PublicKeyRateLimitedError`, no nonce."""
-        nonce = await self.public_key_limit.issue_nonce(ip)
-        return PublicKeyOffer(
-            kid=self.keys.kid,
-            algorithm=PUBLIC_KEY_ALGORITHM,
-            public_key=self.keys.public_pem,
-            nonce=nonce,
-            nonce_expires_in=self.nonces.ttl_seconds,
+        offers = PublicKeyOffers(
+            keys=self.keys, nonces=self.nonces, public_key_limit=self.public_key_limit
         )
+        return await offers.offer(ip)
 
     async def login(self, attempt: LoginAttempt) -> IssuedTokens:
-        """Check the RSA-sealed password; every failure is the same `InvalidCredentialsError`."""
-        key = username_key(attempt.username)
-        await self.throttle.check(key, attempt.ip)
-        password = await self._open(attempt.ciphertext, attempt.username)
+        """Check the RSA-sealed password; every failure is the same `InvalidCredentialsError`.
+
+        The envelope is opened first, so that the throttle's counters are read and its nonce is
+        spent in one Redis round trip; a throttled attempt spends its nonce too.
+        """
+        envelope = await self._unseal(attempt.ciphertext)
+        nonce = self.nonces.key_of(envelope.nonce) if envelope is not None else None
+        fresh = await self.throttle.check(username_key(attempt.username), attempt.ip, consume=nonce)
+        password = None
+        # The envelope names the username it was sealed for, and it must be the body's: an
+        # envelope captured on its way to one account cannot log in to another that happens to
+        # share the password (its nonce is spent either way).
+        if envelope is not None and fresh and envelope.username == attempt.username:
+            password = envelope.password
         return await self._finish(attempt.username, password, attempt.ip, attempt.user_agent)
 
     async def login_plain(
@@ -98,7 +134,7 @@ class LoginService:
             user,
             user_agent=user_agent,
             ip=ip,
-            alongside=partial(self.throttle.queue_success, username_key=key, ip=ip),
+            alongside=self.throttle.success_writes(key, ip),
         )
 
     async def check_password(self, username: str, password: str | None) -> User | None:
@@ -117,13 +153,8 @@ class LoginService:
             await self.users.add(user)
         return user
 
-    async def _open(self, ciphertext: str, username: str) -> str | None:
-        """The password inside the envelope, once its nonce is consumed; None for anything off.
-
-        The envelope names the username it was sealed for, and it must be the body's: an
-        envelope captured on its way to one account cannot log in to another that happens to
-        share the password (its nonce is spent either way).
-        """
+    async def _unseal(self, ciphertext: str) -> Envelope | None:
+        """The envelope's password, nonce and username; None for anything off."""
         if len(ciphertext) > MAX_CIPHERTEXT_CHARS:
             return None
         try:
@@ -147,8 +178,4 @@ class LoginService:
             return None
         if not password or len(password) > self.max_password_length:
             return None
-        if not await self.nonces.consume(nonce):
-            return None
-        if sealed_for != username:
-            return None
-        return password
+        return Envelope(password=password, nonce=nonce, username=sealed_for)

@@ -27,6 +27,7 @@ from redis.asyncio.client import Pipeline
 
 from auth.errors import LoginThrottledError
 from auth.login.client_ip import rate_limit_subject
+from auth.sessions.store import AlongsideWrites
 
 # KEYS[1] counter; ARGV: now, free failures, base delay, max delay, window, sliding (1/0)
 _FAIL = """
@@ -80,19 +81,26 @@ class LoginThrottle:
         self.clock = clock
         self._fail = redis.register_script(_FAIL)
 
-    async def check(self, username_key: str, ip: str) -> None:
-        """Raise `LoginThrottledError` (with Retry-After) while either counter blocks."""
+    async def check(self, username_key: str, ip: str, *, consume: str | None = None) -> bool:
+        """Raise `LoginThrottledError` (with Retry-After) while either counter blocks.
+
+        `consume` is a key deleted in the same round trip (GETDEL: the login's nonce, spent even
+        when the attempt is then refused); returns whether it existed (False without one).
+        """
         ip = rate_limit_subject(ip)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(user_key(username_key), "blocked_until")
             pipe.hget(ip_key(ip), "blocked_until")
             pipe.sismember(known_ips_key(username_key), ip)
-            user_block, ip_block, known_ip = await pipe.execute()
+            if consume is not None:
+                pipe.getdel(consume)
+            user_block, ip_block, known_ip, *consumed = await pipe.execute()
         blocks = [ip_block] if known_ip else [user_block, ip_block]
         now = self.clock()
         wait = max((float(b) - now for b in blocks if b is not None), default=0.0)
         if wait > 0:
             raise LoginThrottledError(math.ceil(wait))
+        return bool(consumed) and consumed[0] is not None
 
     async def record_failure(self, username_key: str, ip: str) -> None:
         ip = rate_limit_subject(ip)
@@ -109,9 +117,17 @@ class LoginThrottle:
             self.queue_success(pipe, username_key, ip)
             await pipe.execute()
 
+    def success_writes(self, username_key: str, ip: str) -> AlongsideWrites:
+        """`record_success` as writes that go with the new session, in its atomic command."""
+        return AlongsideWrites(
+            delete=user_key(username_key),
+            add_to=known_ips_key(username_key),
+            member=rate_limit_subject(ip),
+            ttl=self.policy.known_ip_ttl_seconds,
+        )
+
     def queue_success(self, pipe: Pipeline, username_key: str, ip: str) -> None:
-        """`record_success` as commands on the caller's pipeline, so a login can record it in
-        the same transaction that starts the session."""
+        """`record_success`'s commands, queued on a pipeline."""
         ip = rate_limit_subject(ip)
         known = known_ips_key(username_key)
         pipe.delete(user_key(username_key))

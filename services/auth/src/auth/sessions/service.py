@@ -18,7 +18,13 @@ from auth.sessions.refresh_tokens import (
     new_refresh_token,
     parse_refresh_token,
 )
-from auth.sessions.store import NewRefresh, PipelineStep, SessionRecord, SessionStore, Successor
+from auth.sessions.store import (
+    AlongsideWrites,
+    NewRefresh,
+    SessionRecord,
+    SessionStore,
+    Successor,
+)
 from auth.users.models import User
 from common import revocation
 
@@ -63,10 +69,10 @@ class SessionService:
         self.clock = clock
 
     async def start(
-        self, user: User, *, user_agent: str, ip: str, alongside: PipelineStep | None = None
+        self, user: User, *, user_agent: str, ip: str, alongside: AlongsideWrites | None = None
     ) -> IssuedTokens:
-        """A new session for `user` and its first token pair; `alongside` queues the caller's
-        own Redis writes into the transaction that stores them."""
+        """A new session for `user` and its first token pair; `alongside` are the caller's own
+        Redis writes, made in the same atomic command that stores them."""
         now = self.clock()
         session = SessionRecord(
             id=str(uuid.uuid4()),

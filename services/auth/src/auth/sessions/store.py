@@ -7,11 +7,33 @@
   the session would have ended, so a replay is recognised.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+
+# A new session, its first refresh token and, optionally, the writes of a successful login (a
+# key deleted, a member added to a set that then expires), atomically in one command.
+# KEYS: session, user's sessions, refresh token[, key to delete, set to add to]
+# ARGV: user_id, created_at, expires_at, last_used_at, user_agent, ip, session ttl, session id,
+#       digest, User-Agent fingerprint, refresh ttl[, member, set ttl]
+_CREATE = """
+redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'created_at', ARGV[2], 'expires_at', ARGV[3],
+  'last_used_at', ARGV[4], 'user_agent', ARGV[5], 'ip', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('SADD', KEYS[2], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[7], 'GT')
+redis.call('EXPIRE', KEYS[2], ARGV[7], 'NX')
+redis.call('HSET', KEYS[3], 'session_id', ARGV[8], 'digest', ARGV[9], 'ua', ARGV[10],
+  'state', 'active')
+redis.call('EXPIRE', KEYS[3], ARGV[11])
+if #KEYS == 5 then
+  redis.call('DEL', KEYS[4])
+  redis.call('SADD', KEYS[5], ARGV[12])
+  redis.call('EXPIRE', KEYS[5], ARGV[13])
+end
+return 1
+"""
 
 # Marks a token used exactly once, even when two requests race with it.
 _CLAIM = """
@@ -72,8 +94,16 @@ class NewRefresh:
     ttl: int
 
 
-# More commands for the same transaction, queued on its pipeline.
-PipelineStep = Callable[[Pipeline], None]
+@dataclass(frozen=True)
+class AlongsideWrites:
+    """Writes that go with a new session, in the same atomic command: `delete` is deleted,
+    `member` is added to the set `add_to`, which then expires in `ttl` seconds (a successful
+    login: the throttle forgets the username's failures and remembers the address)."""
+
+    delete: str
+    add_to: str
+    member: str
+    ttl: int
 
 
 @dataclass(frozen=True)
@@ -88,37 +118,40 @@ class SessionStore:
     def __init__(self, redis: "Redis") -> None:
         self.redis = redis
         self._claim = redis.register_script(_CLAIM)
+        self._create = redis.register_script(_CREATE)
 
     async def _hash(self, key: str) -> dict[str, str]:
         raw = await self.redis.hgetall(key)
         return {_text(k): _text(v) for k, v in raw.items()}
 
     async def create(
-        self, record: SessionRecord, first: NewRefresh, *, alongside: PipelineStep | None = None
+        self, record: SessionRecord, first: NewRefresh, *, alongside: AlongsideWrites | None = None
     ) -> None:
-        """Store a session with its first refresh token in one transaction (one round trip):
-        neither exists without the other. `alongside` adds the caller's own writes to it."""
+        """Store a session with its first refresh token in one script (one command, atomic):
+        neither exists without the other, nor without the caller's `alongside` writes."""
         ttl = max(1, int(record.expires_at - record.created_at))
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                session_key(record.id),
-                mapping={
-                    "user_id": record.user_id,
-                    "created_at": repr(record.created_at),
-                    "expires_at": repr(record.expires_at),
-                    "last_used_at": repr(record.last_used_at),
-                    "user_agent": record.user_agent,
-                    "ip": record.ip,
-                },
-            )
-            pipe.expire(session_key(record.id), ttl)
-            pipe.sadd(user_sessions_key(record.user_id), record.id)
-            pipe.expire(user_sessions_key(record.user_id), ttl, gt=True)
-            pipe.expire(user_sessions_key(record.user_id), ttl, nx=True)
-            _queue_refresh(pipe, first)
-            if alongside is not None:
-                alongside(pipe)
-            await pipe.execute()
+        keys = [
+            session_key(record.id),
+            user_sessions_key(record.user_id),
+            refresh_key(first.user_id, first.jti),
+        ]
+        args: list[str | int] = [
+            record.user_id,
+            repr(record.created_at),
+            repr(record.expires_at),
+            repr(record.last_used_at),
+            record.user_agent,
+            record.ip,
+            ttl,
+            record.id,
+            first.digest,
+            first.user_agent_fingerprint,
+            max(1, first.ttl),
+        ]
+        if alongside is not None:
+            keys += [alongside.delete, alongside.add_to]
+            args += [alongside.member, alongside.ttl]
+        await self._create(keys=keys, args=args)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         data = await self._hash(session_key(session_id))
