@@ -131,8 +131,25 @@ FORWARDED = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/bench/items"}
 DIRECT_TO_AUTHORIZER = ("f", "g")
 
 
-def wrk(url: str, connections: int, token: str, seconds: int, *, forwarded: bool = False) -> Result:
-    headers = {"Authorization": f"Bearer {token}", **(FORWARDED if forwarded else {})}
+# The plugin variants share the path of (c), which rbac's registry knows (`bench` service);
+# Traefik routes them by this header, which is not sent on to rbac.
+VARIANT_HEADER = "X-Bench-Gateway"
+PLUGIN_VARIANTS = {"h": "cached", "i": "uncached"}
+
+
+def variant_headers(variant: str) -> dict[str, str]:
+    """Headers besides the token that `variant`'s requests carry."""
+    if variant in DIRECT_TO_AUTHORIZER:
+        return FORWARDED
+    if variant in PLUGIN_VARIANTS:
+        return {VARIANT_HEADER: PLUGIN_VARIANTS[variant]}
+    return {}
+
+
+def wrk(
+    url: str, connections: int, token: str, seconds: int, extra: dict[str, str] | None = None
+) -> Result:
+    headers = {"Authorization": f"Bearer {token}", **(extra or {})}
     argv = [_wrk_binary(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
@@ -239,17 +256,17 @@ def _gateway_config(
         middlewares[f"auth-{prefix}"] = {"forwardAuth": {**FORWARD_AUTH, "address": address}}
         middlewares[f"strip-{prefix}"] = {"stripPrefix": {"prefixes": [f"/{prefix}"]}}
     for prefix, variant in (plugins or {}).items():
+        # On the path of the `bench` router (rbac knows its route), chosen by a header.
         routers[prefix] = {
-            "rule": f"PathPrefix(`/{prefix}`)",
+            "rule": f"PathPrefix(`/bench`) && Header(`{VARIANT_HEADER}`, `{prefix}`)",
             "entryPoints": ["web"],
-            "middlewares": [f"auth-{prefix}", f"strip-{prefix}"],
+            "middlewares": [f"auth-{prefix}", "strip-bench"],
             "service": "upstream",
         }
         settings = {**plugin_settings, "address": variant.address}
         if not variant.cache:
             settings["cacheMilliseconds"] = 0
         middlewares[f"auth-{prefix}"] = {"plugin": {PLUGIN: settings}}
-        middlewares[f"strip-{prefix}"] = {"stripPrefix": {"prefixes": [f"/{prefix}"]}}
     dynamic = {
         "http": {
             "routers": routers,
@@ -277,8 +294,8 @@ async def _grant(redis_url: str, rbac_url: str, signer: TokenSigner, user_id: st
         bound.raise_for_status()
 
 
-def _wait_allowed(url: str, token: str, *, forwarded: bool) -> None:
-    headers = {"Authorization": f"Bearer {token}", **(FORWARDED if forwarded else {})}
+def _wait_allowed(url: str, token: str, extra: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {token}", **extra}
     deadline = time.monotonic() + 30
     while True:
         response = httpx.get(url, headers=headers, timeout=5)
@@ -361,11 +378,11 @@ def _stack(tmp: Path, signer: TokenSigner, user_token: str, user_id: str) -> Ite
             "e": f"{web}/raw/items",
             "f": f"{authorizers['bench']}",
             "g": f"{authorizers['noop']}",
-            "h": f"{web}/cached/items",
-            "i": f"{web}/uncached/items",
+            "h": f"{web}/bench/items",
+            "i": f"{web}/bench/items",
         }
         for variant, url in urls.items():
-            _wait_allowed(url, user_token, forwarded=variant in DIRECT_TO_AUTHORIZER)
+            _wait_allowed(url, user_token, variant_headers(variant))
         auth_ports = {"c": ports["rbac"], "d": ports["noop"], "e": ports["raw"]}
         auth_ports |= {"h": ports["rbac"], "i": ports["rbac"]}
         yield Stack(urls, auth_ports, gateway_process.pid)
@@ -417,12 +434,12 @@ def measure(
         for round_ in range(rounds):
             for variant in variants if round_ % 2 == 0 else variants[::-1]:
                 for connections in CONNECTIONS:
-                    direct = variant in DIRECT_TO_AUTHORIZER
-                    wrk(urls[variant], connections, token, WARMUP_SECONDS, forwarded=direct)
+                    extra = variant_headers(variant)
+                    wrk(urls[variant], connections, token, WARMUP_SECONDS, extra)
                     port = auth_ports.get(variant)
                     before = _time_wait(port) if port else 0
                     cpu_before = _cpu_seconds(stack.gateway_pid)
-                    result = wrk(urls[variant], connections, token, seconds, forwarded=direct)
+                    result = wrk(urls[variant], connections, token, seconds, extra)
                     cpu = _cpu_seconds(stack.gateway_pid) - cpu_before
                     if variant in THROUGH_TRAEFIK:
                         per_request = 1e6 * cpu / max(result.requests, 1)

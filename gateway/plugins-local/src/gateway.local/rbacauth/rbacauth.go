@@ -208,15 +208,18 @@ func (a *Authorize) decide(rw http.ResponseWriter, req *http.Request, key string
 	status := decision.StatusCode
 	switch {
 	case status == http.StatusOK:
+		// Every configured header, nil when the answer lacks it: a hit then sets exactly what
+		// this answer did (a nil value is no header on the wire, as forwardAuth's delete).
 		identity := make(http.Header, len(a.responseHeaders))
 		for _, name := range a.responseHeaders {
 			delete(req.Header, name)
-			if values := decision.Header[name]; len(values) > 0 {
-				identity[name] = values
+			values := decision.Header[name]
+			identity[name] = values
+			if len(values) > 0 {
 				req.Header[name] = append([]string(nil), values...)
 			}
 		}
-		if key != "" && len(identity) == len(a.responseHeaders) {
+		if key != "" {
 			a.remember(key, req, identity)
 		}
 		a.next.ServeHTTP(rw, req)
@@ -237,8 +240,7 @@ func (a *Authorize) decide(rw http.ResponseWriter, req *http.Request, key string
 	}
 }
 
-// remember an allow for at most ttl, never past the token's expiry. Only allows that carry
-// every identity header are remembered (a hit replaces exactly those headers).
+// remember an allow for at most ttl, never past the token's expiry.
 func (a *Authorize) remember(key string, req *http.Request, identity http.Header) {
 	if a.ttl <= 0 {
 		return
