@@ -1,5 +1,7 @@
 """The gateway benchmark compares cells measured side by side, and says so when it misses."""
 
+import dataclasses
+
 from bench.gateway_authorize import CONNECTIONS, LABELS, Result, report
 
 
@@ -58,6 +60,9 @@ def _with_plugin(ratio: float, p50_delta: float) -> dict[tuple[str, int], list[R
             Result(b.requests_per_second, b.p50_ms, b.p99_ms, b.requests, gateway_cpu_us=100.0)
             for b in results["b", connections]
         ]
+        results["c", connections] = [
+            dataclasses.replace(c, gateway_cpu_us=200.0) for c in results["c", connections]
+        ]
     return results
 
 
@@ -67,6 +72,9 @@ def test_the_plugin_is_judged_against_traefik_without_auth() -> None:
     assert "| (h)/(b) throughput: the decision plugin, cache on (target ≥ 0.80) | 0.90" in section
     assert "| (h)/(b) Traefik CPU per request | 1.10 (1.10 to 1.10) |" in section
     assert "it meets both targets in this run" in section
+    assert "costs 1.10 / 1.10 times Traefik's CPU without auth" in section
+    assert "forwardAuth to rbac, (c), costs 2.00 / 2.00" in section
+    assert "keep 0.91 / 0.91 of its throughput with the plugin" in section
 
 
 def test_a_plugin_below_the_targets_is_reported_as_a_miss() -> None:

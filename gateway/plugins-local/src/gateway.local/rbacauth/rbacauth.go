@@ -3,9 +3,11 @@
 //
 // Like forwardAuth it asks rbac's /authorize about each request, sending the same headers
 // (the configured request headers plus X-Forwarded-Method, -Proto, -Host, -Uri and -For, with
-// client-sent X-Forwarded-* ignored); on a 2xx it copies the configured identity headers of the
-// answer onto the request (deleting those the answer lacks) and forwards it; any other 4xx, and
-// rbac's own 503, reach the client unchanged (status, headers, body).
+// client-sent X-Forwarded-* ignored); on a 200 it copies the configured identity headers of the
+// answer onto the request (deleting those the answer lacks) and forwards it; a 4xx, and rbac's
+// own 503, reach the client unchanged (status, headers, body). Stricter than forwardAuth, which
+// lets any 2xx through and passes any other status on: here another 2xx, a 3xx or another 5xx
+// is no decision (503 below).
 //
 // What it adds:
 //   - its own keep-alive pool to rbac (forwardAuth keeps Go's two idle connections per host,

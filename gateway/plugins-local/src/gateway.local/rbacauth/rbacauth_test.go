@@ -381,6 +381,7 @@ func TestRbacUnreachableIsA503ProblemAndNothingIsForwarded(t *testing.T) {
 func TestAnAnswerThatIsNotADecisionIsA503(t *testing.T) {
 	answers := map[string]func(w http.ResponseWriter, r *http.Request){
 		"500": func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) },
+		"204": func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) },
 		"302": func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://elsewhere/", http.StatusFound)
 		},
