@@ -1,5 +1,6 @@
 """The local gateway counts as ready only once it routes, not merely once it listens."""
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,9 +10,12 @@ import pytest
 import yaml
 
 from mesh.gateway import (
+    DECISION_MIDDLEWARE,
     ROUTING_PROBE_ROUTER,
     gateway_dir,
     render_static_config,
+    traefik_launch,
+    traefik_middleware_enabled,
     traefik_routing,
 )
 
@@ -71,3 +75,62 @@ def test_the_rendered_config_serves_the_api_only_on_the_loopback_internal_entry_
     assert rendered["entryPoints"]["traefik"]["address"] == "127.0.0.1:8082"
     assert rendered["ping"] == {"entryPoint": "traefik"}
     assert set(rendered["entryPoints"]) == {"web", "traefik"}
+
+
+@pytest.fixture
+def middleware_api() -> Iterator[tuple[int, dict[str, object]]]:
+    """A stand-in for Traefik's API answering the decision middleware with `listed["body"]`."""
+    listed: dict[str, object] = {"body": None}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = listed["body"]
+            if self.path != f"/api/http/middlewares/{DECISION_MIDDLEWARE}" or body is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            encoded = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(encoded)))
+            self.end_headers()
+            self.wfile.write(encoded)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], listed
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_gateway_whose_decision_plugin_did_not_load_is_not_ready(
+    middleware_api: tuple[int, dict[str, object]],
+) -> None:
+    port, listed = middleware_api
+    with pytest.raises(ConnectionError, match="no authorize@file middleware"):
+        traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
+
+    listed["body"] = {"status": "disabled", "error": ["plugin rbacauth: failed to import"]}
+    with pytest.raises(ConnectionError, match="disabled: plugin rbacauth: failed to import"):
+        traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
+
+    listed["body"] = {"status": "enabled"}
+    traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
+
+
+def test_the_gateway_runs_in_its_directory_so_that_traefik_finds_its_local_plugins(
+    tmp_path: Path,
+) -> None:
+    launch = traefik_launch(tmp_path / "traefik.yml", 8000, 8082, {})
+
+    assert launch.cwd == gateway_dir()
+    static = yaml.safe_load((tmp_path / "traefik.yml").read_text())
+    for plugin in static["experimental"]["localPlugins"].values():
+        source = gateway_dir() / "plugins-local" / "src" / plugin["moduleName"]
+        assert (source / ".traefik.yml").is_file()
