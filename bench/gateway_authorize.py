@@ -10,12 +10,19 @@ The same small authenticated GET (`GET /items` with a bearer token of a user who
 - (d) through Traefik with forwardAuth to a no-op ASGI app under uvicorn that answers 200 at once,
   the floor the forwardAuth hop itself costs;
 - (e) like (d), the no-op answered by a bare asyncio HTTP server (no ASGI, no uvicorn), to see
-  how much of the floor is the server that answers `/authorize`.
+  how much of the floor is the server that answers `/authorize`;
+- (h) through Traefik with the gateway's own decision middleware (the `rbacauth` local plugin
+  of gateway/plugins-local, configured as gateway/dynamic/routes.yml configures it): rbac's
+  `/authorize` over the plugin's keep-alive pool, allows remembered for `cacheMilliseconds`;
+- (i) like (h) with the cache off: every request asks rbac, through the plugin's pool.
 
 "The service" is a minimal ASGI app under uvicorn, so the figures isolate the gateway and the
 decision rather than a service's own work. Traefik runs with the repository's static
-configuration (gateway/traefik.yml, access log included) and the forwardAuth settings of
-gateway/dynamic/routes.yml. Everything shares this machine's cores with wrk.
+configuration (gateway/traefik.yml, access log and local plugin included), the plugin settings of
+gateway/dynamic/routes.yml and, for (c)-(e), the forwardAuth settings the gateway used before
+the plugin (`FORWARD_AUTH`). Everything shares this machine's cores with wrk, so each cell also
+records the CPU time Traefik spent per request, which the machine's load moves far less than
+throughput.
 """
 
 import argparse
@@ -105,6 +112,8 @@ class Result:
     requests: int
     # Connections to the forwardAuth target that Traefik closed during the run (TIME-WAIT).
     closed_auth_connections: int = 0
+    # CPU time (user + system) Traefik spent during the cell, per request, in microseconds.
+    gateway_cpu_us: float = 0.0
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -122,8 +131,25 @@ FORWARDED = {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/bench/items"}
 DIRECT_TO_AUTHORIZER = ("f", "g")
 
 
-def wrk(url: str, connections: int, token: str, seconds: int, *, forwarded: bool = False) -> Result:
-    headers = {"Authorization": f"Bearer {token}", **(FORWARDED if forwarded else {})}
+# The plugin variants share the path of (c), which rbac's registry knows (`bench` service);
+# Traefik routes them by this header, which is not sent on to rbac.
+VARIANT_HEADER = "X-Bench-Gateway"
+PLUGIN_VARIANTS = {"h": "cached", "i": "uncached"}
+
+
+def variant_headers(variant: str) -> dict[str, str]:
+    """Headers besides the token that `variant`'s requests carry."""
+    if variant in DIRECT_TO_AUTHORIZER:
+        return FORWARDED
+    if variant in PLUGIN_VARIANTS:
+        return {VARIANT_HEADER: PLUGIN_VARIANTS[variant]}
+    return {}
+
+
+def wrk(
+    url: str, connections: int, token: str, seconds: int, extra: dict[str, str] | None = None
+) -> Result:
+    headers = {"Authorization": f"Bearer {token}", **(extra or {})}
     argv = [_wrk_binary(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
@@ -178,13 +204,39 @@ def _raw_noop(port: int, env: dict[str, str]) -> Launch:
     return Launch("raw-noop", argv, ready=lambda: http_ok(f"http://{LOOPBACK}:{port}/"), env=env)
 
 
-def _gateway_config(target: Path, upstream: str, authorizers: dict[str, str]) -> Path:
-    """gateway/ with its own static file and a dynamic file of one router per variant."""
+# The gateway's forwardAuth settings before the plugin replaced it: (c)-(e) measure them.
+FORWARD_AUTH: dict[str, Any] = {
+    "trustForwardHeader": False,
+    "authRequestHeaders": ["Authorization", "User-Agent", "X-Request-Id"],
+    "authResponseHeaders": ["X-User-Id", "X-User-Name", "X-User-Admin", "X-Session-Id"],
+    "forwardBody": False,
+    "maxResponseBodySize": 16384,
+    "preserveLocationHeader": False,
+    "preserveRequestMethod": False,
+}
+PLUGIN = "rbacauth"
+
+
+@dataclass(frozen=True)
+class PluginVariant:
+    address: str
+    cache: bool
+
+
+def _gateway_config(
+    target: Path,
+    upstream: str,
+    authorizers: dict[str, str],
+    plugins: dict[str, PluginVariant] | None = None,
+) -> Path:
+    """gateway/ with its own static file, its plugin source and a dynamic file of one router per
+    variant: forwardAuth to each of `authorizers`, the decision plugin for each of `plugins`."""
     source = gateway_dir()
     (target / "dynamic").mkdir(parents=True)
     shutil.copy(source / "traefik.yml", target / "traefik.yml")
+    shutil.copytree(source / "plugins-local", target / "plugins-local")
     repo_dynamic = yaml.safe_load((source / "dynamic" / "routes.yml").read_text())
-    forward_auth = repo_dynamic["http"]["middlewares"]["authorize"]["forwardAuth"]
+    plugin_settings = repo_dynamic["http"]["middlewares"]["authorize"]["plugin"][PLUGIN]
     routers: dict[str, Any] = {
         "plain": {
             "rule": "PathPrefix(`/plain`)",
@@ -201,8 +253,20 @@ def _gateway_config(target: Path, upstream: str, authorizers: dict[str, str]) ->
             "middlewares": [f"auth-{prefix}", f"strip-{prefix}"],
             "service": "upstream",
         }
-        middlewares[f"auth-{prefix}"] = {"forwardAuth": {**forward_auth, "address": address}}
+        middlewares[f"auth-{prefix}"] = {"forwardAuth": {**FORWARD_AUTH, "address": address}}
         middlewares[f"strip-{prefix}"] = {"stripPrefix": {"prefixes": [f"/{prefix}"]}}
+    for prefix, variant in (plugins or {}).items():
+        # On the path of the `bench` router (rbac knows its route), chosen by a header.
+        routers[prefix] = {
+            "rule": f"PathPrefix(`/bench`) && Header(`{VARIANT_HEADER}`, `{prefix}`)",
+            "entryPoints": ["web"],
+            "middlewares": [f"auth-{prefix}", "strip-bench"],
+            "service": "upstream",
+        }
+        settings = {**plugin_settings, "address": variant.address}
+        if not variant.cache:
+            settings["cacheMilliseconds"] = 0
+        middlewares[f"auth-{prefix}"] = {"plugin": {PLUGIN: settings}}
     dynamic = {
         "http": {
             "routers": routers,
@@ -230,8 +294,8 @@ async def _grant(redis_url: str, rbac_url: str, signer: TokenSigner, user_id: st
         bound.raise_for_status()
 
 
-def _wait_allowed(url: str, token: str, *, forwarded: bool) -> None:
-    headers = {"Authorization": f"Bearer {token}", **(FORWARDED if forwarded else {})}
+def _wait_allowed(url: str, token: str, extra: dict[str, str]) -> None:
+    headers = {"Authorization": f"Bearer {token}", **extra}
     deadline = time.monotonic() + 30
     while True:
         response = httpx.get(url, headers=headers, timeout=5)
@@ -242,11 +306,16 @@ def _wait_allowed(url: str, token: str, *, forwarded: bool) -> None:
         time.sleep(0.1)
 
 
+@dataclass(frozen=True)
+class Stack:
+    urls: dict[str, str]  # variant -> URL wrk asks
+    auth_ports: dict[str, int]  # variant -> port of the authorizer Traefik calls
+    gateway_pid: int
+
+
 @contextlib.contextmanager
-def _stack(
-    tmp: Path, signer: TokenSigner, user_token: str, user_id: str
-) -> Iterator[tuple[dict[str, str], dict[str, int]]]:
-    """Every process of the benchmark; yields each variant's URL and forwardAuth target port."""
+def _stack(tmp: Path, signer: TokenSigner, user_token: str, user_id: str) -> Iterator[Stack]:
+    """Every process of the benchmark."""
     with ExitStack() as stack:
         redis_url = stack.enter_context(valkey_server(tmp / "valkey"))
         jwk = RSAAlgorithm.to_jwk(signer.private_key.public_key(), as_dict=True)
@@ -282,8 +351,12 @@ def _stack(
             "noop": f"http://{LOOPBACK}:{ports['noop']}/authorize",
             "raw": f"http://{LOOPBACK}:{ports['raw']}/authorize",
         }
+        plugins = {
+            "cached": PluginVariant(f"{rbac_url}/authorize", cache=True),
+            "uncached": PluginVariant(f"{rbac_url}/authorize", cache=False),
+        }
         gateway = _gateway_config(
-            tmp / "gateway", f"http://{LOOPBACK}:{ports['upstream']}", authorizers
+            tmp / "gateway", f"http://{LOOPBACK}:{ports['upstream']}", authorizers, plugins
         )
         # The benchmark's gateway has none of the mesh's routers: probe one of its own.
         traefik = traefik_launch(
@@ -293,8 +366,9 @@ def _stack(
             env,
             gateway,
             probe_router="plain@file",
+            probe_middleware="auth-cached@file",
         )
-        stack.enter_context(running(traefik, tmp / "traefik.log"))
+        gateway_process = stack.enter_context(running(traefik, tmp / "traefik.log"))
         web = f"http://{LOOPBACK}:{ports['web']}"
         urls = {
             "a": f"http://{LOOPBACK}:{ports['upstream']}/items",
@@ -304,10 +378,14 @@ def _stack(
             "e": f"{web}/raw/items",
             "f": f"{authorizers['bench']}",
             "g": f"{authorizers['noop']}",
+            "h": f"{web}/bench/items",
+            "i": f"{web}/bench/items",
         }
         for variant, url in urls.items():
-            _wait_allowed(url, user_token, forwarded=variant in DIRECT_TO_AUTHORIZER)
-        yield urls, {"c": ports["rbac"], "d": ports["noop"], "e": ports["raw"]}
+            _wait_allowed(url, user_token, variant_headers(variant))
+        auth_ports = {"c": ports["rbac"], "d": ports["noop"], "e": ports["raw"]}
+        auth_ports |= {"h": ports["rbac"], "i": ports["rbac"]}
+        yield Stack(urls, auth_ports, gateway_process.pid)
 
 
 LABELS = {
@@ -318,7 +396,19 @@ LABELS = {
     "e": "(e) Traefik + forwardAuth → no-op bare asyncio server",
     "f": "(f) rbac `/authorize` alone (no Traefik)",
     "g": "(g) no-op ASGI alone (no Traefik)",
+    "h": "(h) Traefik + decision plugin, cache on → rbac `/authorize`",
+    "i": "(i) Traefik + decision plugin, cache off → rbac `/authorize`",
 }
+THROUGH_TRAEFIK = ("b", "c", "d", "e", "h", "i")
+# The targets of the decision plugin against Traefik without auth.
+PLUGIN_THROUGHPUT_TARGET = 0.8
+PLUGIN_P50_TARGET_MS = 0.1
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(
@@ -337,17 +427,23 @@ def measure(
     results: dict[tuple[str, int], list[Result]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="bench-authorize-") as tmp,
-        _stack(Path(tmp), signer, token, user_id) as (urls, auth_ports),
+        _stack(Path(tmp), signer, token, user_id) as stack,
     ):
+        urls, auth_ports = stack.urls, stack.auth_ports
         variants = list(urls)
         for round_ in range(rounds):
             for variant in variants if round_ % 2 == 0 else variants[::-1]:
                 for connections in CONNECTIONS:
-                    direct = variant in DIRECT_TO_AUTHORIZER
-                    wrk(urls[variant], connections, token, WARMUP_SECONDS, forwarded=direct)
+                    extra = variant_headers(variant)
+                    wrk(urls[variant], connections, token, WARMUP_SECONDS, extra)
                     port = auth_ports.get(variant)
                     before = _time_wait(port) if port else 0
-                    result = wrk(urls[variant], connections, token, seconds, forwarded=direct)
+                    cpu_before = _cpu_seconds(stack.gateway_pid)
+                    result = wrk(urls[variant], connections, token, seconds, extra)
+                    cpu = _cpu_seconds(stack.gateway_pid) - cpu_before
+                    if variant in THROUGH_TRAEFIK:
+                        per_request = 1e6 * cpu / max(result.requests, 1)
+                        result = dataclasses.replace(result, gateway_cpu_us=per_request)
                     if port:
                         closed = max(0, _time_wait(port) - before)
                         result = dataclasses.replace(result, closed_auth_connections=closed)
@@ -377,6 +473,10 @@ def _p50_difference(x: Result, y: Result) -> float:
     return x.p50_ms - y.p50_ms
 
 
+def _cpu_ratio(x: Result, y: Result) -> float:
+    return x.gateway_cpu_us / y.gateway_cpu_us if y.gateway_cpu_us else float("nan")
+
+
 def report(results: dict[tuple[str, int], list[Result]], seconds: int) -> str:
     rounds = len(next(iter(results.values())))
     lines = [
@@ -390,19 +490,23 @@ def report(results: dict[tuple[str, int], list[Result]], seconds: int) -> str:
         "rounds; ratios are medians of the ratios of cells measured side by side in one round, "
         "with their range over the rounds.",
         "",
-        "| variant | conns | req/s | p50 ms | p99 ms | new auth conns / 100 req |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| variant | conns | req/s | p50 ms | p99 ms | new auth conns / 100 req "
+        "| Traefik CPU µs / req |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for variant, label in LABELS.items():
         for connections in CONNECTIONS:
             cells = results[variant, connections]
-            churn = "-"
-            if variant in ("c", "d", "e"):
+            churn = cpu = "-"
+            if variant in ("c", "d", "e", "h", "i"):
                 churn = f"{median(100 * r.closed_auth_connections / r.requests for r in cells):.1f}"
+            if variant in THROUGH_TRAEFIK:
+                cpu = f"{median(r.gateway_cpu_us for r in cells):.0f}"
             rate = median(r.requests_per_second for r in cells)
             p50, p99 = median(r.p50_ms for r in cells), median(r.p99_ms for r in cells)
             lines.append(
-                f"| {label} | {connections} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {churn} |"
+                f"| {label} | {connections} | {rate:,.0f} | {p50:.2f} | {p99:.2f} | {churn} "
+                f"| {cpu} |"
             )
     lines += [
         "",
@@ -421,6 +525,22 @@ def report(results: dict[tuple[str, int], list[Result]], seconds: int) -> str:
             "{:.2f}",
         ),
         ("(f)/(g) throughput: our decision, servers alone", "f", "g", _throughput_ratio, "{:.2f}"),
+        (
+            "(h)/(b) throughput: the decision plugin, cache on (target ≥ 0.80)",
+            "h",
+            "b",
+            _throughput_ratio,
+            "{:.2f}",
+        ),
+        ("(h) - (b) p50 ms (target ≤ 0.10)", "h", "b", _p50_difference, "{:+.2f}"),
+        ("(h)/(b) Traefik CPU per request", "h", "b", _cpu_ratio, "{:.2f}"),
+        (
+            "(i)/(c) throughput: the plugin's pool against forwardAuth",
+            "i",
+            "c",
+            _throughput_ratio,
+            "{:.2f}",
+        ),
     ]
     for label, top, bottom, combine, form in ratios:
         columns = []
@@ -456,8 +576,48 @@ def report(results: dict[tuple[str, int], list[Result]], seconds: int) -> str:
         f"server, (e), moves throughput by {bare - 1:+.0%} at {busiest} connections against "
         f"uvicorn, too little to give up uvicorn's HTTP parsing and limits for. {decision}, "
         "and (f) against (g) shows the same without Traefik.",
+        "",
+        _plugin_paragraph(results),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _plugin_paragraph(results: dict[tuple[str, int], list[Result]]) -> str:
+    """What the decision plugin, (h), gives against Traefik without auth, (b), in this run."""
+    throughput = {c: median(_paired(results, "h", "b", c, _throughput_ratio)) for c in CONNECTIONS}
+    p50 = {c: median(_paired(results, "h", "b", c, _p50_difference)) for c in CONNECTIONS}
+    cpu = {c: median(_paired(results, "h", "b", c, _cpu_ratio)) for c in CONNECTIONS}
+    hop_cpu = {c: median(_paired(results, "c", "b", c, _cpu_ratio)) for c in CONNECTIONS}
+    pool = {c: median(_paired(results, "i", "c", c, _throughput_ratio)) for c in CONNECTIONS}
+    met = all(
+        throughput[c] >= PLUGIN_THROUGHPUT_TARGET and p50[c] <= PLUGIN_P50_TARGET_MS
+        for c in CONNECTIONS
+    )
+    verdict = (
+        "meets both targets in this run"
+        if met
+        else "misses a target in this run (see the (h)/(b) rows)"
+    )
+    low, high = min(CONNECTIONS), max(CONNECTIONS)
+    return (
+        "Below the hop's floor, (h): the gateway's decision is the `rbacauth` local plugin "
+        "(gateway/plugins-local, interpreted by Traefik's Yaegi), which remembers an allow for "
+        "`cacheMilliseconds` (250 ms) and so makes no call to rbac for most requests. Against "
+        f"Traefik without auth it keeps {throughput[low]:.2f} of the throughput at {low} "
+        f"connection and {throughput[high]:.2f} at {high} (target ≥ "
+        f"{PLUGIN_THROUGHPUT_TARGET:.2f}), p50 {p50[low]:+.2f} / {p50[high]:+.2f} ms (target ≤ "
+        f"+{PLUGIN_P50_TARGET_MS:.2f}): it {verdict}. Throughput and latency swing with the "
+        "machine's load from cell to cell (the ranges above); the CPU time Traefik spends per "
+        f"request moves far less: the plugin costs {cpu[low]:.2f} / {cpu[high]:.2f} times "
+        f"Traefik's CPU without auth, where forwardAuth to rbac, (c), costs {hop_cpu[low]:.2f} "
+        f"/ {hop_cpu[high]:.2f}; a CPU-bound Traefik would keep {1 / cpu[low]:.2f} / "
+        f"{1 / cpu[high]:.2f} of its throughput with the plugin. What a hit costs is the "
+        "interpreter: Yaegi allocates every value slot of a function's frame on each call from "
+        "compiled code and calls compiled functions through reflection, so the hit path is one "
+        "small function. With the cache off, (i), every request asks rbac over the plugin's own "
+        f"keep-alive pool (64 idle connections, no churn): {pool[low]:.2f} / {pool[high]:.2f} of "
+        "forwardAuth's throughput, (c)."
+    )
 
 
 def run() -> str:

@@ -495,3 +495,59 @@ def _valkey_answers(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+async def test_with_rbac_killed_the_gateway_answers_503_problems_and_forwards_nothing(
+    faults_mesh: Mesh, tokens: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rbac makes the gateway's every decision: while it is dead nothing passes, and clients
+    get a 503 problem with Retry-After (Traefik's forwardAuth answered a bare 500). Each request
+    is an upload a forwarded one would record, so files counted before and after show that
+    only the ones answered 201 reached storage."""
+    admin = httpx.AsyncClient(
+        base_url=faults_mesh.url, timeout=30, headers=_bearer(tokens["admin"])
+    )
+    files_before = (await _counts(admin))["/storage/files"]
+    pid = faults_mesh.children["rbac"].pid
+    os.killpg(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    statuses: Counter[int] = Counter()
+    unavailable: list[httpx.Response] = []
+    created = 0
+    recovered = None
+    try:
+        while recovered is None and time.monotonic() < killed + RECOVERY_BOUND_SECONDS:
+            upload = await admin.post(
+                "/storage/uploads",
+                json={"filename": "while-rbac-dies.txt", "content_type": "text/plain", "size": 4},
+            )
+            anonymous = await admin.get("/storage/files", headers={"Authorization": ""})
+            statuses[upload.status_code] += 1
+            statuses[anonymous.status_code] += 1
+            unavailable += [r for r in (upload, anonymous) if r.status_code == 503]
+            assert anonymous.status_code in (401, 503), anonymous.text
+            assert upload.status_code in (201, 503), upload.text
+            created += upload.status_code == 201
+            if upload.status_code == 201 and faults_mesh.children["rbac"].pid != pid:
+                recovered = time.monotonic() - killed
+            await asyncio.sleep(0.05)
+        files_after = (await _counts(admin))["/storage/files"]
+    finally:
+        await admin.aclose()
+
+    with capsys.disabled():
+        seen = ", ".join(f"{s}: {n}" for s, n in sorted(statuses.items()))
+        sys.stdout.write(f"\nfault rbac: recovered in {recovered}s ({seen})\n")
+    assert recovered is not None, f"not recovered within {RECOVERY_BOUND_SECONDS}s: {statuses}"
+    assert files_after == files_before + created
+    codes = Counter(r.json()["code"] for r in unavailable)
+    # The plugin's own answer while rbac cannot be reached (rbac's own 503s, while it comes
+    # back up, pass through unchanged).
+    assert codes["decision_unavailable"] > 0, codes
+    for response in unavailable:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert int(response.headers["retry-after"]) > 0
+        problem = response.json()
+        assert problem["status"] == 503
+        assert problem["type"].endswith(":" + problem["code"])
+        assert {"title", "detail", "instance"} <= problem.keys()

@@ -1,5 +1,7 @@
 """The gateway benchmark compares cells measured side by side, and says so when it misses."""
 
+import dataclasses
+
 from bench.gateway_authorize import CONNECTIONS, LABELS, Result, report
 
 
@@ -38,3 +40,43 @@ def test_a_decision_slower_than_the_hop_is_reported_as_a_miss() -> None:
     section = report(_results([0.8] * 5, [0.3] * 5), 2)
 
     assert "Our decision misses its targets against the hop in this run" in section
+
+
+def _with_plugin(ratio: float, p50_delta: float) -> dict[tuple[str, int], list[Result]]:
+    """(h) at `ratio` of (b)'s throughput and `p50_delta` ms slower, round by round."""
+    results = _results([1.0] * 5, [0.0] * 5)
+    for connections in CONNECTIONS:
+        results["h", connections] = [
+            Result(
+                b.requests_per_second * ratio,
+                b.p50_ms + p50_delta,
+                b.p99_ms,
+                b.requests,
+                gateway_cpu_us=110.0,
+            )
+            for b in results["b", connections]
+        ]
+        results["b", connections] = [
+            Result(b.requests_per_second, b.p50_ms, b.p99_ms, b.requests, gateway_cpu_us=100.0)
+            for b in results["b", connections]
+        ]
+        results["c", connections] = [
+            dataclasses.replace(c, gateway_cpu_us=200.0) for c in results["c", connections]
+        ]
+    return results
+
+
+def test_the_plugin_is_judged_against_traefik_without_auth() -> None:
+    section = report(_with_plugin(0.9, 0.05), 2)
+
+    assert "| (h)/(b) throughput: the decision plugin, cache on (target ≥ 0.80) | 0.90" in section
+    assert "| (h)/(b) Traefik CPU per request | 1.10 (1.10 to 1.10) |" in section
+    assert "it meets both targets in this run" in section
+    assert "costs 1.10 / 1.10 times Traefik's CPU without auth" in section
+    assert "forwardAuth to rbac, (c), costs 2.00 / 2.00" in section
+    assert "keep 0.91 / 0.91 of its throughput with the plugin" in section
+
+
+def test_a_plugin_below_the_targets_is_reported_as_a_miss() -> None:
+    for ratio, delta in ((0.7, 0.0), (0.9, 0.3)):
+        assert "it misses a target in this run" in report(_with_plugin(ratio, delta), 2)

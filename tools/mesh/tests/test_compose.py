@@ -180,6 +180,27 @@ def test_the_gateway_gets_every_variable_its_configuration_reads(
     assert used <= set(services["gateway"]["environment"])
 
 
+def test_the_gateway_container_reads_every_local_plugin_from_the_repository(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Traefik loads local plugins from ./plugins-local under its working directory: the
+    container's working directory must hold gateway/plugins-local there, with each plugin's
+    source and manifest."""
+    gateway = services["gateway"]
+    static = yaml.safe_load((REPO / "gateway" / "traefik.yml").read_text())
+    plugins = static["experimental"]["localPlugins"]
+    mounted = {
+        target: source
+        for source, target, *_ in (volume.split(":") for volume in gateway["volumes"])
+    }
+    workdir = gateway["working_dir"].rstrip("/")
+    assert mounted[f"{workdir}/plugins-local"] == "./gateway/plugins-local"
+    for plugin in plugins.values():
+        source = REPO / "gateway" / "plugins-local" / "src" / plugin["moduleName"]
+        assert (source / ".traefik.yml").is_file()
+        assert list(source.glob("*.go"))
+
+
 def test_every_interpolated_variable_is_documented_in_env_example() -> None:
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", COMPOSE.read_text()))
     example = (REPO / ".env.example").read_text()

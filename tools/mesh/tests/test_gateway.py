@@ -1,5 +1,6 @@
 """The local gateway counts as ready only once it routes, not merely once it listens."""
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,11 +10,13 @@ import pytest
 import yaml
 
 from mesh.gateway import (
+    DECISION_MIDDLEWARE,
     ROUTING_PROBE_ROUTER,
     gateway_dir,
     render_static_config,
     server_status,
     traefik_launch,
+    traefik_middleware_enabled,
     traefik_routing,
 )
 from mesh.launch import running
@@ -77,26 +80,6 @@ def test_the_rendered_config_serves_the_api_only_on_the_loopback_internal_entry_
     assert set(rendered["entryPoints"]) == {"web", "traefik"}
 
 
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        # compose: one URL per service
-        ({"AUTH_URL": "http://127.0.0.1:9"}, ["http://127.0.0.1:9"]),
-        # the mesh's --replicas: every instance, whatever AUTH_URL says
-        (
-            {
-                "AUTH_URL": "http://127.0.0.1:9",
-                "AUTH_URLS": "http://127.0.0.1:7,http://127.0.0.1:8",
-            },
-            ["http://127.0.0.1:7", "http://127.0.0.1:8"],
-        ),
-    ],
-)
-def test_the_gateway_balances_over_every_url_of_a_service(
-    tmp_path: Path, env: dict[str, str], expected: list[str]
-) -> None:
-    ping = free_port()
-    others = {f"{name}_URL": "http://127.0.0.1:9" for name in ("RBAC", "STORAGE", "SCHEDULER")}
-    launch = traefik_launch(tmp_path / "traefik.yml", free_port(), ping, {**others, **env})
-    with running(launch, tmp_path / "traefik.log"):
-        assert sorted(server_status(ping, "auth")) == expected
+    server_status,
+    traefik_launch,
+    traefik_middleware_enabled,

@@ -19,6 +19,10 @@ GATEWAY_DIR_ENV = "MESH_GATEWAY_DIR"
 # internal services are not in the access log, so the probe leaves no line there (asking `/docs`
 # on the web entry point did).
 ROUTING_PROBE_ROUTER = "docs@file"
+# The access decision is a local plugin (gateway/plugins-local): when it fails to load, Traefik
+# disables every router that uses it (they answer 404) and keeps the rest, so readiness also
+# asks that the middleware is enabled.
+DECISION_MIDDLEWARE = "authorize@file"
 INTERNAL_ENTRY_POINT = "traefik"  # the name Traefik serves its API on
 AUTHORIZE_ENTRY_POINT = "authorize"
 # With several rbac instances, the `authorize` middleware's address (`RBAC_URL`) is this loopback
@@ -102,9 +106,32 @@ def traefik_routing(ping_port: int, probe_router: str = ROUTING_PROBE_ROUTER) ->
         )
 
 
-def traefik_ready(ping_port: int, probe_router: str = ROUTING_PROBE_ROUTER) -> None:
+def traefik_middleware_enabled(ping_port: int, middleware: str) -> None:
+    """Raise unless Traefik lists `middleware` as enabled (a plugin that did not load is not)."""
+    url = f"http://{LOOPBACK}:{ping_port}/api/http/middlewares/{middleware}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            listed: dict[str, Any] = json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise ConnectionError(
+            f"the gateway has no {middleware} middleware yet ({exc.code})"
+        ) from exc
+    if listed.get("status") != "enabled":
+        raise ConnectionError(
+            f"the gateway's {middleware} middleware is {listed.get('status')}: "
+            f"{'; '.join(listed.get('error') or [])}"
+        )
+
+
+def traefik_ready(
+    ping_port: int,
+    probe_router: str = ROUTING_PROBE_ROUTER,
+    probe_middleware: str | None = DECISION_MIDDLEWARE,
+) -> None:
     traefik_ping(ping_port)
     traefik_routing(ping_port, probe_router)
+    if probe_middleware is not None:
+        traefik_middleware_enabled(ping_port, probe_middleware)
 
 
 def traefik_launch(
@@ -115,10 +142,14 @@ def traefik_launch(
     gateway: Path | None = None,
     probe_router: str = ROUTING_PROBE_ROUTER,
     authorize_port: int | None = None,
+    probe_middleware: str | None = DECISION_MIDDLEWARE,
 ) -> Launch:
     """Traefik on `gateway/` (or another configuration directory of that shape); ready once
-    `probe_router`, one of its routers, is loaded. With `authorize_port`, the dynamic directory
-    is a copy of links to gateway/dynamic's files plus `AUTHORIZE_BALANCER`."""
+    `probe_router`, one of its routers, is loaded and `probe_middleware` enabled. It runs in
+    that directory: Traefik reads local plugins from `./plugins-local` under its working
+    directory (gateway/plugins-local holds the access decision's source). With
+    `authorize_port`, the dynamic directory is a copy of links to gateway/dynamic's files plus
+    `AUTHORIZE_BALANCER`."""
     gateway = gateway or gateway_dir()
     config_path.parent.mkdir(parents=True, exist_ok=True)
     dynamic = gateway / "dynamic"
@@ -136,8 +167,9 @@ def traefik_launch(
     return Launch(
         "traefik",
         [venv_binary("traefik"), f"--configFile={config_path}"],
-        ready=lambda: traefik_ready(ping_port, probe_router),
+        ready=lambda: traefik_ready(ping_port, probe_router, probe_middleware),
         env=env,
+        cwd=gateway,
     )
 
 

@@ -1,0 +1,3 @@
+module gateway.local/rbacauth
+
+go 1.22
