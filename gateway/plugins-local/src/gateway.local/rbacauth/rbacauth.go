@@ -221,7 +221,9 @@ func (a *Authorize) decide(rw http.ResponseWriter, req *http.Request, key string
 				req.Header[name] = append([]string(nil), values...)
 			}
 		}
-		if key != "" {
+		// rbac marks an allow that must not be reused (a socket's single-use ticket) with
+		// Cache-Control: no-store; such an answer holds for this request only.
+		if key != "" && !strings.Contains(strings.ToLower(decision.Header.Get("Cache-Control")), "no-store") {
 			a.remember(key, req, identity)
 		}
 		a.next.ServeHTTP(rw, req)

@@ -469,3 +469,21 @@ func TestThePoolKeepsItsConnectionsUnderConcurrency(t *testing.T) {
 		t.Fatalf("%d connections for 16 concurrent callers", connections.Load())
 	}
 }
+
+func TestAnAllowMarkedNoStoreIsNeverRemembered(t *testing.T) {
+	allow := allowAs("u1")
+	rbac := newRbac(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		allow(w, r)
+	})
+	handler, next := middleware(t, rbac.server.URL, 60000)
+
+	for i := 0; i < 3; i++ {
+		if rec := send(handler, "GET", "http://gw/scheduler/events?ticket=t1", nil); rec.Code != 200 {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	if rbac.calls.Load() != 3 || next.calls.Load() != 3 {
+		t.Fatalf("rbac calls %d, service calls %d: a single-use allow was reused", rbac.calls.Load(), next.calls.Load())
+	}
+}
