@@ -140,7 +140,7 @@ def test_the_rendered_routes_make_the_decisions_of_routes_yml(
 
 
 def test_every_middleware_that_asks_rbac_asks_the_release_s_rbac(rendered: Manifests) -> None:
-    # forwardAuth today; a plugin that asks rbac itself would be held to the same.
+    # The rbacauth plugin today (forwardAuth before it): whatever asks rbac asks this release's.
     file_middlewares = yaml.safe_load(ROUTES.read_text())["http"]["middlewares"]
     asking = {name for name, c in file_middlewares.items() if "RBAC_URL" in json.dumps(c)}
     rbac = f"http://{FULLNAME}-rbac.{NAMESPACE}.svc.cluster.local:8000"
@@ -169,7 +169,7 @@ def test_a_plugin_middleware_and_a_new_router_are_carried_over(
     tmp_path: Path,
     manifest_errors: Callable[[dict[str, Any]], Any],
 ) -> None:
-    # What a local plugin in place of the forwardAuth looks like in the file provider.
+    # Another local plugin in place of rbacauth, as the file provider writes one.
     http = yaml.safe_load(ROUTES.read_text())["http"]
     http["middlewares"]["authorize"] = {
         "plugin": {
@@ -285,8 +285,10 @@ def _widen_a_rule(manifests: Manifests) -> None:
 
 
 def _forward_another_header(manifests: Manifests) -> None:
-    middleware = _named(manifests, "Middleware", "authorize")
-    middleware["spec"]["forwardAuth"]["authRequestHeaders"].append("Cookie")
+    # Whatever does the decision (forwardAuth, or a plugin with forwardAuth's settings).
+    spec = _named(manifests, "Middleware", "authorize")["spec"]
+    (config,) = spec.get("plugin", spec).values()
+    config["authRequestHeaders"].append("Cookie")
 
 
 def _route_to_another_service(manifests: Manifests) -> None:
@@ -313,6 +315,58 @@ def test_a_drift_from_routes_yml_is_caught(
     gateway = _values(values_files, values_name)
     manifests = copy.deepcopy(rendered)
     drift(manifests)
+
+    assert model_of_manifests(manifests, gateway["host"]) != model_of_file(
+        yaml.safe_load(ROUTES.read_text())["http"]
+    )
+
+
+type Setting = tuple[str | int, ...]
+
+
+def _settings(config: Any, path: Setting = ()) -> list[Setting]:
+    """The path of every scalar in a middleware's configuration."""
+    if isinstance(config, dict):
+        return [s for key, value in config.items() for s in _settings(value, (*path, key))]
+    if isinstance(config, list):
+        return [s for index, value in enumerate(config) for s in _settings(value, (*path, index))]
+    return [path]
+
+
+def _changed(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    return f"{value}-drifted"
+
+
+# Every setting of every middleware of routes.yml (the `authorize` plugin's included).
+SETTINGS = [
+    (name, setting)
+    for name, config in yaml.safe_load(ROUTES.read_text())["http"]["middlewares"].items()
+    for setting in _settings(config)
+]
+
+
+@pytest.mark.parametrize(
+    ("middleware", "setting"), SETTINGS, ids=[f"{m}:{'.'.join(map(str, s))}" for m, s in SETTINGS]
+)
+def test_a_drift_in_any_middleware_setting_is_caught(
+    rendered: Manifests,
+    values_name: str,
+    values_files: dict[str, Path | None],
+    middleware: str,
+    setting: Setting,
+) -> None:
+    gateway = _values(values_files, values_name)
+    manifests = copy.deepcopy(rendered)
+    # The file's `plugin: {name: ...}` is the Middleware's `spec.plugin.name`: the same path.
+    *parents, leaf = setting
+    config = _named(manifests, "Middleware", middleware)["spec"]
+    for key in parents:
+        config = config[key]
+    config[leaf] = _changed(config[leaf])
 
     assert model_of_manifests(manifests, gateway["host"]) != model_of_file(
         yaml.safe_load(ROUTES.read_text())["http"]

@@ -3,7 +3,7 @@ every static decision of gateway/traefik.yml, and Traefik itself accepts each ar
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,11 @@ def test_the_cluster_traefik_carries_every_static_decision_of_traefik_yml() -> N
     assert values["providers"]["kubernetesCRD"]["enabled"] is True
 
 
-def traefik_refusal(arguments: list[str]) -> str | None:
-    """Traefik's error for these arguments, or None once it has started with them."""
+def traefik_refusal(
+    arguments: list[str], cwd: Path | None = None, log: list[str] | None = None
+) -> str | None:
+    """Traefik's error for these arguments, or None once it has started with them (run in
+    `cwd`; its log up to then appended to `log`)."""
     traefik = Path(sys.executable).parent / "traefik"
     argv = [
         str(traefik),
@@ -67,12 +70,15 @@ def traefik_refusal(arguments: list[str]) -> str | None:
         *arguments,
     ]
     with subprocess.Popen(  # noqa: S603 - our arguments, no shell
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd
     ) as process:
         try:
             assert process.stdout is not None
-            # Traefik decodes its flags before anything else: an error, or the providers start.
+            # Traefik decodes its flags before anything else: an error, or the providers start
+            # (after the plugins are loaded).
             for line in process.stdout:
+                if log is not None:
+                    log.append(line)
                 if "Command error" in line:
                     return line
                 if "Starting provider" in line:
@@ -98,3 +104,57 @@ def test_traefik_accepts_every_argument() -> None:
 )
 def test_traefik_refuses_a_misspelled_argument(argument: str) -> None:
     assert traefik_refusal([argument]) is not None
+
+
+def mount_like_the_kubelet(root: Path, manifests: list[dict[str, Any]]) -> None:
+    """Writes, under `root` standing for `/`, the files of each ConfigMap volume
+    deploy/traefik/values.yaml mounts into the Traefik pods, from the chart's ConfigMaps."""
+    values = yaml.safe_load(TRAEFIK_VALUES.read_text())
+    volumes = {v["name"]: v for v in values["deployment"]["additionalVolumes"]}
+    config_maps = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "ConfigMap"}
+    for mount in values["additionalVolumeMounts"]:
+        config_map = config_maps[volumes[mount["name"]]["configMap"]["name"]]
+        target = root / mount["mountPath"].lstrip("/")
+        target.mkdir(parents=True)
+        for key, content in config_map["data"].items():
+            (target / key).write_bytes(content.encode())
+
+
+def plugins_load(log: list[str]) -> bool:
+    loaded = [line for line in log if "Plugins loaded." in line]
+    return bool(loaded) and not any("Plugins are disabled" in line for line in log)
+
+
+def test_traefik_loads_the_plugins_from_the_files_mounted_into_its_pods(
+    render_chart: Callable[..., list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    # Traefik's official image runs it in `/`; tmp_path stands for that root here.
+    values = yaml.safe_load(TRAEFIK_VALUES.read_text())
+    mount_like_the_kubelet(tmp_path, render_chart())
+    log: list[str] = []
+
+    refusal = traefik_refusal(
+        values["globalArguments"] + values["additionalArguments"], cwd=tmp_path, log=log
+    )
+
+    assert refusal is None
+    assert plugins_load(log), "".join(log)
+    for name in yaml.safe_load(STATIC.read_text())["experimental"]["localPlugins"]:
+        assert any("Plugins loaded." in line and name in line for line in log)
+
+
+def test_a_plugin_that_does_not_compile_is_not_loaded(
+    render_chart: Callable[..., list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    # The check above can fail: Traefik really compiles the mounted source.
+    values = yaml.safe_load(TRAEFIK_VALUES.read_text())
+    mount_like_the_kubelet(tmp_path, render_chart())
+    (source,) = tmp_path.glob("plugins-local/src/**/rbacauth.go")
+    source.write_text(source.read_text() + "\nfunc broken( {\n")
+    log: list[str] = []
+
+    traefik_refusal(
+        values["globalArguments"] + values["additionalArguments"], cwd=tmp_path, log=log
+    )
+
+    assert not plugins_load(log)

@@ -150,6 +150,29 @@ def test_credentials_come_from_secrets_only(rendered: Manifests) -> None:
                     assert entry["valueFrom"]["secretKeyRef"]["key"], (name, variable)
 
 
+SHUTDOWN_BOUND = "--timeout-graceful-shutdown"
+
+
+def _shutdown_bound_elided(command: list[str]) -> list[str]:
+    """The command with the value of uvicorn's graceful-shutdown bound left out."""
+    return [
+        "<bound>" if index and command[index - 1] == SHUTDOWN_BOUND else argument
+        for index, argument in enumerate(command)
+    ]
+
+
+def test_api_services_shut_down_within_their_grace_period(rendered: Manifests) -> None:
+    for component in API_SERVICES:
+        pod = workload(rendered, "Deployment", component)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        command = container["command"]
+        bound = int(command[command.index(SHUTDOWN_BOUND) + 1])
+        pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+
+        # The preStop pause, then uvicorn's bound, must end before the kubelet's SIGKILL.
+        assert 0 < pause + bound < pod["terminationGracePeriodSeconds"], component
+
+
 def test_each_process_runs_with_the_command_and_variables_compose_gives_it(
     rendered: Manifests,
 ) -> None:
@@ -157,9 +180,11 @@ def test_each_process_runs_with_the_command_and_variables_compose_gives_it(
     for service, (kind, component) in COMPOSE_TWINS.items():
         twin = compose[service]
         (container,) = workload(rendered, kind, component)["spec"]["template"]["spec"]["containers"]
-        command = twin["command"]
+        command = _shutdown_bound_elided(twin["command"])
 
-        # The chart may add options (a shutdown bound, the pool size), never change the command.
-        assert container["command"][: len(command)] == command, service
+        # The chart may add options (the pool size), never change the command; the one value it
+        # sets itself is uvicorn's shutdown bound (compose's fits compose's 10 s stop grace, the
+        # chart's its pods' grace period: test_api_services_shut_down_within_their_grace_period).
+        assert _shutdown_bound_elided(container["command"])[: len(command)] == command, service
         assert set(twin.get("environment", {})) <= set(_environment(container)), service
         assert container["image"].rsplit(":", 1)[0].endswith(twin["image"]), service

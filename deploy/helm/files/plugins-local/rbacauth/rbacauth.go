@@ -1,0 +1,1 @@
+../../../../../gateway/plugins-local/src/gateway.local/rbacauth/rbacauth.go
