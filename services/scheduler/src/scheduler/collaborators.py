@@ -140,5 +140,5 @@ class RunHistory:
 
 def run_read(run: TaskRun) -> RunRead:
     return RunRead.model_validate(
-        run.model_dump(mode="python", exclude={"id", "revision_id", "worker_id"})
+        run.model_dump(mode="python", exclude={"id", "revision_id", "worker_id", "starts"})
     )

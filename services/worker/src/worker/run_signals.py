@@ -249,7 +249,7 @@ class RunRecorder:
 
 
 def connect_run_recording(settings: WorkerSettings, worker_id: str | None = None) -> RunRecorder:
-    recorder = RunRecorder(settings, worker_id)
+    recorder = RunRecorder(settings, worker_id, flush_seconds=settings.run_history_flush_seconds)
     # One uid per signal: connecting again adds no second handler (no run recorded twice).
     task_prerun.connect(recorder.on_prerun, weak=False, dispatch_uid="run_history.prerun")
     task_postrun.connect(recorder.on_postrun, weak=False, dispatch_uid="run_history.postrun")
