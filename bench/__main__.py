@@ -15,7 +15,13 @@ from pathlib import Path
 
 from bench.scale import SMOKE_ENV
 
-BENCHMARKS = ("auth_login", "gateway_authorize", "storage_presign", "scheduler_beat")
+BENCHMARKS = (
+    "auth_login",
+    "gateway_authorize",
+    "storage_presign",
+    "scheduler_beat",
+    "run_history",
+)
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 

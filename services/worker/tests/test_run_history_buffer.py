@@ -10,14 +10,23 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.mongo import create_mongo_client
 from worker.event_loop import process_loop
-from worker.run_history import migrate_run_keys, open_run_history, started_write, write_runs
+from worker.run_history import (
+    RunWrite,
+    coalesce,
+    finished_write,
+    lost_write,
+    migrate_run_keys,
+    open_run_history,
+    started_write,
+    write_runs,
+)
 from worker.run_signals import RunRecorder
-from worker.runs import LEGACY_TASK_ID_INDEX, TASK_ID_INDEX, RunState, TaskRun
+from worker.runs import LEGACY_TASK_ID_INDEX, TASK_ID_INDEX, TaskRun
 from worker.settings import WorkerSettings
 
 NEVER = 3600.0
@@ -120,9 +129,7 @@ async def test_a_runs_records_apply_in_the_order_they_happened_within_one_batch(
     await asyncio.to_thread(recorder.on_postrun, finished, task, 5, "SUCCESS")
     # Started, lost (its pool process died), started again elsewhere: the last start wins.
     await asyncio.to_thread(recorder.on_prerun, redelivered, task, [], {})
-    recorder._write(
-        UpdateOne({"_id": redelivered}, {"$set": {"state": RunState.LOST.value, "error": "x"}})
-    )
+    recorder._write(lost_write(redelivered, reason="x", finished_at=datetime.now(UTC)))
     await asyncio.to_thread(recorder.on_prerun, redelivered, task, [], {})
 
     assert await asyncio.to_thread(recorder.flush)
@@ -141,7 +148,7 @@ async def test_the_same_start_written_twice_counts_once_and_two_starts_count_twi
     client = await open_run_history(settings.mongo_url, settings.mongo_database)
     task_id = str(uuid.uuid4())
 
-    def start(key: str) -> UpdateOne:
+    def start(key: str) -> RunWrite:
         return started_write(
             task_id,
             "demo.add",
@@ -219,3 +226,46 @@ async def test_records_of_the_old_shape_are_rekeyed_and_the_unique_index_dropped
     indexes = {i["name"]: i for i in await (await runs.list_indexes()).to_list()}
     assert LEGACY_TASK_ID_INDEX not in indexes
     assert not indexes[TASK_ID_INDEX].get("unique")
+
+
+def test_a_run_started_and_finished_in_one_batch_is_one_write_and_other_orders_are_kept() -> None:
+    now = datetime.now(UTC)
+
+    def started(run: str, key: str) -> RunWrite:
+        return started_write(
+            run, "demo.add", periodic_task_id=None, args=[], kwargs={}, started_at=now,
+            start_key=key,
+        )  # fmt: skip
+
+    def finished(run: str) -> RunWrite:
+        return finished_write(
+            run, "demo.add", state="SUCCESS", result=1, error=None, finished_at=now, runtime_ms=1
+        )
+
+    merged = coalesce(
+        [
+            started("a", "1"),
+            started("b", "1"),
+            finished("a"),
+            finished("b"),
+            finished("c"),  # its start went in an earlier batch
+            started("d", "1"),
+            lost_write("d", reason="x", finished_at=now),
+            started("d", "2"),
+            finished("d"),
+        ]
+    )
+
+    assert [(w.run_id, w.kind) for w in merged] == [
+        ("a", "started+finished"),
+        ("b", "started+finished"),
+        ("c", "finished"),
+        ("d", "started"),
+        ("d", ""),
+        ("d", "started+finished"),
+    ]
+    update = merged[0].update
+    assert update["$set"]["state"] == "SUCCESS"
+    assert update["$set"]["finished_at"] == now
+    assert update["$addToSet"] == {"starts": "1"}
+    assert update["$setOnInsert"] == {"task_id": "a"}

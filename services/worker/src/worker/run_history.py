@@ -8,6 +8,7 @@ plain `UpdateOne` by `_id`, so the worker can buffer them and send many in one o
 
 import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,6 +66,52 @@ def _text_safe(text: str | None) -> str | None:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+@dataclass
+class RunWrite:
+    """One write of a run's record: an update of the document `_id` = `run_id` (what an
+    `UpdateOne` carries), and what it records, so a batch can merge a run's start and end."""
+
+    run_id: str
+    update: dict[str, Any]
+    kind: str = ""
+    # Conditions besides the `_id` (none for upserts).
+    condition: dict[str, Any] = field(default_factory=dict)
+    upsert: bool = True
+
+    def operation(self) -> UpdateOne:
+        return UpdateOne({"_id": self.run_id, **self.condition}, self.update, upsert=self.upsert)
+
+
+STARTED, FINISHED = "started", "finished"
+
+
+def _merged(started: RunWrite, finished: RunWrite) -> RunWrite:
+    """One write with the effect of `started` then `finished` (the end's fields win)."""
+    fields = {**started.update["$set"], **finished.update["$set"]}
+    on_insert = {
+        **started.update.get("$setOnInsert", {}),
+        **{k: v for k, v in finished.update.get("$setOnInsert", {}).items() if k not in fields},
+    }
+    update = {**started.update, "$set": fields, "$setOnInsert": on_insert}
+    return RunWrite(started.run_id, update, kind=f"{STARTED}+{FINISHED}")
+
+
+def coalesce(writes: list[RunWrite]) -> list[RunWrite]:
+    """`writes` with each run started and then finished within them written once: half the
+    writes for short runs. Only writes of one run are ordered against each other, and their
+    order is kept."""
+    merged: list[RunWrite] = []
+    last: dict[str, int] = {}
+    for write in writes:
+        at = last.get(write.run_id)
+        if write.kind == FINISHED and at is not None and merged[at].kind == STARTED:
+            merged[at] = _merged(merged[at], write)
+            continue
+        last[write.run_id] = len(merged)
+        merged.append(write)
+    return merged
+
+
 async def record_queued(
     task_id: str,
     task: str,
@@ -100,14 +147,14 @@ def started_write(
     start_key: str,
     worker_id: str | None = None,
     queued_at: datetime | None = None,
-) -> UpdateOne:
+) -> RunWrite:
     """A worker starts the run; a redelivered run starts again in the same record, its start
     added to `starts` (`attempts` counts them: the same start written twice counts once) and the
     end of the previous attempt cleared. `queued_at` is when the message was sent; the earliest
     known time is kept (the API may have recorded it)."""
     earliest = {"$min": {"queued_at": queued_at}} if queued_at is not None else {}
-    return UpdateOne(
-        {"_id": task_id},
+    return RunWrite(
+        task_id,
         {
             **earliest,
             "$set": {
@@ -124,7 +171,7 @@ def started_write(
             "$addToSet": {"starts": start_key},
             "$setOnInsert": {"task_id": task_id},
         },
-        upsert=True,
+        kind=STARTED,
     )
 
 
@@ -137,10 +184,10 @@ def finished_write(
     error: str | None,
     finished_at: datetime,
     runtime_ms: float | None,
-) -> UpdateOne:
+) -> RunWrite:
     known = {s.value for s in RunState}
-    return UpdateOne(
-        {"_id": task_id},
+    return RunWrite(
+        task_id,
         {
             "$set": {
                 "state": state if state in known else RunState.FAILURE.value,
@@ -151,14 +198,14 @@ def finished_write(
             },
             "$setOnInsert": {"task_id": task_id, "task": task},
         },
-        upsert=True,
+        kind=FINISHED,
     )
 
 
-def lost_write(task_id: str, *, reason: str, finished_at: datetime) -> UpdateOne:
+def lost_write(task_id: str, *, reason: str, finished_at: datetime) -> RunWrite:
     """The worker process running the run died: the run ends `LOST` unless it already ended."""
-    return UpdateOne(
-        {"_id": task_id, "finished_at": None},
+    return RunWrite(
+        task_id,
         {
             "$set": {
                 "state": RunState.LOST.value,
@@ -166,6 +213,8 @@ def lost_write(task_id: str, *, reason: str, finished_at: datetime) -> UpdateOne
                 "finished_at": finished_at,
             }
         },
+        condition={"finished_at": None},
+        upsert=False,
     )
 
 
@@ -175,10 +224,11 @@ async def record_started(task_id: str, task: str, **fields: Any) -> None:
     await write_runs([started_write(task_id, task, **fields)])
 
 
-async def write_runs(writes: list[UpdateOne]) -> None:
-    """Apply `writes` in order, in one round trip."""
+async def write_runs(writes: list[RunWrite]) -> None:
+    """Apply `writes` (`coalesce`d) in order, in one round trip."""
     if writes:
-        await TaskRun.get_pymongo_collection().bulk_write(writes, ordered=True)
+        operations = [write.operation() for write in coalesce(writes)]
+        await TaskRun.get_pymongo_collection().bulk_write(operations, ordered=True)
 
 
 async def mark_runs_lost(

@@ -1,7 +1,7 @@
 """Celery signal handlers that record every run in MongoDB.
 
-They run in the process executing the task. A handler only buffers its write (a `UpdateOne` by
-`_id`, `worker.run_history`); a thread of the process sends the buffer in one ordered
+They run in the process executing the task. A handler only buffers its write (an update by `_id`,
+`worker.run_history.RunWrite`); a thread of the process sends the buffer in one ordered
 `bulk_write` at least every `flush_seconds` (1 s), and the buffer is flushed when the process
 stops (Celery's `worker_process_shutdown` in a pool process, `worker_shutdown` in the main one).
 So a clean stop loses nothing, and a killed process loses at most its last unflushed second.
@@ -30,13 +30,14 @@ from celery.signals import (
     worker_process_shutdown,
     worker_shutdown,
 )
-from pymongo import AsyncMongoClient, UpdateOne
+from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
 
 from worker.event_loop import process_loop
 from worker.queued_at import queued_at_of
 from worker.run_history import (
     UNSTORABLE_ERRORS,
+    RunWrite,
     finished_write,
     lost_write,
     open_run_history,
@@ -81,7 +82,7 @@ class RunRecorder:
     def _new_process_state(self) -> None:
         # Writes not done yet, oldest first, each with its sequence number: kept through an
         # outage and written in order once the store answers.
-        self._buffer: deque[tuple[int, UpdateOne]] = deque()
+        self._buffer: deque[tuple[int, RunWrite]] = deque()
         self._sequence = 0
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
@@ -121,7 +122,7 @@ class RunRecorder:
         if self._buffer:
             logger.warning("run history: %d records not written at shutdown", len(self._buffer))
 
-    def _write(self, write: UpdateOne) -> None:
+    def _write(self, write: RunWrite) -> None:
         """Buffer a write; the flusher sends it within `flush_seconds`."""
         if not self.settings.record_runs:
             return
@@ -163,6 +164,21 @@ class RunRecorder:
                 return False
             return True
 
+    async def _write_alone(self, write: RunWrite) -> None:
+        for _ in range(3):
+            try:
+                await write_runs([write])
+            except UNSTORABLE_ERRORS as exc:
+                logger.warning("run history cannot store a run record: %s", type(exc).__name__)
+            except BulkWriteError as exc:
+                # A duplicate key is two upserts of one new run racing (another process):
+                # written again. Anything else is this record's problem: it is dropped.
+                codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+                if codes == {DUPLICATE_KEY}:
+                    continue
+                logger.warning("run history refused a run record: codes %s", sorted(codes))
+            return
+
     def _done_through(self, sequence: int) -> None:
         with self._lock:
             while self._buffer and self._buffer[0][0] <= sequence:
@@ -175,28 +191,12 @@ class RunRecorder:
                 batch = [self._buffer[i] for i in range(min(len(self._buffer), BATCH_LIMIT))]
             try:
                 await write_runs([write for _, write in batch])
-            except UNSTORABLE_ERRORS:
-                # One record's data, not the server: write them one at a time, dropping it.
+            except (*UNSTORABLE_ERRORS, BulkWriteError):
+                # Refused for the data, not an outage: write them one at a time (writes already
+                # applied change nothing when applied again), dropping any the store refuses.
                 for sequence, write in batch:
-                    try:
-                        await write_runs([write])
-                    except UNSTORABLE_ERRORS as exc:
-                        logger.warning(
-                            "run history cannot store a run record: %s", type(exc).__name__
-                        )
+                    await self._write_alone(write)
                     self._done_through(sequence)
-                continue
-            except BulkWriteError as exc:
-                # Writes before the refused one are applied. A duplicate key is two upserts of
-                # one new run racing (another process): written again. Anything else is that
-                # record's problem: it is dropped, the others go on.
-                [error] = exc.details["writeErrors"][:1] or [{"index": 0, "code": 0}]
-                index = int(error["index"])
-                if error.get("code") != DUPLICATE_KEY:
-                    logger.warning("run history refused a run record: code %s", error.get("code"))
-                    index += 1
-                if index:
-                    self._done_through(batch[index - 1][0])
                 continue
             self._done_through(batch[-1][0])
 
