@@ -1,6 +1,8 @@
-"""The embedded server's engine writes string- and ObjectId-keyed documents without reading the
-rest of the collection, and stays right: duplicates refused, numeric ids still compared by value."""
+"""The embedded server's engine writes string-, ObjectId- and UUID-keyed documents without
+reading the rest of the collection, and stays right: duplicates refused, numeric ids still
+compared by value."""
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +54,18 @@ def test_writes_by_a_string_id_read_no_other_document(
         runs.update_one({"_id": "upserted"}, {"$set": {"n": -2}}, upsert=True)
         runs.update_one({"_id": "stored-3"}, {"$inc": {"n": 100}}, upsert=True)
         runs.update_one({"_id": ObjectId()}, {"$set": {"n": -3}}, upsert=True)
+        # Storage's file records: a UUID `_id`, inserted.
+        file_id = uuid.uuid4()
+        runs.insert_one({"_id": file_id, "n": -4})
 
         assert (scans.loads + scans.probes > 0) is scanning
-        assert runs.count_documents({}) == STORED + 3
-        assert runs.find_one({"_id": "upserted"})["n"] == -2
-        assert runs.find_one({"_id": "stored-3"})["n"] == 103
+        assert runs.count_documents({}) == STORED + 4
+        assert (runs.find_one({"_id": "upserted"}) or {})["n"] == -2
+        assert (runs.find_one({"_id": "stored-3"}) or {})["n"] == 103
         with pytest.raises(DuplicateKeyError):
             runs.insert_one({"_id": "new"})
+        with pytest.raises(DuplicateKeyError):
+            runs.insert_one({"_id": file_id})
     finally:
         client.close()
 
@@ -72,6 +79,6 @@ def test_numeric_ids_are_still_compared_by_value(tmp_path: Path) -> None:
             runs.insert_one({"_id": 1.0})
         runs.update_one({"_id": 1.0}, {"$set": {"n": 2}}, upsert=True)
         assert runs.count_documents({}) == 1
-        assert runs.find_one({"_id": 1})["n"] == 2
+        assert (runs.find_one({"_id": 1}) or {})["n"] == 2
     finally:
         client.close()

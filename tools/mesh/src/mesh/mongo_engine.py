@@ -5,19 +5,20 @@ already stored, so run history slowed from 60 writes/s empty to 0.5/s at 20,000 
 
 - `insert` checks a new `_id` against every stored document, loading and decoding each one
   (`_validate_document_against_unique_indexes(scan_payload_id=True)`). The scan exists for
-  numeric ids, where 1, 1.0 and Int64(1) are one `_id` under different storage keys. For a string
-  or an ObjectId the storage key is exact, and the engine's own indexed lookup of that key, done
-  just before the scan, already answers.
+  numeric ids, where 1, 1.0 and Int64(1) are one `_id` under different storage keys. For a
+  string, an ObjectId or a UUID the storage key is exact, and the engine's own indexed lookup of
+  that key, done just before the scan, already answers.
 - An upsert (or update) by `_id` whose document does not exist yet finds nothing through the
   engine's indexed `_id` lookup and then falls back to compiling a general query, which scans the
   collection several times (`json_extract` probes for decimal and array values, then the query).
-  For a string or ObjectId `_id` the indexed lookup's "not there" is the answer.
+  For such an `_id` the indexed lookup's "not there" is the answer.
 
-Both shortcuts apply only to string and ObjectId `_id`s; every other write takes the engine's
-own path. Tested in tools/mesh/tests/test_mongo_engine.py (which also notices if a mongoeco
+Both shortcuts apply only to string, ObjectId and UUID `_id`s (run history is keyed by the task
+id, storage's file records by a UUID); every other write takes the engine's own path. Tested in tools/mesh/tests/test_mongo_engine.py (which also notices if a mongoeco
 upgrade renames what is overridden here).
 """
 
+import uuid
 from typing import Any
 
 from bson import ObjectId
@@ -27,8 +28,9 @@ from mongoeco.engines.sqlite import SQLiteEngine
 
 
 def _exact_id(value: object) -> bool:
-    """An `_id` whose storage key is its only equal: no numeric aliases."""
-    return isinstance(value, (str, ObjectId))
+    """An `_id` whose storage key is its only equal: no numeric aliases. (A UUID arrives from
+    the wire as `uuid.UUID`: storage's file records are keyed by one.)"""
+    return isinstance(value, (str, ObjectId, uuid.UUID))
 
 
 class KeyedSQLiteEngine(SQLiteEngine):
