@@ -14,8 +14,9 @@ already stored, so run history slowed from 60 writes/s empty to 0.5/s at 20,000 
   For such an `_id` the indexed lookup's "not there" is the answer.
 
 Both shortcuts apply only to string, ObjectId and UUID `_id`s (run history is keyed by the task
-id, storage's file records by a UUID); every other write takes the engine's own path. Tested in tools/mesh/tests/test_mongo_engine.py (which also notices if a mongoeco
-upgrade renames what is overridden here).
+id, storage's file records by a UUID); every other write takes the engine's own path. Tested in
+tools/mesh/tests/test_mongo_engine.py (which also notices if a mongoeco upgrade renames what is
+overridden here).
 """
 
 import uuid
