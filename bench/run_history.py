@@ -33,10 +33,10 @@ from worker.runs import TaskRun
 from worker.settings import WorkerSettings
 from worker.testing import celery_process, process_env, worker_command
 
-STORED_RUNS = sized(100_000, 1_000)
-CHECKPOINTS = sized((0, 1_000, 10_000, 50_000, 100_000), (0, 1_000))
+STORED_RUNS = sized(100_000, 300)
+CHECKPOINTS = sized((0, 1_000, 10_000, 50_000, 100_000), (0, 200))
 BATCH_RUNS = sized(500, 100)
-TASKS = sized(3_000, 100)
+TASKS = sized(3_000, 50)
 ROUNDS = sized(2, 1)
 DATABASE = "scheduler"
 TASK = SimpleNamespace(name="demo.add", request=SimpleNamespace())

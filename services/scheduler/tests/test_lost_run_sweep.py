@@ -98,7 +98,7 @@ async def test_an_old_started_run_without_a_worker_is_ended_and_a_recent_one_is_
         await mongo.close()
 
     assert states[old]["state"] == states[no_field]["state"] == RunState.LOST.value
-    assert "no worker is known" in states[old]["error"]
+    assert "no worker is known" in str(states[old]["error"])
     assert states[old]["finished_at"] is not None
     assert states[recent]["state"] == RunState.STARTED.value
     assert states[finished]["state"] == RunState.SUCCESS.value
