@@ -52,7 +52,7 @@ BACKLOG_LIMIT = 10_000
 WRITE_TIMEOUT_SECONDS = 10.0
 FLUSH_SECONDS = 1.0
 # Writes per bulk_write: MongoDB splits larger batches itself; this bounds one round trip.
-BATCH_LIMIT = 1_000
+BATCH_LIMIT = 500
 DUPLICATE_KEY = 11000
 
 
@@ -149,19 +149,21 @@ class RunRecorder:
                 self.flush()
 
     def flush(self, *, force: bool = False) -> bool:
-        """Write what is buffered, in order; True when everything was written. Unless `force`,
-        does nothing while flushes are paused after a failure."""
+        """Write what is buffered, in order, one batch (`BATCH_LIMIT` writes) per round trip;
+        True when everything was written. Unless `force`, does nothing while flushes are paused
+        after a failure."""
         with self._flushing:
             if not force and time.monotonic() < self._paused_until:
                 return False
-            try:
-                process_loop.run(self._flush(), timeout=WRITE_TIMEOUT_SECONDS)
-            except Exception as exc:
-                # Pause, so flushes do not each wait on an unreachable server; the buffer stays
-                # and is retried after the pause.
-                self._paused_until = time.monotonic() + self.pause_after_failure
-                logger.warning("run history write failed: %s", type(exc).__name__)
-                return False
+            while self._buffer:
+                try:
+                    process_loop.run(self._flush_batch(), timeout=WRITE_TIMEOUT_SECONDS)
+                except Exception as exc:
+                    # Pause, so flushes do not each wait on an unreachable server; the buffer
+                    # stays and is retried after the pause.
+                    self._paused_until = time.monotonic() + self.pause_after_failure
+                    logger.warning("run history write failed: %s", type(exc).__name__)
+                    return False
             return True
 
     async def _write_alone(self, write: RunWrite) -> None:
@@ -184,21 +186,22 @@ class RunRecorder:
             while self._buffer and self._buffer[0][0] <= sequence:
                 self._buffer.popleft()
 
-    async def _flush(self) -> None:
+    async def _flush_batch(self) -> None:
         await self._connected()
-        while self._buffer:
-            with self._lock:
-                batch = [self._buffer[i] for i in range(min(len(self._buffer), BATCH_LIMIT))]
-            try:
-                await write_runs([write for _, write in batch])
-            except (*UNSTORABLE_ERRORS, BulkWriteError):
-                # Refused for the data, not an outage: write them one at a time (writes already
-                # applied change nothing when applied again), dropping any the store refuses.
-                for sequence, write in batch:
-                    await self._write_alone(write)
-                    self._done_through(sequence)
-                continue
-            self._done_through(batch[-1][0])
+        with self._lock:
+            batch = [self._buffer[i] for i in range(min(len(self._buffer), BATCH_LIMIT))]
+        if not batch:
+            return
+        try:
+            await write_runs([write for _, write in batch])
+        except (*UNSTORABLE_ERRORS, BulkWriteError):
+            # Refused for the data, not an outage: write them one at a time (writes already
+            # applied change nothing when applied again), dropping any the store refuses.
+            for sequence, write in batch:
+                await self._write_alone(write)
+                self._done_through(sequence)
+            return
+        self._done_through(batch[-1][0])
 
     def on_prerun(self, task_id: str, task: Any, args: Any, kwargs: Any, **_: Any) -> None:
         self._started[task_id] = time.perf_counter()
