@@ -21,6 +21,7 @@ BENCHMARKS = (
     "storage_presign",
     "scheduler_beat",
     "live_events",
+    "run_history",
 )
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from redis import Redis as SyncRedis
@@ -13,6 +13,7 @@ from scheduler.app import create_app
 from scheduler.settings import SchedulerSettings
 from testkit.tokens import TokenSigner
 from worker.catalog import publish_catalog
+from worker.lost_runs import LostRunSweeper
 from worker.runs import RunState, TaskRun
 
 
@@ -63,3 +64,41 @@ def _beat(redis_url: str, worker_id: str) -> None:
         publish_catalog(sync, worker_id, {"demo.sleep": "Sleep."}, 600)
     finally:
         sync.close()
+
+
+async def test_an_old_started_run_without_a_worker_is_ended_and_a_recent_one_is_not(
+    settings: SchedulerSettings, redis: Redis
+) -> None:
+    """Runs recorded before runs were tied to a heartbeat have no `worker_id`: nothing tells
+    whether their worker lives, so they end once they started longer ago than the bound."""
+    mongo = create_mongo_client(settings.mongo_url)
+    collection = mongo[settings.mongo_database][TaskRun.Settings.name]
+    now = datetime.now(UTC)
+    old, recent, no_field, finished = (uuid.uuid4().hex for _ in range(4))
+    await collection.insert_many(
+        [
+            {"_id": old, "task_id": old, "task": "demo.sleep", "state": "STARTED",
+             "worker_id": None, "started_at": now - timedelta(hours=2)},
+            {"_id": recent, "task_id": recent, "task": "demo.sleep", "state": "STARTED",
+             "worker_id": None, "started_at": now - timedelta(minutes=5)},
+            # Recorded before `worker_id` existed at all.
+            {"_id": no_field, "task_id": no_field, "task": "demo.sleep", "state": "STARTED",
+             "started_at": now - timedelta(days=3)},
+            {"_id": finished, "task_id": finished, "task": "demo.sleep", "state": "SUCCESS",
+             "started_at": now - timedelta(days=3), "finished_at": now - timedelta(days=3)},
+        ]
+    )  # fmt: skip
+    sweeper = LostRunSweeper(redis, collection, grace_seconds=30, unowned_after_seconds=3600)
+    try:
+        assert await sweeper.sweep() == 2
+        assert await sweeper.sweep() == 0
+        ids = [old, recent, no_field, finished]
+        states = {d["_id"]: d async for d in collection.find({"_id": {"$in": ids}})}
+    finally:
+        await mongo.close()
+
+    assert states[old]["state"] == states[no_field]["state"] == RunState.LOST.value
+    assert "no worker is known" in str(states[old]["error"])
+    assert states[old]["finished_at"] is not None
+    assert states[recent]["state"] == RunState.STARTED.value
+    assert states[finished]["state"] == RunState.SUCCESS.value

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from common.app import create_app as create_service_app
 from common.health import register_ready_check
 from common.live_events.lifecycle import running_hub
-from common.mongo import init_mongo, ping_mongo
+from common.mongo import ping_mongo
 from common.redis_client import create_redis
 from common.security import install_token_verification
 from common.settings import load_settings
@@ -22,6 +22,7 @@ from scheduler.run_events import router as events_router
 from scheduler.settings import SchedulerSettings
 from worker.lost_runs import LostRunSweeper
 from worker.run_events import RUNS_STREAM
+from worker.run_history import open_run_history
 from worker.runs import TaskRun
 
 
@@ -35,7 +36,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = SqlDatabase(settings.database_url, pool_size=settings.sql_pool_size)
         redis = create_redis(settings.redis_url)
-        mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [TaskRun])
+        # Rekeys run records from before `_id` was the task id, then registers TaskRun.
+        mongo = await open_run_history(settings.mongo_url, settings.mongo_database)
         celery = Celery("scheduler", broker=settings.broker_url, set_as_current=False)
         celery.conf.update(task_serializer="json", accept_content=["json"], enable_utc=True)
         app.state.database = database
@@ -49,6 +51,7 @@ def create_app(
             redis,
             TaskRun.get_pymongo_collection(),
             grace_seconds=settings.lost_run_grace_seconds,
+            unowned_after_seconds=settings.lost_run_unowned_seconds,
         )
         try:
             async with (

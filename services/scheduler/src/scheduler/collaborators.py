@@ -23,6 +23,9 @@ from worker.run_history import UNSTORABLE_ERRORS, record_queued
 from worker.runs import RunState, TaskRun
 
 logger = logging.getLogger("scheduler.collaborators")
+# Newest run first: by when it was sent, then started. `_id` (the task id) only breaks ties, so
+# the order is stable; it says nothing of time since runs are keyed by their task id.
+NEWEST_FIRST = {"queued_at": -1, "started_at": -1, "_id": -1}
 
 
 class TaskCatalog:
@@ -133,7 +136,7 @@ class RunHistory:
             {
                 "$facet": {
                     "total": [{"$count": "n"}],
-                    "items": [{"$sort": {"_id": -1}}, {"$skip": offset}, {"$limit": limit}],
+                    "items": [{"$sort": NEWEST_FIRST}, {"$skip": offset}, {"$limit": limit}],
                 }
             },
         ]
@@ -148,7 +151,10 @@ class RunHistory:
 
     async def get(self, task_id: str) -> RunRead | None:
         try:
-            run = await TaskRun.find_one(TaskRun.task_id == task_id)
+            # Keyed by the task id; a record from before that, not rekeyed yet, by its field.
+            run = await TaskRun.find_one({"_id": task_id}) or await TaskRun.find_one(
+                TaskRun.task_id == task_id
+            )
         except (PyMongoError, OSError) as exc:
             raise RunHistoryUnavailableError("The run history cannot be read.") from exc
         return None if run is None else run_read(run)
@@ -156,5 +162,5 @@ class RunHistory:
 
 def run_read(run: TaskRun) -> RunRead:
     return RunRead.model_validate(
-        run.model_dump(mode="python", exclude={"id", "revision_id", "worker_id"})
+        run.model_dump(mode="python", exclude={"id", "revision_id", "worker_id", "starts"})
     )

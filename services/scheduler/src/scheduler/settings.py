@@ -29,6 +29,10 @@ class SchedulerSettings(ServiceSettings):
     # missing (longer than a heartbeat interval, so a brief Redis restart ends no run).
     lost_run_sweep_seconds: float = Field(15.0, gt=0, le=600.0)
     lost_run_grace_seconds: float = Field(30.0, ge=0, le=3600.0)
+    # A run STARTED without a worker (recorded before runs were tied to a heartbeat) is ended
+    # as LOST once it started this long ago: the broker's visibility timeout (a run longer than
+    # that is redelivered anyway).
+    lost_run_unowned_seconds: float = Field(3600.0, ge=0, le=30 * 86_400.0)
 
     # `scheduler.seed`: how often the default `storage.cleanup_stale_uploads` task runs when
     # the seed creates it; 0 leaves it out. An existing task keeps its own schedule.

@@ -6,19 +6,24 @@ TTL) stops, and the sweeper ends its started runs as `LOST` once the worker has 
 a grace period longer than a heartbeat interval, so a Redis restart that briefly loses every
 heartbeat ends no run. A run of an at-least-once task that is redelivered later starts again in
 the same record (`attempts` counts the starts).
+
+A run `STARTED` without a `worker_id` was recorded before runs were tied to a heartbeat, so
+nothing tells whether its worker lives: it is ended once it started more than
+`unowned_after_seconds` ago (the scheduler's default is the broker's visibility timeout, 1 hour:
+a run longer than that is redelivered and run again anyway, so no healthy run is that old).
 """
 
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
 from worker.catalog import live_worker_ids
 from worker.run_events import announce_run, run_event
-from worker.run_history import mark_runs_lost, started_run_workers
+from worker.run_history import mark_runs_lost, mark_unowned_runs_lost, started_run_workers
 from worker.runs import RunState
 
 logger = logging.getLogger("worker.lost_runs")
@@ -31,11 +36,13 @@ class LostRunSweeper:
         runs: AsyncCollection[dict[str, object]],
         *,
         grace_seconds: float,
+        unowned_after_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.runs = runs
         self.grace_seconds = grace_seconds
+        self.unowned_after_seconds = unowned_after_seconds
         self.clock = clock
         self._missing_since: dict[str, float] = {}
 
@@ -49,7 +56,20 @@ class LostRunSweeper:
         gone = sorted(
             w for w, since in self._missing_since.items() if now - since >= self.grace_seconds
         )
-        ended = 0
+        now_utc = datetime.now(UTC)
+        ended = unowned = await mark_unowned_runs_lost(
+            self.runs,
+            started_before=now_utc - timedelta(seconds=self.unowned_after_seconds),
+            reason=(
+                "no worker is known to run it (recorded before runs were tied to a worker's"
+                f" heartbeat) and it started over {self.unowned_after_seconds:.0f} s ago"
+            ),
+            finished_at=now_utc,
+        )
+        if unowned:
+            logger.warning(
+                "old started runs without a worker ended as LOST", extra={"runs": unowned}
+            )
         for worker_id in gone:
             reason = f"worker {worker_id} died (its heartbeat stopped) while the run was started"
             started = await self.runs.find(
@@ -70,8 +90,9 @@ class LostRunSweeper:
                 )
                 await announce_run(self.redis, event)
             del self._missing_since[worker_id]
-        if ended:
+        if ended > unowned:
             logger.warning(
-                "runs of dead workers ended as LOST", extra={"runs": ended, "workers": gone}
+                "runs of dead workers ended as LOST",
+                extra={"runs": ended - unowned, "workers": gone},
             )
         return ended

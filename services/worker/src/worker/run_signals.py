@@ -1,45 +1,70 @@
 """Celery signal handlers that record every run in MongoDB.
 
-They run in the process executing the task and write through its long-lived loop. A run history
-outage must not fail tasks: a failed write is logged and writes pause for a while instead of
-making every task wait on an unreachable server. What could not be written is kept (up to
-`BACKLOG_LIMIT` writes) and replayed in order once the store answers, so records are late, not lost.
+They run in the process executing the task. A handler only buffers its write (an update by `_id`,
+`worker.run_history.RunWrite`); a thread of the process sends the buffer in one ordered
+`bulk_write` at least every `flush_seconds` (1 s), and the buffer is flushed when the process
+stops (Celery's `worker_process_shutdown` in a pool process, `worker_shutdown` in the main one).
+So a clean stop loses nothing, and a killed process loses at most its last unflushed second.
+A flush starts `LINGER_SECONDS` after the first write since the last one, so a burst of runs
+is one `bulk_write` and a lone run's record (and its live event) is not held for a second.
+
+Each write carries the live event announcing it (`worker.run_events`), published once the write
+is stored: a client told of a run finds its record. An event that cannot be published (Redis
+down) is logged and dropped; the record is the truth, and a client resyncs from it.
+
+A run history outage must not fail tasks: a failed flush is logged and flushes pause for a while
+instead of making every flush wait on an unreachable server. What could not be written stays
+buffered (up to `BACKLOG_LIMIT` writes, the oldest dropped beyond that) and is written in order
+once the store answers, so records are late, not lost. Every write is an idempotent upsert, so a
+batch replayed after a lost reply changes nothing.
 """
 
 import logging
 import os
 import threading
 import time
+import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from celery.exceptions import WorkerLostError
-from celery.signals import task_failure, task_postrun, task_prerun
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 from pymongo import AsyncMongoClient
+from pymongo.errors import BulkWriteError
 from redis.asyncio import Redis
 
-from common.mongo import init_mongo
 from common.redis_client import create_redis
 from worker.event_loop import process_loop
 from worker.queued_at import queued_at_of
 from worker.run_events import announce_run, run_event
 from worker.run_history import (
     UNSTORABLE_ERRORS,
+    RunWrite,
+    finished_write,
     json_safe,
-    record_finished,
-    record_lost,
-    record_started,
+    lost_write,
+    open_run_history,
+    started_write,
+    write_runs,
 )
-from worker.runs import TaskRun
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger("worker.run_history")
 PAUSE_AFTER_FAILURE_SECONDS = 5.0
 BACKLOG_LIMIT = 10_000
 WRITE_TIMEOUT_SECONDS = 10.0
+FLUSH_SECONDS = 1.0
+LINGER_SECONDS = 0.02
+# Writes per bulk_write: MongoDB splits larger batches itself; this bounds one round trip.
+BATCH_LIMIT = 500
+DUPLICATE_KEY = 11000
 
 
 class RunRecorder:
@@ -49,121 +74,186 @@ class RunRecorder:
         worker_id: str | None = None,
         *,
         pause_after_failure: float = PAUSE_AFTER_FAILURE_SECONDS,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self.settings = settings
         # Whose heartbeat tells that the runs it starts are still alive (`worker.lost_runs`).
         self.worker_id = worker_id
         self.pause_after_failure = pause_after_failure
+        self.flush_seconds = flush_seconds
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._client_pid: int | None = None
         self._events: Redis | None = None
         self._events_pid: int | None = None
         self._paused_until = 0.0
         self._started: dict[str, float] = {}
-        # Writes not done yet, oldest first: kept through an outage and replayed in order once
-        # the store answers again, so a run's records are late rather than lost.
-        self._backlog: deque[Callable[[], Coroutine[Any, Any, None]]] = deque(maxlen=BACKLOG_LIMIT)
+        self._new_process_state()
+        # A pool process starts with an empty buffer and a flusher of its own (threads and the
+        # parent's pending writes do not belong to it).
+        os.register_at_fork(after_in_child=self._new_process_state)
+
+    def _new_process_state(self) -> None:
+        # Writes not done yet, oldest first, each with its sequence number: kept through an
+        # outage and written in order once the store answers.
+        self._buffer: deque[tuple[int, RunWrite, dict[str, Any]]] = deque()
+        self._sequence = 0
+        self._lock = threading.Lock()
         self._flushing = threading.Lock()
-        # The process whose retry thread is running (threads do not survive a fork).
-        self._retrying_in: int | None = None
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._stopped = False
+
+    @property
+    def pending(self) -> int:
+        """Writes buffered and not written yet."""
+        return len(self._buffer)
 
     async def _connected(self) -> None:
         if self._client is None or self._client_pid != os.getpid():
-            self._client = await init_mongo(
-                self.settings.mongo_url, self.settings.mongo_database, [TaskRun]
+            self._client = await open_run_history(
+                self.settings.mongo_url, self.settings.mongo_database
             )
             self._client_pid = os.getpid()
 
     def close(self) -> None:
-        """Close the store's client (tests; a worker process keeps it until it exits)."""
+        """Flush what is buffered, stop the flusher and close the store's client (a stopping
+        process; tests)."""
+        self.shutdown()
         client, self._client = self._client, None
-        if client is not None:
+        if client is not None and self._client_pid == os.getpid():
             process_loop.run(client.close(), timeout=WRITE_TIMEOUT_SECONDS)
         events, self._events = self._events, None
-        if events is not None:
+        if events is not None and self._events_pid == os.getpid():
             process_loop.run(events.aclose(), timeout=WRITE_TIMEOUT_SECONDS)
 
-    def _announced(
-        self, record: Callable[[], Coroutine[Any, Any, None]], event: dict[str, Any]
-    ) -> Callable[[], Coroutine[Any, Any, None]]:
-        """`record`, then the live event saying so (`worker.run_events`)."""
+    async def _announce(self, events: list[dict[str, Any]]) -> None:
+        """Publish the live events of stored writes, in order; never fails a flush."""
+        if not events:
+            return
+        if self._events is None or self._events_pid != os.getpid():
+            self._events = create_redis(self.settings.redis_url)
+            self._events_pid = os.getpid()
+        try:
+            for event in events:
+                await announce_run(self._events, event)
+        except Exception as exc:
+            logger.warning("run events not published: %s", type(exc).__name__)
 
-        async def write() -> None:
-            await record()
-            if self._events is None or self._events_pid != os.getpid():
-                self._events = create_redis(self.settings.redis_url)
-                self._events_pid = os.getpid()
-            await announce_run(self._events, event)
+    def shutdown(self, **_: Any) -> None:
+        """The process stops: write what is buffered now (one try, bounded), stop flushing."""
+        self._stopped = True
+        self._wake.set()
+        flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join(timeout=WRITE_TIMEOUT_SECONDS)
+        if self._buffer:
+            self.flush(force=True)
+        if self._buffer:
+            logger.warning("run history: %d records not written at shutdown", len(self._buffer))
 
-        return write
-
-    async def _flush(self) -> None:
-        await self._connected()
-        while self._backlog:
-            try:
-                await self._backlog[0]()
-            except UNSTORABLE_ERRORS as exc:
-                # This run's data, not the server: drop this record, keep the others coming.
-                logger.warning("run history cannot store a run record: %s", type(exc).__name__)
-            self._backlog.popleft()
-
-    def _write(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Queue a write and, unless writes are paused after a failure, write what is queued.
-
-        `make` must hold its values already (a `partial`): it may run after an outage."""
+    def _write(self, write: RunWrite, event: dict[str, Any]) -> None:
+        """Buffer a write and its event; the flusher sends it within `flush_seconds`."""
         if not self.settings.record_runs:
             return
-        self._backlog.append(make)
-        self._flush_backlog()
+        with self._lock:
+            if len(self._buffer) >= BACKLOG_LIMIT:
+                self._buffer.popleft()
+                logger.warning("run history buffer full: the oldest record is dropped")
+            self._sequence += 1
+            first = not self._buffer
+            self._buffer.append((self._sequence, write, event))
+            if self._flusher is None and not self._stopped:
+                self._flusher = threading.Thread(
+                    target=self._flush_forever, name="run-history-flush", daemon=True
+                )
+                self._flusher.start()
+            if first or len(self._buffer) >= BATCH_LIMIT:
+                self._wake.set()
 
-    def _flush_backlog(self, *, retrying: bool = False) -> None:
-        # One flush at a time: the threads of a thread pool share the backlog, and two flushes
-        # would both write its head and then drop two entries.
+    def _flush_forever(self) -> None:
+        while not self._stopped:
+            wait = max(self.flush_seconds, self._paused_until - time.monotonic())
+            self._wake.wait(wait)
+            self._wake.clear()
+            if not self._stopped and self._buffer and time.monotonic() >= self._paused_until:
+                # Let a burst gather into one bulk_write.
+                time.sleep(LINGER_SECONDS)
+                self.flush()
+
+    def flush(self, *, force: bool = False) -> bool:
+        """Write what is buffered, in order, one batch (`BATCH_LIMIT` writes) per round trip;
+        True when everything was written. Unless `force`, does nothing while flushes are paused
+        after a failure."""
         with self._flushing:
-            if not retrying and time.monotonic() < self._paused_until:
-                return
+            if not force and time.monotonic() < self._paused_until:
+                return False
+            while self._buffer:
+                try:
+                    process_loop.run(self._flush_batch(), timeout=WRITE_TIMEOUT_SECONDS)
+                except Exception as exc:
+                    # Pause, so flushes do not each wait on an unreachable server; the buffer
+                    # stays and is retried after the pause.
+                    self._paused_until = time.monotonic() + self.pause_after_failure
+                    logger.warning("run history write failed: %s", type(exc).__name__)
+                    return False
+            return True
+
+    async def _write_alone(self, write: RunWrite, event: dict[str, Any]) -> None:
+        for _ in range(3):
             try:
-                process_loop.run(self._flush(), timeout=WRITE_TIMEOUT_SECONDS)
-            except Exception as exc:
-                # Pause, so tasks do not each wait on an unreachable server; the backlog stays
-                # and is retried after the pause, whether or not another task runs.
-                self._paused_until = time.monotonic() + self.pause_after_failure
-                logger.warning("run history write failed: %s", type(exc).__name__)
-                self._retry_later()
-
-    def _retry_later(self) -> None:
-        if self._retrying_in == os.getpid():
+                await write_runs([write])
+                await self._announce([event])
+            except UNSTORABLE_ERRORS as exc:
+                logger.warning("run history cannot store a run record: %s", type(exc).__name__)
+            except BulkWriteError as exc:
+                # A duplicate key is two upserts of one new run racing (another process):
+                # written again. Anything else is this record's problem: it is dropped.
+                codes = {e.get("code") for e in exc.details.get("writeErrors", [])}
+                if codes == {DUPLICATE_KEY}:
+                    continue
+                logger.warning("run history refused a run record: codes %s", sorted(codes))
             return
-        self._retrying_in = os.getpid()
-        threading.Thread(target=self._retry, name="run-history-retry", daemon=True).start()
 
-    def _retry(self) -> None:
+    def _done_through(self, sequence: int) -> None:
+        with self._lock:
+            while self._buffer and self._buffer[0][0] <= sequence:
+                self._buffer.popleft()
+
+    async def _flush_batch(self) -> None:
+        await self._connected()
+        with self._lock:
+            batch = [self._buffer[i] for i in range(min(len(self._buffer), BATCH_LIMIT))]
+        if not batch:
+            return
         try:
-            while self._backlog:
-                time.sleep(self.pause_after_failure)
-                self._flush_backlog(retrying=True)
-        finally:
-            self._retrying_in = None
+            await write_runs([write for _, write, _ in batch])
+        except (*UNSTORABLE_ERRORS, BulkWriteError):
+            # Refused for the data, not an outage: write them one at a time (writes already
+            # applied change nothing when applied again), dropping any the store refuses.
+            for sequence, write, event in batch:
+                await self._write_alone(write, event)
+                self._done_through(sequence)
+            return
+        self._done_through(batch[-1][0])
+        await self._announce([event for _, _, event in batch])
 
     def on_prerun(self, task_id: str, task: Any, args: Any, kwargs: Any, **_: Any) -> None:
         self._started[task_id] = time.perf_counter()
         # Read here: the write runs on the loop's thread, where this task's request is unknown.
         periodic_task_id = _periodic_task_id(task)
         self._write(
-            self._announced(
-                partial(
-                    record_started,
-                    task_id,
-                    str(task.name),
-                    periodic_task_id=periodic_task_id,
-                    args=list(args or ()),
-                    kwargs=dict(kwargs or {}),
-                    started_at=datetime.now(UTC),
-                    worker_id=self.worker_id,
-                    queued_at=queued_at_of(task.request),
-                ),
-                run_event(task_id, str(task.name), "STARTED", periodic_task_id=periodic_task_id),
-            )
+            started_write(
+                task_id,
+                str(task.name),
+                periodic_task_id=periodic_task_id,
+                args=list(args or ()),
+                kwargs=dict(kwargs or {}),
+                started_at=datetime.now(UTC),
+                start_key=uuid.uuid4().hex,
+                worker_id=self.worker_id,
+                queued_at=queued_at_of(task.request),
+            ),
+            run_event(task_id, str(task.name), "STARTED", periodic_task_id=periodic_task_id),
         )
 
     def on_failure(
@@ -174,19 +264,16 @@ class RunRecorder:
         if not isinstance(exception, WorkerLostError):
             return  # an ordinary failure, recorded by the task's own process on postrun
         reason = f"worker process lost: {exception}"
-        sender = signal.get("sender")
         self._write(
-            self._announced(
-                partial(record_lost, task_id, reason=reason, finished_at=datetime.now(UTC)),
-                # The periodic task is unknown here; the scheduler finds it from the run.
-                run_event(
-                    task_id,
-                    getattr(sender, "name", None),
-                    "LOST",
-                    periodic_task_id=None,
-                    error=reason,
-                ),
-            )
+            lost_write(task_id, reason=reason, finished_at=datetime.now(UTC)),
+            # The periodic task is unknown here; the scheduler finds it from the run.
+            run_event(
+                task_id,
+                getattr(signal.get("sender"), "name", None),
+                "LOST",
+                periodic_task_id=None,
+                error=reason,
+            ),
         )
 
     def on_postrun(
@@ -199,27 +286,24 @@ class RunRecorder:
         error = f"{type(retval).__name__}: {retval}" if failed else None
         runtime = None if runtime_ms is None else round(runtime_ms, 3)
         self._write(
-            self._announced(
-                partial(
-                    record_finished,
-                    task_id,
-                    str(task.name),
-                    state=final,
-                    result=None if failed else retval,
-                    error=error,
-                    finished_at=datetime.now(UTC),
-                    runtime_ms=runtime,
-                ),
-                run_event(
-                    task_id,
-                    str(task.name),
-                    final,
-                    periodic_task_id=_periodic_task_id(task),
-                    runtime_ms=runtime,
-                    error=error,
-                    result=None if failed else json_safe(retval),
-                ),
-            )
+            finished_write(
+                task_id,
+                str(task.name),
+                state=final,
+                result=None if failed else retval,
+                error=error,
+                finished_at=datetime.now(UTC),
+                runtime_ms=runtime,
+            ),
+            run_event(
+                task_id,
+                str(task.name),
+                final,
+                periodic_task_id=_periodic_task_id(task),
+                runtime_ms=runtime,
+                error=error,
+                result=None if failed else json_safe(retval),
+            ),
         )
 
 
@@ -229,8 +313,14 @@ def _periodic_task_id(task: Any) -> str | None:
 
 
 def connect_run_recording(settings: WorkerSettings, worker_id: str | None = None) -> RunRecorder:
-    recorder = RunRecorder(settings, worker_id)
-    task_prerun.connect(recorder.on_prerun, weak=False)
-    task_postrun.connect(recorder.on_postrun, weak=False)
-    task_failure.connect(recorder.on_failure, weak=False)
+    recorder = RunRecorder(settings, worker_id, flush_seconds=settings.run_history_flush_seconds)
+    # One uid per signal: connecting again adds no second handler (no run recorded twice).
+    task_prerun.connect(recorder.on_prerun, weak=False, dispatch_uid="run_history.prerun")
+    task_postrun.connect(recorder.on_postrun, weak=False, dispatch_uid="run_history.postrun")
+    task_failure.connect(recorder.on_failure, weak=False, dispatch_uid="run_history.failure")
+    # Flush on a clean stop: in each pool process as it exits, and in the main process.
+    worker_process_shutdown.connect(
+        recorder.shutdown, weak=False, dispatch_uid="run_history.process_stop"
+    )
+    worker_shutdown.connect(recorder.shutdown, weak=False, dispatch_uid="run_history.stop")
     return recorder

@@ -1,0 +1,84 @@
+"""The embedded server's engine writes string-, ObjectId- and UUID-keyed documents without
+reading the rest of the collection, and stays right: duplicates refused, numeric ids still
+compared by value."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from mongoeco import MongoClient
+from mongoeco.engines.sqlite import SQLiteEngine
+from pymongo.errors import DuplicateKeyError
+
+from mesh.mongo_engine import KeyedSQLiteEngine
+
+STORED = 50
+
+
+class Scans:
+    """Counts the engine's whole-collection reads: documents loaded for a unique check, and the
+    `json_extract` probes a general query plan makes."""
+
+    def __init__(self) -> None:
+        self.loads = 0
+        self.probes = 0
+
+
+def counting(base: type[SQLiteEngine], scans: Scans) -> type[SQLiteEngine]:
+    class Counting(base):  # type: ignore[misc, valid-type]
+        def _load_documents(self, *args: Any, **kwargs: Any) -> Any:
+            scans.loads += 1
+            return super()._load_documents(*args, **kwargs)
+
+        def _field_contains_tagged_value_type_in_collection(self, *args: Any) -> bool:
+            scans.probes += 1
+            return bool(super()._field_contains_tagged_value_type_in_collection(*args))
+
+    return Counting
+
+
+@pytest.mark.parametrize(("base", "scanning"), [(KeyedSQLiteEngine, False), (SQLiteEngine, True)])
+def test_writes_by_a_string_id_read_no_other_document(
+    base: type[SQLiteEngine], scanning: bool, tmp_path: Path
+) -> None:
+    scans = Scans()
+    client: MongoClient = MongoClient(engine=counting(base, scans)(str(tmp_path / "m.sqlite3")))
+    try:
+        runs = client.db.runs
+        runs.insert_many([{"_id": f"stored-{i}", "n": i} for i in range(STORED)])
+        scans.loads = scans.probes = 0
+
+        runs.insert_one({"_id": "new", "n": -1})
+        runs.update_one({"_id": "upserted"}, {"$set": {"n": -2}}, upsert=True)
+        runs.update_one({"_id": "stored-3"}, {"$inc": {"n": 100}}, upsert=True)
+        runs.update_one({"_id": ObjectId()}, {"$set": {"n": -3}}, upsert=True)
+        # Storage's file records: a UUID `_id`, inserted.
+        file_id = uuid.uuid4()
+        runs.insert_one({"_id": file_id, "n": -4})
+
+        assert (scans.loads + scans.probes > 0) is scanning
+        assert runs.count_documents({}) == STORED + 4
+        assert (runs.find_one({"_id": "upserted"}) or {})["n"] == -2
+        assert (runs.find_one({"_id": "stored-3"}) or {})["n"] == 103
+        with pytest.raises(DuplicateKeyError):
+            runs.insert_one({"_id": "new"})
+        with pytest.raises(DuplicateKeyError):
+            runs.insert_one({"_id": file_id})
+    finally:
+        client.close()
+
+
+def test_numeric_ids_are_still_compared_by_value(tmp_path: Path) -> None:
+    client: MongoClient = MongoClient(engine=KeyedSQLiteEngine(str(tmp_path / "m.sqlite3")))
+    try:
+        runs = client.db.runs
+        runs.insert_one({"_id": 1, "n": 1})
+        with pytest.raises(DuplicateKeyError):
+            runs.insert_one({"_id": 1.0})
+        runs.update_one({"_id": 1.0}, {"$set": {"n": 2}}, upsert=True)
+        assert runs.count_documents({}) == 1
+        assert (runs.find_one({"_id": 1}) or {})["n"] == 2
+    finally:
+        client.close()
