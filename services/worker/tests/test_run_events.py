@@ -35,6 +35,7 @@ async def test_a_runs_start_and_end_are_announced_in_order_with_its_periodic_tas
     try:
         await asyncio.to_thread(recorder.on_prerun, run_id, task, [1, 2], {})
         await asyncio.to_thread(recorder.on_postrun, run_id, task, 3, "SUCCESS")
+        assert await asyncio.to_thread(recorder.flush)
         entries: list[Any] = list(await redis.xrange(RUNS_STREAM) or ())
         events = [json.loads(fields["data"]) for _, fields in entries]
         assert [fields["kind"] for _, fields in entries] == [RUN_STATE, RUN_STATE]

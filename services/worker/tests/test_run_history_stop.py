@@ -17,6 +17,9 @@ from worker.testing import (
     worker_command,
 )
 
+# Starts real worker processes: make test runs it, make test-fast does not.
+pytestmark = pytest.mark.process
+
 RUNS = 30
 
 
