@@ -23,6 +23,9 @@ class SchedulerSettings(ServiceSettings):
     beat_sync_seconds: float = Field(5.0, gt=0, le=600.0)
     # Longest sleep between ticks; bounds how late a lock renewal or change check can be.
     beat_max_interval_seconds: float = Field(1.0, gt=0, le=60.0)
+    # Shortest sleep between ticks while tasks keep falling due: what falls due meanwhile is
+    # sent in one batch (one Redis round trip); it is also how late a send may be on that count.
+    beat_batch_seconds: float = Field(0.05, ge=0, le=1.0)
 
     # The sweep that ends as LOST the started runs of a worker whose heartbeat stopped
     # (`scheduler.lost_run_sweep`): how often it runs, and how long a worker must have been

@@ -1,0 +1,268 @@
+"""Beat's sends: each task's Celery message built once, a tick's sends in one Redis round trip.
+
+Sending the ordinary way (`apply_async` → kombu `Producer.publish`) costs about 2 ms of CPU and
+two Redis round trips per message (the exchange's bindings, then the `LPUSH`). Beat sends the
+same message again and again: only its ids, its send time and any relative eta/expires change.
+
+So the first send of a *shape* (task name plus every option but the headers) goes through
+Celery's own `apply_async` into a kombu Redis channel whose `_put` keeps the finished message
+instead of pushing it: routing, exchange lookup, queue declaration, signals, serializer, body
+encoding and the priority queue's key are all Celery's and kombu's. Each entry's message is that
+template with its own body (args/kwargs serialized by kombu's `Producer._prepare` and encoded by
+the channel), `argsrepr`/`kwargsrepr` (Celery's `saferepr`) and custom headers. Each send then
+fills in a fresh task id, `root_id`, `correlation_id`, `delivery_tag`, `queued_at` and relative
+eta/expires, and a batch is `LPUSH`ed through one pipeline of the channel's own Redis client (key
+prefix, TLS and Sentinel as kombu has them). What lands in the queue is what kombu's Redis
+transport would have pushed; `test_beat_messages.py` compares them field by field and has a
+plain Celery worker run them.
+
+Only kombu's Redis transport, task protocol 2 and uncompressed bodies are templated; anything
+else (and a task whose routes are callables, which may route by arguments) is sent one by one
+through `apply_async`, as before. Per-message publish signals (`before_task_publish`,
+`after_task_publish`) fire once per shape, when its template is built, not per send.
+"""
+
+import copy
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import Celery
+from celery.utils.saferepr import saferepr
+from kombu.messaging import Producer
+from kombu.serialization import registry
+from kombu.transport.redis import Channel as RedisChannel
+from kombu.utils.json import dumps as _kombu_dumps
+
+logger = logging.getLogger("scheduler.beat")
+
+QUEUED_AT_HEADER = "queued_at"
+
+# kombu is only partly typed: its JSON encoder, as `_put` uses it, and its objects as `Any`.
+kombu_dumps: Callable[[Any], str] = _kombu_dumps
+_registry: Any = registry
+
+# How beat sends one entry the ordinary way (`Scheduler.apply_async` with a producer).
+SendOne = Callable[[Any, Producer], Any]
+
+
+@dataclass(slots=True)
+class Template:
+    """The finished message kombu would push for one shape, and where it goes."""
+
+    key: str  # the Redis list (priority-suffixed as kombu names it)
+    expire_keys: tuple[tuple[str, int], ...]  # (key, ms) for queues declared with x-expires
+    message: dict[str, Any]
+    serializer: str
+    eta_in: timedelta | None  # relative eta (countdown) to recompute per send
+    expires_in: timedelta | None  # relative expires to recompute per send
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One entry's message, ready but for its per-send fields."""
+
+    template: Template
+    headers: dict[str, Any]
+    properties: dict[str, Any]
+    envelope: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Probe:
+    """What `Scheduler.apply_async` reads of an entry: the shape's send, without arguments."""
+
+    name: str
+    task: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+
+
+class BatchPublisher:
+    """Builds and batch-publishes beat's messages on one kombu Redis connection."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._connection: Any = None
+        self._channel: Any = None
+        self._producer: Any = None
+        self._templates: dict[str, Template] = {}
+        self._captured: list[tuple[str, dict[str, Any]]] | None = None
+
+    # What can be templated ----------------------------------------------------------------
+
+    @property
+    def channel(self) -> Any:
+        """The kombu Redis channel, or None when the broker is not kombu's Redis transport."""
+        if self._channel is None:
+            connection = self.app.connection_for_write()
+            channel = connection.default_channel
+            if not isinstance(channel, RedisChannel):
+                connection.release()
+                return None
+            self._connection = connection
+            self._channel = channel
+            producer_class: Any = Producer
+            self._producer = producer_class(channel, auto_declare=False)
+            # The one change to kombu's path: keep the finished message instead of pushing it.
+            channel._put = self._capture  # type: ignore[method-assign]
+        return self._channel
+
+    def templated(self) -> bool:
+        return (
+            self.channel is not None
+            and int(self.app.conf.task_protocol) == 2
+            and not self.app.conf.task_compression
+        )
+
+    def _parts(self) -> tuple[Any, Any]:
+        channel = self.channel
+        if channel is None or self._producer is None:
+            raise RuntimeError("the broker is not kombu's Redis transport")
+        return channel, self._producer
+
+    def _capture(self, queue: str, message: dict[str, Any], **_: Any) -> None:
+        if self._captured is None:  # pragma: no cover - only our capture publishes here
+            raise RuntimeError("the template channel does not publish")
+        self._captured.append((queue, message))
+
+    def _shape_key(self, entry: Any) -> str:
+        options = {k: v for k, v in entry.options.items() if k != "headers"}
+        key = f"{entry.task}\x00{sorted(options.items(), key=lambda kv: kv[0])!r}"
+        if self._routes_are_callables():
+            key = f"{key}\x00{entry.name}"
+        return key
+
+    def _routes_are_callables(self) -> bool:
+        routes = self.app.conf.task_routes
+        if not routes:
+            return False
+        items = routes if isinstance(routes, list | tuple) else [routes]
+        return any(callable(r) or isinstance(r, str) for r in items)
+
+    # Building -----------------------------------------------------------------------------
+
+    def prepare(self, entry: Any, send_one: SendOne) -> Prepared:
+        """Entry's message (its shape's template built through `send_one` the first time)."""
+        shape = self._shape_key(entry)
+        template = self._templates.get(shape)
+        if template is None:
+            template = self._build_template(entry, send_one)
+            self._templates[shape] = template
+        return self._fill(template, entry)
+
+    def _build_template(self, entry: Any, send_one: SendOne) -> Template:
+        channel, producer = self._parts()
+        options = {k: v for k, v in entry.options.items() if k != "headers"}
+        probe = _Probe(entry.name, entry.task, [], {}, options)
+        self._captured = []
+        before = self.app.now()
+        try:
+            send_one(probe, producer)
+            captured = self._captured
+        finally:
+            self._captured = None
+        if len(captured) != 1:
+            raise RuntimeError(f"{entry.task} routes to {len(captured)} queues, not one")
+        queue, message = captured[0]
+        priority = channel._get_message_priority(message, reverse=False)
+        expire_ms = (channel._expires or {}).get(queue)
+        expire_keys = (
+            tuple((channel._q_for_pri(queue, p), expire_ms) for p in channel.priority_steps)
+            if expire_ms
+            else ()
+        )
+        headers = message["headers"]
+        return Template(
+            key=channel._q_for_pri(queue, priority),
+            expire_keys=expire_keys,
+            message=message,
+            serializer=_registry.type_to_name[message["content-type"]],
+            eta_in=_relative(headers.get("eta"), entry.options.get("eta"), before),
+            expires_in=_relative(headers.get("expires"), entry.options.get("expires"), before),
+        )
+
+    def _fill(self, template: Template, entry: Any) -> Prepared:
+        channel, producer = self._parts()
+        message = template.message
+        headers = dict(message["headers"])
+        old_body = channel.decode_body(message["body"], message["properties"]["body_encoding"])
+        _, _, embed = _registry.loads(
+            old_body, message["content-type"], message["content-encoding"], force=True
+        )
+        body, _, _ = producer._prepare(
+            (list(entry.args), dict(entry.kwargs), embed), template.serializer, None, None, None
+        )
+        conf = self.app.conf
+        amqp = self.app.amqp
+        headers["argsrepr"] = saferepr(
+            list(entry.args), amqp.argsrepr_maxsize, maxlevels=conf.task_repr_maxlevels
+        )
+        headers["kwargsrepr"] = saferepr(
+            dict(entry.kwargs), amqp.kwargsrepr_maxsize, maxlevels=conf.task_repr_maxlevels
+        )
+        headers.update(entry.options.get("headers") or {})
+        envelope = dict(message)
+        envelope["body"], _ = channel.encode_body(body, message["properties"]["body_encoding"])
+        properties = copy.deepcopy(message["properties"])
+        return Prepared(template, headers, properties, envelope)
+
+    def render(self, prepared: Prepared, now: datetime) -> tuple[str, str]:
+        """(the list key, the JSON kombu would push) for one send of `prepared`."""
+        task_id = str(uuid.uuid4())
+        template = prepared.template
+        headers = dict(prepared.headers)
+        if headers.get("root_id") == template.message["headers"].get("id"):
+            headers["root_id"] = task_id
+        headers["id"] = task_id
+        headers[QUEUED_AT_HEADER] = now.isoformat()
+        if template.eta_in is not None:
+            headers["eta"] = (now + template.eta_in).isoformat()
+        if template.expires_in is not None:
+            headers["expires"] = (now + template.expires_in).isoformat()
+        properties = dict(prepared.properties)
+        properties["correlation_id"] = task_id
+        properties["delivery_tag"] = str(uuid.uuid4())
+        envelope = dict(prepared.envelope)
+        envelope["headers"] = headers
+        envelope["properties"] = properties
+        return template.key, kombu_dumps(envelope)
+
+    # Publishing ---------------------------------------------------------------------------
+
+    def publish(self, messages: Sequence[tuple[Prepared, str]]) -> None:
+        """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client."""
+        channel, _ = self._parts()
+        with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            for prepared, payload in messages:
+                pipe.lpush(prepared.template.key, payload)
+                for key, ms in prepared.template.expire_keys:
+                    pipe.pexpire(key, ms)
+            pipe.execute()
+
+    def reset(self) -> None:
+        """Drop the connection (after a broker error) and the templates built on it."""
+        connection, self._connection = self._connection, None
+        self._channel = self._producer = None
+        self._templates.clear()
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:
+                logger.debug("closing the broker connection failed", exc_info=True)
+
+    def close(self) -> None:
+        self.reset()
+
+
+def _relative(sent: Any, given: Any, before: datetime) -> timedelta | None:
+    """How far after the send an eta/expires the template carries lies, when it is relative
+    (seconds given, or set by the task class); None when absent or an absolute instant."""
+    if sent is None or isinstance(given, datetime | str):
+        return None
+    offset = datetime.fromisoformat(str(sent)) - before
+    return timedelta(milliseconds=round(offset.total_seconds() * 1000))
