@@ -10,8 +10,8 @@ instead of pushing it: routing, exchange lookup, queue declaration, signals, ser
 encoding and the priority queue's key are all Celery's and kombu's. Each entry's message is that
 template with its own body (args/kwargs serialized by kombu's `Producer._prepare` and encoded by
 the channel), `argsrepr`/`kwargsrepr` (Celery's `saferepr`) and custom headers. Each send then
-fills in a fresh task id, `root_id`, `correlation_id`, `delivery_tag`, `queued_at` and relative
-eta/expires, and a batch is `LPUSH`ed through one pipeline of the channel's own Redis client (key
+fills in a fresh task id, `root_id`, `correlation_id`, `delivery_tag`, `queued_at`, relative
+eta/expires and the `expiration` TTL, and a batch is `LPUSH`ed through one pipeline of the channel's own Redis client (key
 prefix, TLS and Sentinel as kombu has them). What lands in the queue is what kombu's Redis
 transport would have pushed; `test_beat_messages.py` compares them field by field and has a
 plain Celery worker run them.
@@ -59,6 +59,7 @@ class Template:
     serializer: str
     eta_in: timedelta | None  # relative eta (countdown) to recompute per send
     expires_in: timedelta | None  # relative expires to recompute per send
+    expires_at: datetime | None  # absolute expires: the `expiration` TTL counts down to it
 
 
 @dataclass(slots=True)
@@ -73,7 +74,8 @@ class Prepared:
 
 @dataclass(slots=True)
 class _Probe:
-    """What `Scheduler.apply_async` reads of an entry: the shape's send, without arguments."""
+    """What `Scheduler.apply_async` reads of an entry: the first entry of a shape, without its
+    custom headers."""
 
     name: str
     task: str
@@ -158,7 +160,7 @@ class BatchPublisher:
     def _build_template(self, entry: Any, send_one: SendOne) -> Template:
         channel, producer = self._parts()
         options = {k: v for k, v in entry.options.items() if k != "headers"}
-        probe = _Probe(entry.name, entry.task, [], {}, options)
+        probe = _Probe(entry.name, entry.task, list(entry.args), dict(entry.kwargs), options)
         self._captured = []
         before = self.app.now()
         try:
@@ -184,10 +186,12 @@ class BatchPublisher:
             serializer=_registry.type_to_name[message["content-type"]],
             eta_in=_relative(headers.get("eta"), entry.options.get("eta"), before),
             expires_in=_relative(headers.get("expires"), entry.options.get("expires"), before),
+            expires_at=_absolute(entry.options.get("expires")),
         )
 
     def _fill(self, template: Template, entry: Any) -> Prepared:
         channel, producer = self._parts()
+        self._check_arguments(entry)
         message = template.message
         headers = dict(message["headers"])
         old_body = channel.decode_body(message["body"], message["properties"]["body_encoding"])
@@ -211,6 +215,15 @@ class BatchPublisher:
         properties = copy.deepcopy(message["properties"])
         return Prepared(template, headers, properties, envelope)
 
+    def _check_arguments(self, entry: Any) -> None:
+        """The check `Task.apply_async` makes of a registered task's arguments."""
+        task = self.app.tasks.get(entry.task)
+        if task is None or not task.typing:
+            return
+        check = getattr(task, "__header__", None)
+        if check is not None:
+            check(*entry.args, **entry.kwargs)
+
     def render(self, prepared: Prepared, now: datetime) -> tuple[str, str]:
         """(the list key, the JSON kombu would push) for one send of `prepared`."""
         task_id = str(uuid.uuid4())
@@ -219,12 +232,17 @@ class BatchPublisher:
         if headers.get("root_id") == template.message["headers"].get("id"):
             headers["root_id"] = task_id
         headers["id"] = task_id
-        headers[QUEUED_AT_HEADER] = now.isoformat()
+        if QUEUED_AT_HEADER in headers:  # stamped by `worker.queued_at` as the template was sent
+            headers[QUEUED_AT_HEADER] = now.isoformat()
         if template.eta_in is not None:
             headers["eta"] = (now + template.eta_in).isoformat()
         if template.expires_in is not None:
             headers["expires"] = (now + template.expires_in).isoformat()
         properties = dict(prepared.properties)
+        if template.expires_at is not None and "expiration" in properties:
+            # Celery's per-message TTL: what is left until the absolute expiry, in ms.
+            left = max(0.0, (template.expires_at - now).total_seconds())
+            properties["expiration"] = str(int(left * 1000))
         properties["correlation_id"] = task_id
         properties["delivery_tag"] = str(uuid.uuid4())
         envelope = dict(prepared.envelope)
@@ -257,6 +275,14 @@ class BatchPublisher:
 
     def close(self) -> None:
         self.reset()
+
+
+def _absolute(given: Any) -> datetime | None:
+    if isinstance(given, datetime):
+        return given
+    if isinstance(given, str):
+        return datetime.fromisoformat(given)
+    return None
 
 
 def _relative(sent: Any, given: Any, before: datetime) -> timedelta | None:
