@@ -11,8 +11,8 @@ encoding and the priority queue's key are all Celery's and kombu's. Each entry's
 template with its own body (args/kwargs serialized by kombu's `Producer._prepare` and encoded by
 the channel), `argsrepr`/`kwargsrepr` (Celery's `saferepr`) and custom headers. Each send then
 fills in a fresh task id, `root_id`, `correlation_id`, `delivery_tag`, `queued_at`, relative
-eta/expires and the `expiration` TTL, and a batch is `LPUSH`ed through one pipeline of the channel's own Redis client (key
-prefix, TLS and Sentinel as kombu has them). What lands in the queue is what kombu's Redis
+eta/expires and the `expiration` TTL, and a batch is `LPUSH`ed through one pipeline of the
+channel's own Redis client (key prefix, TLS and Sentinel as kombu has them). What lands in the queue is what kombu's Redis
 transport would have pushed; `test_beat_messages.py` compares them field by field and has a
 plain Celery worker run them.
 
