@@ -43,7 +43,7 @@ def broker_url(redis_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def app(plain_app: Celery, broker_url: str) -> Celery:
-    plain_app.runs.clear()  # type: ignore[attr-defined]
+    plain_app.runs.clear()
     return plain_app
 
 
@@ -54,30 +54,31 @@ def plain_app(redis_url: str) -> Iterator[Celery]:
     broker_url = f"{redis_url.rsplit('/', 1)[0]}/{BROKER_DB}"
     app = Celery("plain", broker=broker_url, set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"], enable_utc=True)
-    app.runs = []  # type: ignore[attr-defined]
+    app.runs = []
     lock = threading.Lock()
 
     def record(name: str, request: Any, *values: Any) -> None:
         with lock:
-            app.runs.append(  # type: ignore[attr-defined]
+            app.runs.append(
                 (name, request.delivery_info.get("routing_key"), request.retries, *values)
             )
 
-    @app.task(name="plain.add", bind=True)
     def add(self: Any, x: int, y: int, *, scale: int = 1) -> int:
         record("plain.add", self.request, (x + y) * scale, self.request.get("periodic_task_id"))
         return (x + y) * scale
 
-    @app.task(name="plain.flaky", bind=True, max_retries=3)
     def flaky(self: Any, label: str) -> str:
         record("plain.flaky", self.request, label)
         if self.request.retries < 2:
             raise self.retry(countdown=0.05)
         return label
 
-    @app.task(name="plain.never", bind=True)
     def never(self: Any) -> None:
         record("plain.never", self.request)
+
+    app.task(name="plain.add", bind=True)(add)
+    app.task(name="plain.flaky", bind=True, max_retries=3)(flaky)
+    app.task(name="plain.never", bind=True)(never)
 
     yield app
     app.close()
@@ -213,7 +214,7 @@ def test_an_ordinary_celery_worker_runs_batch_published_tasks(app: Celery) -> No
         batch_send(publisher, beat, batch)
         with start_worker(app, pool="solo", perform_ping_check=False, queues=["celery", "reports"]):
             deadline = datetime.now(UTC) + timedelta(seconds=30)
-            runs: list[tuple[Any, ...]] = app.runs  # type: ignore[attr-defined]
+            runs: list[tuple[Any, ...]] = app.runs
             while len(runs) < 8 and datetime.now(UTC) < deadline:
                 threading.Event().wait(0.1)
             threading.Event().wait(0.5)  # anything more that was coming

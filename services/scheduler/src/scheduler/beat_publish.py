@@ -12,9 +12,9 @@ template with its own body (args/kwargs serialized by kombu's `Producer._prepare
 the channel), `argsrepr`/`kwargsrepr` (Celery's `saferepr`) and custom headers. Each send then
 fills in a fresh task id, `root_id`, `correlation_id`, `delivery_tag`, `queued_at`, relative
 eta/expires and the `expiration` TTL, and a batch is `LPUSH`ed through one pipeline of the
-channel's own Redis client (key prefix, TLS and Sentinel as kombu has them). What lands in the queue is what kombu's Redis
-transport would have pushed; `test_beat_messages.py` compares them field by field and has a
-plain Celery worker run them.
+channel's own Redis client (key prefix, TLS and Sentinel as kombu has them). What lands in the
+queue is what kombu's Redis transport would have pushed; `test_beat_messages.py` compares them
+field by field and has a plain Celery worker run them.
 
 Only kombu's Redis transport, task protocol 2 and uncompressed bodies are templated; anything
 else (and a task whose routes are callables, which may route by arguments) is sent one by one
