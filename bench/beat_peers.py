@@ -122,8 +122,9 @@ def seed(spec: list[list[float]]) -> None:
 def edit(name: str) -> float:
     """Make `name` run every 5 s, as a user of the peer would; returns the commit time."""
     if os.environ["BEAT_PEER"] == "redbeat":
-        redbeat = _module("redbeat")
-        entry_class = redbeat.RedBeatSchedulerEntry
+        schedulers = _module("redbeat.schedulers")
+        schedulers.ensure_conf(app)
+        entry_class = schedulers.RedBeatSchedulerEntry
         key = entry_class.generate_key(app, name)
         entry = entry_class.from_key(key, app=app)
         entry.schedule = _interval(EDITED_EVERY_SECONDS)

@@ -69,7 +69,7 @@ START_TIMEOUT_SECONDS = 300.0
 DRAIN_SECONDS = 0.25
 QUEUE = "celery"
 BENCH_DIR = Path(__file__).resolve().parent
-PEER_PACKAGES = ("celery==5.7.0", "celery-redbeat==2.4.2", "django-celery-beat==2.9.0")
+PEER_PACKAGES = ("celery[redis]==5.7.0", "celery-redbeat==2.4.2", "django-celery-beat==2.9.0")
 PEER_ENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / (
     "async-fastapi-multidb/bench-beat-peers-" + "-".join(p.split("==")[1] for p in PEER_PACKAGES)
 )
@@ -226,6 +226,7 @@ def measure(
     redis_url: str,
     start_beat: Callable[[], Any],
     edit: Callable[[Spec], float],
+    log: Path,
 ) -> Result:
     """Run one beat (a context manager yielding its Popen) through warm-up and the window."""
     sends = Sends()
@@ -238,7 +239,8 @@ def measure(
             deadline = time.monotonic() + START_TIMEOUT_SECONDS
             while sends.messages == 0 and time.monotonic() < deadline:
                 if beat.poll() is not None:
-                    raise RuntimeError(f"{name}: beat exited with {beat.returncode}")
+                    tail = log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"{name}: beat exited with {beat.returncode}:\n{tail}")
                 time.sleep(0.2)
             if sends.messages == 0:
                 raise RuntimeError(f"{name}: beat sent nothing within {START_TIMEOUT_SECONDS} s")
@@ -352,7 +354,7 @@ def run_ours(root: Path, redis_url: str, count: int) -> tuple[Result, float]:
         return asyncio.run(_edit_ours(database_url, f"t{probe.index}"))
 
     name = "ours" if count == TASKS else f"ours, {count:,} tasks"
-    result = measure(name, tasks, probes, redis_url, start, edit)
+    result = measure(name, tasks, probes, redis_url, start, edit, log)
     return result, _first_load_ms(log)
 
 
@@ -376,12 +378,12 @@ def peer_python() -> Path | None:
     wanted = os.environ.get("BENCH_BEAT_PEERS", "0" if smoke() else "1")
     if wanted == "0":
         return None  # a smoke run spends its seconds on ours (BENCH_BEAT_PEERS=1 adds them)
-    python = PEER_ENV / "bin" / "python"
-    if python.exists():
+    python, installed = PEER_ENV / "bin" / "python", PEER_ENV / "bench-installed.txt"
+    if installed.exists() and installed.read_text() == "\n".join(PEER_PACKAGES):
         return python
     try:
         subprocess.run(  # noqa: S603 - uv with fixed arguments
-            [*_uv(), "venv", "-q", "--python", sys.executable, str(PEER_ENV)],
+            [*_uv(), "venv", "-q", "--clear", "--python", sys.executable, str(PEER_ENV)],
             check=True,
             timeout=300,
         )
@@ -394,6 +396,7 @@ def peer_python() -> Path | None:
         print(f"peers skipped: their environment could not be built ({exc})", file=sys.stderr)
         shutil.rmtree(PEER_ENV, ignore_errors=True)
         return None
+    installed.write_text("\n".join(PEER_PACKAGES))
     return python
 
 
@@ -450,7 +453,7 @@ def run_peer(root: Path, redis_url: str, python: Path, peer: str, count: int) ->
         return float(done.stdout.strip().splitlines()[-1])
 
     name = {"redbeat": "RedBeat", "django": "django-celery-beat"}[peer]
-    return measure(name, tasks, probes, redis_url, start, edit)
+    return measure(name, tasks, probes, redis_url, start, edit, workdir / "beat.log")
 
 
 # The run --------------------------------------------------------------------------------------
