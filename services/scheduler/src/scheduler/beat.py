@@ -53,6 +53,8 @@ CATALOG_REFRESH_SECONDS = 15.0
 # After a failed step beat tries again this soon.
 RETRY_SECONDS = 1.0
 IO_TIMEOUT_SECONDS = 30.0
+# A whole schedule's first load (100,000 tasks take seconds of CPU, more on a loaded machine).
+LOAD_TIMEOUT_SECONDS = 600.0
 # Most messages in one pipelined round trip; a tick with more due sends them in turns.
 MAX_BATCH = 1000
 
@@ -113,8 +115,11 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if self._closed:
             return float(self.max_interval)
+        loading = self._changes is not None and self._changes.seen is None
         try:
-            self._io_run(self._maintain())
+            self._io_run(
+                self._maintain(), timeout=LOAD_TIMEOUT_SECONDS if loading else IO_TIMEOUT_SECONDS
+            )
         except Exception:
             logger.exception("beat maintenance failed; retrying")
             return RETRY_SECONDS
@@ -308,8 +313,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     # Work on the IO loop --------------------------------------------------------------------
 
-    def _io_run[T](self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._io.run(coro, timeout=IO_TIMEOUT_SECONDS)
+    def _io_run[T](self, coro: Coroutine[Any, Any, T], timeout: float = IO_TIMEOUT_SECONDS) -> T:
+        return self._io.run(coro, timeout=timeout)
 
     async def _maintain(self) -> None:
         assert self._lock is not None  # noqa: S101 - set in setup_schedule
@@ -318,7 +323,13 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         leading = await self._lock.hold()
         if leading and not was_leading:
             logger.info("this beat leads now", extra={"token": self._lock.token})
-            self._changes.seen = None
+            if self._changes.seen is not None and self._schedule.entries:
+                # It held a schedule already (it led before, or its lock lapsed during a long
+                # load): the edits since then and what any other leader sent meanwhile are
+                # enough; a full reload here could lapse the lock again, and so forever.
+                await self._merge_recorded_runs()
+            else:
+                self._changes.seen = None
         elif was_leading and not leading:
             logger.warning("leader lock lost; standing by")
             self._schedule.invalidate()
@@ -372,6 +383,18 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self._schedule.replace(entries)
         self._prepared.clear()
         self._next_catalog_refresh = 0.0
+
+    async def _merge_recorded_runs(self) -> None:
+        """Take the Redis last-run records newer than the schedule's own (another leader's)."""
+        assert self._last_runs is not None  # noqa: S101 - set in setup_schedule
+        schedule = self._schedule
+        recorded = await self._last_runs.read(list(schedule.entries))
+        for key, state in recorded.items():
+            current = schedule.entries.get(key)
+            if current is not None and state.last_run_at > as_utc(current.last_run_at):
+                current.last_run_at = state.last_run_at
+                current.total_run_count = state.total_run_count
+        schedule.invalidate()
 
     async def _load_changes_since(self, seen: int) -> None:
         """Only the rows written after version `seen`; deletions found by the enabled ids."""
