@@ -581,7 +581,31 @@ def report(results: list[Result], first_load: dict[int, float], peers_note: str)
     ]
     if peers_note:
         lines += ["", peers_note]
+    lines += ["", *HOW]
     return "\n".join(lines)
+
+
+HOW = [
+    "How ours sends: the schedule is a heap keyed by next due time, so a tick pops only what "
+    "is due; while tasks keep falling due beat sleeps at least `SCHEDULER_BEAT_BATCH_SECONDS` "
+    "(50 ms) and sends what fell due meanwhile as one batch. Each task's Celery message is "
+    "built once, through Celery's own `apply_async` path into a kombu Redis channel that keeps "
+    "the finished message instead of pushing it (one template per task name and options, "
+    "then each task's own body, `argsrepr`/`kwargsrepr` and headers); a send fills in only "
+    "the ids, `queued_at`, a relative eta/expires and the `expiration` TTL, and a batch is "
+    "one pipelined `LPUSH` round trip of kombu's own Redis client into the list kombu would "
+    "use (priority queues included). `services/scheduler/tests/test_beat_messages.py` "
+    "compares each raw message with the one `apply_async` pushes, field by field, and has a "
+    "plain Celery worker run them with their args, kwargs, queues, priorities, expiry and "
+    "retries. Another broker transport, task protocol 1, compression or callable task routes "
+    "fall back to `apply_async` per send. Publish signals (`before_task_publish`, "
+    "`after_task_publish`) fire once per template, not per send (`queued_at` is still "
+    "stamped per send). An edit takes effect after the change poll "
+    "(`SCHEDULER_BEAT_CHANGE_POLL_SECONDS`, 0.5 s) and one batch window. Code: "
+    "`scheduler.beat` (Celery's hooks), `beat_schedule` (the heap), `beat_changes` (the change "
+    "marker), `beat_lock` (the leader lock), `beat_last_runs` (the Redis last-run store), "
+    "`beat_publish` (templates and batches).",
+]
 
 
 if __name__ == "__main__":
