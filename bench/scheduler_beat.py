@@ -254,14 +254,20 @@ def measure(
                 edits[probe.index] = edit(probe)
             time.sleep(max(0.0, window_start + WINDOW_SECONDS - time.time()))
             window_end = time.time()
-            result.cpu = _cpu_seconds(beat.pid) - cpu_start
-            result.rss = _rss_mib(beat.pid)
+            if beat.poll() is not None:
+                result.note = f"exited ({beat.returncode}) during the window"
+                tail = log.read_text(errors="replace")[-3000:]
+                print(f"{name}: beat exited with {beat.returncode}:\n{tail}", file=sys.stderr)
+            else:
+                result.cpu = _cpu_seconds(beat.pid) - cpu_start
+                result.rss = _rss_mib(beat.pid)
             result.load = (load_start, os.getloadavg()[0])
             # Let the reader pick up what was sent up to the window's end.
             time.sleep(2 * DRAIN_SECONDS)
     finally:
         stop.set()
         reader.join()
+        _keep_log(log)
     result.window = window_end - window_start
     result.verdict = judge(sends.times, tasks, window_start, window_end)
     result.dispatched = sum(
@@ -276,6 +282,14 @@ def measure(
         for index, committed in edits.items()
     ]
     return result
+
+
+def _keep_log(log: Path) -> None:
+    """Copy a beat's log where `BENCH_BEAT_LOGS` names (the run's directory is temporary)."""
+    keep = os.environ.get("BENCH_BEAT_LOGS")
+    if keep and log.exists():
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(log, Path(keep) / f"{log.parent.name}.log")
 
 
 # Ours -----------------------------------------------------------------------------------------
@@ -567,7 +581,9 @@ def report(results: list[Result], first_load: dict[int, float], peers_note: str)
         ),
     )
     row(f"edit effective, median / max of {PROBES}", _edits)
-    row("resident memory", lambda r: f"{r.rss:.0f} MiB")
+    row("resident memory", lambda r: f"{r.rss:.0f} MiB" if r.rss == r.rss else "-")
+    if any(r.note for r in cols):
+        row("note", lambda r: r.note or "")
     row(
         "first schedule load",
         lambda r: f"{first_load.get(r.tasks, float('nan')) / 1000:.1f} s" if not peer(r) else "-",

@@ -21,6 +21,7 @@ import time
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -34,7 +35,7 @@ from common.settings import load_settings
 from common.sql import SqlDatabase
 from scheduler.beat_changes import ScheduleChanges
 from scheduler.beat_entry import PeriodicTaskEntry
-from scheduler.beat_last_runs import LAST_RUN_KEY, LastRunStore
+from scheduler.beat_last_runs import LAST_RUN_KEY, LastRunStore, encode
 from scheduler.beat_lock import LeaderLock
 from scheduler.beat_publish import BatchPublisher, Prepared
 from scheduler.beat_schedule import Schedule, check_due
@@ -92,6 +93,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self.max_interval = self.settings.beat_max_interval_seconds
         self.sync_every = self.settings.beat_sync_seconds
         self.batch_seconds = self.settings.beat_batch_seconds
+        self._records_with_sends = str(app.conf.broker_url) == self.settings.redis_url
 
     # Celery's hooks -------------------------------------------------------------------------
 
@@ -127,17 +129,21 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             return min(self.max_interval, RETRY_SECONDS)
         return self._dispatch_due()
 
-    def reserve(self, entry: PeriodicTaskEntry) -> PeriodicTaskEntry:
+    def reserve(
+        self, entry: PeriodicTaskEntry, recorded: RunState | None = None
+    ) -> PeriodicTaskEntry:
+        """The entry after a send; `recorded`: the state already written to the Redis
+        last-run hash with the send itself."""
         new_entry: PeriodicTaskEntry = next(entry)
+        if recorded is not None:
+            new_entry.last_run_at = recorded.last_run_at
         self._schedule.entries[entry.name] = new_entry
-        state = RunState(
-            task_id=new_entry.task_id,
-            last_run_at=as_utc(new_entry.last_run_at),
-            total_run_count=new_entry.total_run_count,
-            disable=new_entry.one_off,
-        )
+        state = recorded or _state_after(entry, as_utc(new_entry.last_run_at))
         self._unsynced[entry.name] = state
-        self._unpublished[entry.name] = state
+        if recorded is None:
+            self._unpublished[entry.name] = state
+        else:
+            self._unpublished.pop(entry.name, None)
         return new_entry
 
     def should_sync(self) -> bool:
@@ -214,7 +220,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                     schedule.push(entry, max(float(next_in), 0.01), now)
         if batch and self._leading():
             self._send_batch(batch)
-            self._publish_last_runs()
+            if self._unpublished:
+                self._publish_last_runs()
         elif batch:  # lost the lead while collecting: put them back untouched
             for entry, _ in batch:
                 schedule.push(entry, 0.0, now)
@@ -264,8 +271,14 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             messages.append((prepared, key_payload[1]))
         if not messages:
             return
+        # Where the broker is the Redis of the last-run hash, the sends' records ride in the
+        # same round trip, after them (a send is never recorded before it is pushed).
+        states: dict[str, RunState] | None = None
+        if self._records_with_sends and publisher.can_record():
+            at = as_utc(now)
+            states = {entry.name: _state_after(entry, at) for entry, _ in ready}
         try:
-            publisher.publish(messages)
+            publisher.publish(messages, (LAST_RUN_KEY, encode(states)) if states else None)
         except Exception as exc:
             logger.error("could not send %d tasks: %s; retrying", len(messages), exc)
             publisher.reset()
@@ -274,7 +287,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 self._retry(entry)
             return
         for entry, next_in in ready:
-            self._sent(entry, next_in)
+            self._sent(entry, next_in, states.get(entry.name) if states else None)
 
     def _apply_async(self, entry: PeriodicTaskEntry, producer: Producer) -> Any:
         return self.apply_async(entry, producer=producer, advance=False)
@@ -296,11 +309,13 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             extra={"periodic_task_id": entry.name},
         )
 
-    def _sent(self, entry: PeriodicTaskEntry, next_in: float) -> None:
+    def _sent(
+        self, entry: PeriodicTaskEntry, next_in: float, recorded: RunState | None = None
+    ) -> None:
         logger.info(
             "sent %s", entry.task, extra={"periodic_task_id": entry.name, "task": entry.task}
         )
-        self._schedule.push(self.reserve(entry), next_in)
+        self._schedule.push(self.reserve(entry, recorded), next_in)
 
     def _retry(self, entry: PeriodicTaskEntry) -> None:
         self._schedule.push(entry, RETRY_SECONDS)
@@ -494,3 +509,13 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 await self._redis.aclose()
             if self._database is not None:
                 await self._database.dispose()
+
+
+def _state_after(entry: PeriodicTaskEntry, at: datetime) -> RunState:
+    """What beat records for `entry` once it has been sent at `at`."""
+    return RunState(
+        task_id=entry.task_id,
+        last_run_at=at,
+        total_run_count=entry.total_run_count + 1,
+        disable=entry.one_off,
+    )

@@ -52,11 +52,14 @@ class LastRunStore:
     async def write(self, states: Mapping[str, RunState]) -> None:
         if not states:
             return
-        mapping = {
-            key: json.dumps({"at": s.last_run_at.isoformat(), "count": s.total_run_count})
-            for key, s in states.items()
-        }
-        await self.redis.hset(self.key, mapping=mapping)  # type: ignore[arg-type]
+        await self.redis.hset(self.key, mapping=encode(states))  # type: ignore[arg-type]
+
+
+def encode(states: Mapping[str, RunState]) -> dict[str, str]:
+    return {
+        key: json.dumps({"at": s.last_run_at.isoformat(), "count": s.total_run_count})
+        for key, s in states.items()
+    }
 
 
 def parse_run_state(key: str, value: str) -> RunState | None:

@@ -264,15 +264,28 @@ class BatchPublisher:
 
     # Publishing ---------------------------------------------------------------------------
 
-    def publish(self, messages: Sequence[tuple[Prepared, str]]) -> None:
-        """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client."""
+    def publish(
+        self,
+        messages: Sequence[tuple[Prepared, str]],
+        record: tuple[str, dict[str, str]] | None = None,
+    ) -> None:
+        """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client; with
+        `record` (a hash and its fields), also HSET that after the pushes, in the same trip."""
         channel, _ = self._parts()
         with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
             for prepared, payload in messages:
                 pipe.lpush(prepared.template.key, payload)
                 for key, ms in prepared.template.expire_keys:
                     pipe.pexpire(key, ms)
+            if record is not None and record[1]:
+                pipe.hset(record[0], mapping=record[1])
             pipe.execute()
+
+    def can_record(self) -> bool:
+        """Whether keys written through the broker's client are the plain keys (no kombu
+        `global_keyprefix`)."""
+        channel = self.channel
+        return channel is not None and not getattr(channel, "global_keyprefix", "")
 
     def reset(self) -> None:
         """Drop the connection (after a broker error) and the templates built on it."""
