@@ -72,6 +72,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self._changes: ScheduleChanges | None = None
         self._last_runs: LastRunStore | None = None
         self._schedule = Schedule()
+        # Enabled rows that cannot be scheduled (logged), counted against the enabled rows.
+        self._unschedulable: set[str] = set()
         self._publisher = BatchPublisher(app)
         # Each entry's message, built once (dropped when the entry is edited).
         self._prepared: dict[str, Prepared] = {}
@@ -390,6 +392,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         assert self._last_runs is not None  # noqa: S101 - set in setup_schedule
         everything = await self._changes.everything()
         recorded = await self._last_runs.read_all(everything.all_ids)
+        self._unschedulable = set()
         entries: dict[str, PeriodicTaskEntry] = {}
         for model in everything.enabled:
             entry = self._entry(model, recorded.get(str(model.id)))
@@ -412,22 +415,19 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         schedule.invalidate()
 
     async def _load_changes_since(self, seen: int) -> None:
-        """Only the rows written after version `seen`; deletions found by the enabled ids."""
+        """Only the rows written after version `seen`. A deleted row leaves no row behind: the
+        enabled rows' count tells whether any was, and only then are their ids read."""
         assert self._changes is not None  # noqa: S101 - set in setup_schedule
         assert self._last_runs is not None  # noqa: S101 - set in setup_schedule
         changes = await self._changes.since(seen)
-        schedule, enabled = self._schedule, changes.enabled_ids
-        for key in [key for key in schedule.entries if key not in enabled]:
-            schedule.remove(key)
-            self._prepared.pop(key, None)
-        fresh = [
-            m for m in changes.changed if str(m.id) in enabled and str(m.id) not in schedule.entries
-        ]
+        schedule = self._schedule
+        fresh = [m for m in changes.changed if m.enabled and str(m.id) not in schedule.entries]
         recorded = await self._last_runs.read([str(m.id) for m in fresh])
         for model in changes.changed:
             key = str(model.id)
             self._prepared.pop(key, None)
-            if key not in enabled:
+            self._unschedulable.discard(key)
+            if not model.enabled:
                 schedule.remove(key)
                 continue
             current = schedule.entries.get(key)
@@ -442,6 +442,12 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 continue
             entry.registered = current.registered if current is not None else True
             schedule.put(entry)
+        if len(schedule) + len(self._unschedulable) != changes.enabled_count:
+            enabled = await self._changes.enabled_ids()
+            for key in [key for key in schedule.entries if key not in enabled]:
+                schedule.remove(key)
+                self._prepared.pop(key, None)
+            self._unschedulable &= enabled
         if fresh:
             self._next_catalog_refresh = 0.0
 
@@ -459,6 +465,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             )
         except Exception:
             logger.exception("periodic task %s cannot be scheduled; skipped", model.id)
+            self._unschedulable.add(str(model.id))
             return None
 
     async def _refresh_catalog(self) -> None:

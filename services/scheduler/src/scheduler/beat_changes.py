@@ -19,7 +19,7 @@ class Everything:
 @dataclass(frozen=True, slots=True)
 class Changes:
     changed: Sequence[PeriodicTask]  # rows written since the version seen, enabled or not
-    enabled_ids: set[str]  # to find deletions and disabled rows
+    enabled_count: int  # when the schedule holds fewer or more, some row was deleted
 
 
 class ScheduleChanges:
@@ -42,5 +42,9 @@ class ScheduleChanges:
         async with self.database.session() as session:
             repository = BeatRepository(session)
             changed = await repository.changed_since(version)
-            enabled = {str(i) for i in await repository.enabled_ids()}
-        return Changes(changed, enabled)
+            count = await repository.enabled_count()
+        return Changes(changed, count)
+
+    async def enabled_ids(self) -> set[str]:
+        async with self.database.session() as session:
+            return {str(i) for i in await BeatRepository(session).enabled_ids()}

@@ -115,6 +115,14 @@ class BeatRepository:
         )
         return rows.all()
 
+    async def enabled_count(self) -> int:
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(PeriodicTask)
+            .where(col(PeriodicTask.enabled).is_(True))
+        )
+        return int(count or 0)
+
     async def enabled_tasks(self) -> Sequence[PeriodicTask]:
         """Every enabled row, as plain rows rather than ORM objects (read-only, and about three
         times cheaper at 100,000 rows); they carry the same attribute names."""
