@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scheduler.beat_entry import DORMANT_SECONDS, PeriodicTaskEntry
+from scheduler.beat_schedule import Schedule
 from scheduler.models import PeriodicTask
 from worker.celery_app import celery_app
 
@@ -64,3 +65,31 @@ def test_the_next_entry_counts_the_run_and_keeps_the_gates() -> None:
     assert second.total_run_count == 1
     assert second.one_off
     assert not second.is_due().is_due
+
+
+def test_an_interval_is_due_exactly_when_celerys_own_schedule_says_so() -> None:
+    for seconds_ago in (0.0, 1.0, 59.0, 59.999, 60.0, 60.5, 3600.0):
+        made = entry(last_run_at=datetime.now(UTC) - timedelta(seconds=seconds_ago))
+        fast = made.is_due()
+        celerys = made.schedule.is_due(made.last_run_at)
+        assert fast.is_due == celerys.is_due, seconds_ago
+        assert abs(fast.next - celerys.next) < 0.05, seconds_ago
+
+
+def test_the_schedule_pops_only_what_is_due_and_drops_replaced_entries() -> None:
+    now = datetime.now(UTC)
+    made = [entry(last_run_at=now - timedelta(seconds=i)) for i in range(120)]
+    schedule = Schedule()
+    schedule.replace({e.name: e for e in made})
+    clock = now.timestamp()
+    # Every minute: due are those that last ran 60 s ago or more.
+    assert {e.name for e in schedule.due(clock, limit=1000)} == {e.name for e in made[60:]}
+    edited = entry(last_run_at=now - timedelta(seconds=600))
+    edited.name = made[5].name
+    schedule.put(edited)
+    clock = datetime.now(UTC).timestamp()
+    assert list(schedule.due(clock, limit=1000)) == [edited]
+    # The old entry comes up a minute later but is no longer the schedule's: dropped.
+    later = list(schedule.due(clock + 60, limit=1000))
+    assert {e.name for e in later} == {e.name for e in made[:60]} - {edited.name}
+    assert all(e is not made[5] for e in later)

@@ -14,8 +14,10 @@ Processes (docs/processes.md):
 Environment: `SCHEDULER_DATABASE_URL`, `REDIS_URL` (catalog, leader lock, last runs),
 `MONGO_URL` + `SCHEDULER_MONGO_DATABASE` (run history, default `scheduler`, the same database
 the worker writes: `WORKER_MONGO_DATABASE`), `CELERY_BROKER_URL` (default `REDIS_URL`), and
-for beat `SCHEDULER_BEAT_LOCK_TTL_SECONDS` (10), `SCHEDULER_BEAT_CHANGE_POLL_SECONDS` (1),
-`SCHEDULER_BEAT_SYNC_SECONDS` (5), `SCHEDULER_BEAT_MAX_INTERVAL_SECONDS` (1).
+for beat `SCHEDULER_BEAT_LOCK_TTL_SECONDS` (10), `SCHEDULER_BEAT_CHANGE_POLL_SECONDS` (0.5),
+`SCHEDULER_BEAT_SYNC_SECONDS` (5), `SCHEDULER_BEAT_MAX_INTERVAL_SECONDS` (1),
+`SCHEDULER_BEAT_BATCH_SECONDS` (0.05: the shortest sleep between ticks, so what falls due
+meanwhile goes out in one round trip).
 
 Redis keys: `worker:catalog:{worker id}` and `worker:catalog-admin:{worker id}` (read),
 `scheduler:beat:leader` (the lock),

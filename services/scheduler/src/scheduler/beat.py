@@ -2,21 +2,22 @@
 
 - Only the holder of the leader lock (`scheduler.beat_lock`) dispatches; others stand by.
 - Every write through the API bumps a change marker; beat polls that one row (every
-  `SCHEDULER_BEAT_CHANGE_POLL_SECONDS`) and reloads only when it moved.
-- Each dispatch is recorded at once in the Redis hash `scheduler:beat:last_run` (so a standby
-  that takes over knows what already ran) and written to SQL in batches every
-  `SCHEDULER_BEAT_SYNC_SECONDS`.
+  `SCHEDULER_BEAT_CHANGE_POLL_SECONDS`) and reads only the rows written since
+  (`scheduler.beat_changes`).
+- The schedule is a heap keyed by next due time (`scheduler.beat_schedule`): a tick pops what
+  is due, builds each message from a template made once per task (`scheduler.beat_publish`)
+  and sends the tick's messages through one pipelined Redis round trip.
+- Each dispatch is recorded at once in the Redis hash `scheduler:beat:last_run`
+  (`scheduler.beat_last_runs`, so a standby that takes over knows what already ran) and written
+  to SQL in batches every `SCHEDULER_BEAT_SYNC_SECONDS`.
 - Database, Redis and broker errors are logged and retried on the next tick; beat keeps going.
 
 Beat's own loop is synchronous; the database and Redis are reached through the same async
 models and clients as the API, on one long-lived loop in a background thread.
 """
 
-import heapq
-import json
 import logging
 import time
-import uuid
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -24,15 +25,20 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
-from celery.beat import Scheduler, event_t
+from celery.beat import Scheduler
 from celery.schedules import BaseSchedule
+from kombu.messaging import Producer
 from redis.asyncio import Redis
 
 from common.redis_client import create_redis
 from common.settings import load_settings
 from common.sql import SqlDatabase
+from scheduler.beat_changes import ScheduleChanges
 from scheduler.beat_entry import PeriodicTaskEntry
+from scheduler.beat_last_runs import LAST_RUN_KEY, LastRunStore, encode
 from scheduler.beat_lock import LeaderLock
+from scheduler.beat_publish import BatchPublisher, Prepared
+from scheduler.beat_schedule import Schedule, check_due
 from scheduler.instants import as_utc
 from scheduler.models import PeriodicTask
 from scheduler.repository import BeatRepository, RunState
@@ -40,18 +46,22 @@ from scheduler.settings import SchedulerSettings
 from worker.catalog import read_catalog
 from worker.event_loop import LoopThread
 
+__all__ = ["LAST_RUN_KEY", "DatabaseScheduler"]
+
 logger = logging.getLogger("scheduler.beat")
 
-LAST_RUN_KEY = "scheduler:beat:last_run"
 CATALOG_REFRESH_SECONDS = 15.0
 # After a failed step beat tries again this soon.
 RETRY_SECONDS = 1.0
 IO_TIMEOUT_SECONDS = 30.0
+# A whole schedule's first load (100,000 tasks take seconds of CPU, more on a loaded machine).
+LOAD_TIMEOUT_SECONDS = 600.0
+# Most messages in one pipelined round trip; a tick with more due sends them in turns.
+MAX_BATCH = 1000
 
 
 class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no type hints
     Entry = PeriodicTaskEntry
-    _heap: list[Any] | None
 
     def __init__(self, app: Celery, *args: Any, **kwargs: Any) -> None:
         self.settings = load_settings(SchedulerSettings)
@@ -59,13 +69,19 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self._database: SqlDatabase | None = None
         self._redis: Redis | None = None
         self._lock: LeaderLock | None = None
-        self._entries: dict[str, PeriodicTaskEntry] = {}
+        self._changes: ScheduleChanges | None = None
+        self._last_runs: LastRunStore | None = None
+        self._schedule = Schedule()
+        # Enabled rows that cannot be scheduled (logged), counted against the enabled rows.
+        self._unschedulable: set[str] = set()
+        self._publisher = BatchPublisher(app)
+        # Each entry's message, built once (dropped when the entry is edited).
+        self._prepared: dict[str, Prepared] = {}
         # Tasks sharing a schedule share its (stateless) Celery schedule object.
         self._schedules: dict[str, BaseSchedule] = {}
         # Run state not yet in SQL, and dispatches not yet in the Redis last-run hash.
         self._unsynced: dict[str, RunState] = {}
         self._unpublished: dict[str, RunState] = {}
-        self._version: int | None = None
         self._next_change_poll = 0.0
         self._next_catalog_refresh = 0.0
         self._last_sql_sync = time.monotonic()
@@ -78,6 +94,8 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         super().__init__(app, *args, **kwargs)
         self.max_interval = self.settings.beat_max_interval_seconds
         self.sync_every = self.settings.beat_sync_seconds
+        self.batch_seconds = self.settings.beat_batch_seconds
+        self._records_with_sends = str(app.conf.broker_url) == self.settings.redis_url
 
     # Celery's hooks -------------------------------------------------------------------------
 
@@ -86,21 +104,26 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         self._database = SqlDatabase(settings.database_url, pool_size=2)
         self._redis = create_redis(settings.redis_url)
         self._lock = LeaderLock(self._redis, settings.beat_lock_ttl_seconds)
+        self._changes = ScheduleChanges(self._database)
+        self._last_runs = LastRunStore(self._redis)
         logger.info("beat ready; waiting for the leader lock", extra={"token": self._lock.token})
 
     def get_schedule(self) -> dict[str, PeriodicTaskEntry]:
-        return self._entries
+        return self._schedule.entries
 
     def set_schedule(self, schedule: dict[str, PeriodicTaskEntry]) -> None:
-        self._entries = schedule
+        self._schedule.replace(schedule)
 
     schedule = property(get_schedule, set_schedule)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         if self._closed:
             return float(self.max_interval)
+        loading = self._changes is not None and self._changes.seen is None
         try:
-            self._io_run(self._maintain())
+            self._io_run(
+                self._maintain(), timeout=LOAD_TIMEOUT_SECONDS if loading else IO_TIMEOUT_SECONDS
+            )
         except Exception:
             logger.exception("beat maintenance failed; retrying")
             return RETRY_SECONDS
@@ -108,17 +131,21 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             return min(self.max_interval, RETRY_SECONDS)
         return self._dispatch_due()
 
-    def reserve(self, entry: PeriodicTaskEntry) -> PeriodicTaskEntry:
+    def reserve(
+        self, entry: PeriodicTaskEntry, recorded: RunState | None = None
+    ) -> PeriodicTaskEntry:
+        """The entry after a send; `recorded`: the state already written to the Redis
+        last-run hash with the send itself."""
         new_entry: PeriodicTaskEntry = next(entry)
-        self._entries[entry.name] = new_entry
-        state = RunState(
-            task_id=new_entry.task_id,
-            last_run_at=as_utc(new_entry.last_run_at),
-            total_run_count=new_entry.total_run_count,
-            disable=new_entry.one_off,
-        )
+        if recorded is not None:
+            new_entry.last_run_at = recorded.last_run_at
+        self._schedule.entries[entry.name] = new_entry
+        state = recorded or _state_after(entry, as_utc(new_entry.last_run_at))
         self._unsynced[entry.name] = state
-        self._unpublished[entry.name] = state
+        if recorded is None:
+            self._unpublished[entry.name] = state
+        else:
+            self._unpublished.pop(entry.name, None)
         return new_entry
 
     def should_sync(self) -> bool:
@@ -170,6 +197,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 self._io_run(self._shutdown())
             except Exception:
                 logger.exception("beat shutdown was not clean")
+            self._publisher.close()
             self._io.stop()
 
     @property
@@ -178,55 +206,121 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     # Dispatch -------------------------------------------------------------------------------
 
-    def _dispatch_due(self) -> float:
-        if self._heap is None:
-            self.populate_heap()
-        heap = self._heap
-        sent = 0
-        while heap and not self._closed and self._lock is not None and self._lock.valid:
-            when, priority = heap[0][0], heap[0][1]
-            entry: PeriodicTaskEntry = heap[0][2]
-            now = self._when(entry, 0)
-            if when > now:
-                break
-            heapq.heappop(heap)
-            if self._entries.get(entry.name) is not entry:
-                continue  # replaced by an edit or removed since it was queued
-            try:
-                is_due, next_in = self.is_due(entry)
-            except Exception:
-                is_due, next_in = self._is_due_failed(entry)
-            if not is_due:
-                heapq.heappush(heap, event_t(self._when(entry, next_in), priority, entry))
-                continue
-            if self._send(entry):
-                sent += 1
-                next_entry = self.reserve(entry)
-                heapq.heappush(heap, event_t(self._when(next_entry, next_in), priority, next_entry))
-            else:
-                heapq.heappush(heap, event_t(self._when(entry, RETRY_SECONDS), priority, entry))
-        if sent:
-            self._publish_last_runs()
-        if not heap:
-            return float(self.max_interval)
-        return float(max(0.0, min(heap[0][0] - self._when(heap[0][2], 0), self.max_interval)))
+    def _leading(self) -> bool:
+        return not self._closed and self._lock is not None and self._lock.valid
 
-    def _send(self, entry: PeriodicTaskEntry) -> bool:
+    def _dispatch_due(self) -> float:
+        schedule = self._schedule
+        now = time.time()
+        batch: list[tuple[PeriodicTaskEntry, float]] = []
+        if self._leading():
+            for entry in schedule.due(now, MAX_BATCH):
+                is_due, next_in = check_due(entry)
+                if is_due:
+                    batch.append((entry, float(next_in)))
+                else:  # never 0 here: it would come up again within this same tick
+                    schedule.push(entry, max(float(next_in), 0.01), now)
+        if batch and self._leading():
+            self._send_batch(batch)
+            if self._unpublished:
+                self._publish_last_runs()
+        elif batch:  # lost the lead while collecting: put them back untouched
+            for entry, _ in batch:
+                schedule.push(entry, 0.0, now)
+        schedule.compact_if_needed(now)
+        next_due = schedule.next_due()
+        if next_due is None:
+            return float(self.max_interval)
+        wait = next_due - time.time()
+        if wait <= 0:
+            # More is due than one batch held: go on at once (after the lock's renewal).
+            return 0.0 if len(batch) >= MAX_BATCH else float(self.batch_seconds)
+        # Sleeping at least one batch window gathers what falls due meanwhile into one send.
+        return float(min(max(wait, self.batch_seconds), self.max_interval))
+
+    def _send_batch(self, batch: list[tuple[PeriodicTaskEntry, float]]) -> None:
+        if self._templated():
+            self._send_templated(batch)
+            return
+        for entry, next_in in batch:
+            self._sent(entry, next_in) if self._send_one(entry) else self._retry(entry)
+
+    def _templated(self) -> bool:
+        try:
+            return self._publisher.templated()
+        except Exception as exc:
+            logger.error("broker unreachable: %s; retrying", exc)
+            self._publisher.reset()
+            return False
+
+    def _send_templated(self, batch: list[tuple[PeriodicTaskEntry, float]]) -> None:
+        publisher = self._publisher
+        now = self.app.now()
+        ready: list[tuple[PeriodicTaskEntry, float]] = []
+        messages: list[tuple[Prepared, str]] = []
+        for entry, next_in in batch:
+            try:
+                prepared = self._prepared.get(entry.name)
+                if prepared is None:
+                    prepared = publisher.prepare(entry, self._apply_async)
+                    self._prepared[entry.name] = prepared
+                key_payload = publisher.render(prepared, now)
+            except Exception as exc:
+                self._send_failed(entry, exc)
+                self._retry(entry)
+                continue
+            ready.append((entry, next_in))
+            messages.append((prepared, key_payload[1]))
+        if not messages:
+            return
+        # Where the broker is the Redis of the last-run hash, the sends' records ride in the
+        # same round trip, after them (a send is never recorded before it is pushed).
+        states: dict[str, RunState] | None = None
+        if self._records_with_sends and publisher.can_record():
+            at = as_utc(now)
+            states = {entry.name: _state_after(entry, at) for entry, _ in ready}
+        try:
+            publisher.publish(messages, (LAST_RUN_KEY, encode(states)) if states else None)
+        except Exception as exc:
+            logger.error("could not send %d tasks: %s; retrying", len(messages), exc)
+            publisher.reset()
+            self._prepared.clear()
+            for entry, _ in ready:
+                self._retry(entry)
+            return
+        for entry, next_in in ready:
+            self._sent(entry, next_in, states.get(entry.name) if states else None)
+
+    def _apply_async(self, entry: PeriodicTaskEntry, producer: Producer) -> Any:
+        return self.apply_async(entry, producer=producer, advance=False)
+
+    def _send_one(self, entry: PeriodicTaskEntry) -> bool:
         try:
             self.apply_async(entry, producer=self.producer, advance=False)
         except Exception as exc:
-            logger.error(
-                "could not send %s (%s): %s; retrying",
-                entry.task,
-                entry.name,
-                exc,
-                extra={"periodic_task_id": entry.name},
-            )
+            self._send_failed(entry, exc)
             return False
+        return True
+
+    def _send_failed(self, entry: PeriodicTaskEntry, exc: Exception) -> None:
+        logger.error(
+            "could not send %s (%s): %s; retrying",
+            entry.task,
+            entry.name,
+            exc,
+            extra={"periodic_task_id": entry.name},
+        )
+
+    def _sent(
+        self, entry: PeriodicTaskEntry, next_in: float, recorded: RunState | None = None
+    ) -> None:
         logger.info(
             "sent %s", entry.task, extra={"periodic_task_id": entry.name, "task": entry.task}
         )
-        return True
+        self._schedule.push(self.reserve(entry, recorded), next_in)
+
+    def _retry(self, entry: PeriodicTaskEntry) -> None:
+        self._schedule.push(entry, RETRY_SECONDS)
 
     def _publish_last_runs(self) -> None:
         try:
@@ -236,25 +330,32 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     # Work on the IO loop --------------------------------------------------------------------
 
-    def _io_run[T](self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._io.run(coro, timeout=IO_TIMEOUT_SECONDS)
+    def _io_run[T](self, coro: Coroutine[Any, Any, T], timeout: float = IO_TIMEOUT_SECONDS) -> T:
+        return self._io.run(coro, timeout=timeout)
 
     async def _maintain(self) -> None:
         assert self._lock is not None  # noqa: S101 - set in setup_schedule
+        assert self._changes is not None  # noqa: S101 - set in setup_schedule
         was_leading = self._lock.held
         leading = await self._lock.hold()
         if leading and not was_leading:
             logger.info("this beat leads now", extra={"token": self._lock.token})
-            self._version = None
+            if self._changes.seen is not None and self._schedule.entries:
+                # It held a schedule already (it led before, or its lock lapsed during a long
+                # load): the edits since then and what any other leader sent meanwhile are
+                # enough; a full reload here could lapse the lock again, and so forever.
+                await self._merge_recorded_runs()
+            else:
+                self._changes.seen = None
         elif was_leading and not leading:
             logger.warning("leader lock lost; standing by")
-            self._heap = None
+            self._schedule.invalidate()
         if not leading:
             return
         if self._unpublished:
             await self._write_last_runs()
         now = time.monotonic()
-        if self._version is None or now >= self._next_change_poll:
+        if self._changes.seen is None or now >= self._next_change_poll:
             self._next_change_poll = now + self.settings.beat_change_poll_seconds
             await self._reload_if_changed()
         if now >= self._next_catalog_refresh:
@@ -262,24 +363,24 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             await self._refresh_catalog()
 
     async def _reload_if_changed(self) -> None:
-        assert self._database is not None  # noqa: S101 - set in setup_schedule
-        async with self._database.session() as session:
-            version = await BeatRepository(session).change_version()
-        if version == self._version:
+        assert self._changes is not None  # noqa: S101 - set in setup_schedule
+        changes = self._changes
+        version = await changes.version()
+        if version == changes.seen:
             return
         started = time.perf_counter()
-        if self._version is None or self._heap is None:
+        if changes.seen is None:
             await self._load_everything()
             kind = "full"
         else:
-            await self._load_changes_since(self._version)
+            await self._load_changes_since(changes.seen)
             kind = "changes"
-        self._version = version
+        changes.seen = version
         logger.info(
             "schedule loaded",
             extra={
                 "kind": kind,
-                "tasks": len(self._entries),
+                "tasks": len(self._schedule),
                 "version": version,
                 "ms": round((time.perf_counter() - started) * 1000, 1),
             },
@@ -287,38 +388,49 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     async def _load_everything(self) -> None:
         """Every enabled task, run state merged from SQL and the Redis last-run record."""
-        assert self._database is not None  # noqa: S101 - set in setup_schedule
-        async with self._database.session() as session:
-            repository = BeatRepository(session)
-            models = await repository.enabled_tasks()
-            all_ids = {str(i) for i in await repository.all_ids()}
-        recorded = await self._recorded_last_runs(all_ids)
+        assert self._changes is not None  # noqa: S101 - set in setup_schedule
+        assert self._last_runs is not None  # noqa: S101 - set in setup_schedule
+        everything = await self._changes.everything()
+        recorded = await self._last_runs.read_all(everything.all_ids)
+        self._unschedulable = set()
         entries: dict[str, PeriodicTaskEntry] = {}
-        for model in models:
+        for model in everything.enabled:
             entry = self._entry(model, recorded.get(str(model.id)))
             if entry is not None:
                 entries[entry.name] = entry
-        self._entries = entries
-        self._heap = None
+        self._schedule.replace(entries)
+        self._prepared.clear()
         self._next_catalog_refresh = 0.0
 
+    async def _merge_recorded_runs(self) -> None:
+        """Take the Redis last-run records newer than the schedule's own (another leader's)."""
+        assert self._last_runs is not None  # noqa: S101 - set in setup_schedule
+        schedule = self._schedule
+        recorded = await self._last_runs.read(list(schedule.entries))
+        for key, state in recorded.items():
+            current = schedule.entries.get(key)
+            if current is not None and state.last_run_at > as_utc(current.last_run_at):
+                current.last_run_at = state.last_run_at
+                current.total_run_count = state.total_run_count
+        schedule.invalidate()
+
     async def _load_changes_since(self, seen: int) -> None:
-        """Only the rows written after version `seen`; deletions found by the enabled ids."""
-        assert self._database is not None  # noqa: S101 - set in setup_schedule
-        async with self._database.session() as session:
-            repository = BeatRepository(session)
-            changed = await repository.changed_since(seen)
-            enabled = {str(i) for i in await repository.enabled_ids()}
-        for key in [key for key in self._entries if key not in enabled]:
-            del self._entries[key]
-        fresh = [m for m in changed if str(m.id) in enabled and str(m.id) not in self._entries]
-        recorded = await self._recorded_for([str(m.id) for m in fresh])
-        for model in changed:
+        """Only the rows written after version `seen`. A deleted row leaves no row behind: the
+        enabled rows' count tells whether any was, and only then are their ids read."""
+        assert self._changes is not None  # noqa: S101 - set in setup_schedule
+        assert self._last_runs is not None  # noqa: S101 - set in setup_schedule
+        changes = await self._changes.since(seen)
+        schedule = self._schedule
+        fresh = [m for m in changes.changed if m.enabled and str(m.id) not in schedule.entries]
+        recorded = await self._last_runs.read([str(m.id) for m in fresh])
+        for model in changes.changed:
             key = str(model.id)
-            if key not in enabled:
-                self._entries.pop(key, None)
+            self._prepared.pop(key, None)
+            self._unschedulable.discard(key)
+            if not model.enabled:
+                schedule.remove(key)
                 continue
-            current = self._entries.get(key)
+            current = schedule.entries.get(key)
             state = (
                 RunState(model.id, as_utc(current.last_run_at), current.total_run_count)
                 if current is not None
@@ -326,22 +438,18 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             )
             entry = self._entry(model, state)
             if entry is None:
-                self._entries.pop(key, None)
+                schedule.remove(key)
                 continue
             entry.registered = current.registered if current is not None else True
-            self._entries[key] = entry
-            self._push(entry)
+            schedule.put(entry)
+        if len(schedule) + len(self._unschedulable) != changes.enabled_count:
+            enabled = await self._changes.enabled_ids()
+            for key in [key for key in schedule.entries if key not in enabled]:
+                schedule.remove(key)
+                self._prepared.pop(key, None)
+            self._unschedulable &= enabled
         if fresh:
             self._next_catalog_refresh = 0.0
-
-    def _push(self, entry: PeriodicTaskEntry) -> None:
-        if self._heap is None:
-            return
-        try:
-            is_due, next_in = entry.is_due()
-        except Exception:
-            is_due, next_in = self._is_due_failed(entry)
-        heapq.heappush(self._heap, event_t(self._when(entry, 0 if is_due else next_in), 5, entry))
 
     def _entry(self, model: PeriodicTask, recorded: RunState | None) -> PeriodicTaskEntry | None:
         last, count = model.last_run_at, model.total_run_count
@@ -357,37 +465,14 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             )
         except Exception:
             logger.exception("periodic task %s cannot be scheduled; skipped", model.id)
+            self._unschedulable.add(str(model.id))
             return None
-
-    async def _recorded_for(self, keys: list[str]) -> dict[str, RunState]:
-        assert self._redis is not None  # noqa: S101 - set in setup_schedule
-        if not keys:
-            return {}
-        values = await self._redis.hmget(LAST_RUN_KEY, keys)
-        return {
-            key: state
-            for key, value in zip(keys, values, strict=True)
-            if value is not None and (state := _run_state(key, str(value))) is not None
-        }
-
-    async def _recorded_last_runs(self, existing: set[str]) -> dict[str, RunState]:
-        """Dispatches recorded in Redis (by any beat), newer than SQL may know yet."""
-        assert self._redis is not None  # noqa: S101 - set in setup_schedule
-        raw = {str(k): str(v) for k, v in (await self._redis.hgetall(LAST_RUN_KEY)).items()}
-        gone = [key for key in raw if key not in existing]
-        if gone:
-            await self._redis.hdel(LAST_RUN_KEY, *gone)
-        recorded: dict[str, RunState] = {}
-        for key, value in raw.items():
-            if key in existing and (state := _run_state(key, value)) is not None:
-                recorded[key] = state
-        return recorded
 
     async def _refresh_catalog(self) -> None:
         assert self._redis is not None  # noqa: S101 - set in setup_schedule
         catalog = await read_catalog(self._redis)
         changed = False
-        for entry in self._entries.values():
+        for entry in self._schedule.entries.values():
             # No live worker at all: send anyway, the broker keeps the messages for them.
             registered = not catalog or entry.task in catalog
             if registered != entry.registered:
@@ -402,18 +487,14 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                         extra={"periodic_task_id": entry.name, "task": entry.task},
                     )
         if changed:
-            self._heap = None
+            self._schedule.invalidate()
 
     async def _write_last_runs(self) -> None:
-        assert self._redis is not None  # noqa: S101 - set in setup_schedule
+        assert self._last_runs is not None  # noqa: S101 - set in setup_schedule
         pending = dict(self._unpublished)
         if not pending:
             return
-        mapping = {
-            key: json.dumps({"at": s.last_run_at.isoformat(), "count": s.total_run_count})
-            for key, s in pending.items()
-        }
-        await self._redis.hset(LAST_RUN_KEY, mapping=mapping)  # type: ignore[arg-type]
+        await self._last_runs.write(pending)
         for key, state in pending.items():
             if self._unpublished.get(key) is state:
                 del self._unpublished[key]
@@ -437,14 +518,11 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 await self._database.dispose()
 
 
-def _run_state(key: str, value: str) -> RunState | None:
-    try:
-        data = json.loads(value)
-        return RunState(
-            task_id=uuid.UUID(key),
-            last_run_at=as_utc(datetime.fromisoformat(data["at"])),
-            total_run_count=int(data["count"]),
-        )
-    except (ValueError, KeyError, TypeError):
-        logger.warning("ignoring an unreadable last-run record for %s", key)
-        return None
+def _state_after(entry: PeriodicTaskEntry, at: datetime) -> RunState:
+    """What beat records for `entry` once it has been sent at `at`."""
+    return RunState(
+        task_id=entry.task_id,
+        last_run_at=at,
+        total_run_count=entry.total_run_count + 1,
+        disable=entry.one_off,
+    )

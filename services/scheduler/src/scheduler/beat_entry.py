@@ -2,12 +2,13 @@
 
 import json
 import uuid
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Self
 
 from celery import Celery
 from celery.beat import ScheduleEntry
 from celery.schedules import BaseSchedule, schedstate
+from celery.schedules import schedule as interval_schedule
 
 from scheduler.clocked import ClockedSchedule
 from scheduler.instants import as_utc
@@ -97,6 +98,27 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
             expires_at=as_utc(model.expires_at) if model.expires_at else None,
         )
 
+    def __next__(self) -> Self:
+        """The entry after a send: Celery's (last run now, one more run), built by copying
+        rather than through `__init__` again (beat does this for every dispatch)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.last_run_at = self._now()
+        new.total_run_count = self.total_run_count + 1
+        return new
+
+    next = __next__
+
+    def _now(self) -> datetime:
+        """`default_now()`, without Celery's time zone round trip when that is plain UTC."""
+        if self._utc_clock():
+            return datetime.now(UTC)
+        return as_utc(self.default_now())
+
+    def _utc_clock(self) -> bool:
+        schedule = self.schedule
+        return getattr(schedule, "nowfun", None) is None and _utc_app(self.app)
+
     @property
     def task_id(self) -> uuid.UUID:
         return uuid.UUID(self.name)
@@ -106,17 +128,34 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
         """A one-off task that has run, or a task past its expiry: never due again."""
         if self.one_off and self.total_run_count > 0:
             return True
-        return self.expires_at is not None and as_utc(self.default_now()) >= self.expires_at
+        return self.expires_at is not None and self._now() >= self.expires_at
 
     def is_due(self) -> schedstate:
-        now = as_utc(self.default_now())
+        now = self._now()
         if self.finished or not self.registered:
             return schedstate(False, DORMANT_SECONDS)
         if self.start_time is not None and now < self.start_time:
             return schedstate(False, (self.start_time - now).total_seconds())
         if isinstance(self.schedule, ClockedSchedule):
             return self.schedule.is_due(self.last_run_at if self.total_run_count else None)
+        schedule = self.schedule
+        if type(schedule) is interval_schedule and not schedule.relative and self._utc_clock():
+            # Celery's `schedule.is_due` for a UTC clock, without its per-call time zone work.
+            every = schedule.run_every
+            left = (as_utc(self.last_run_at) + every - now).total_seconds()
+            if left <= 0:
+                return schedstate(True, every.total_seconds())
+            return schedstate(False, left)
         return self.schedule.is_due(self.last_run_at)
+
+
+def _utc_app(app: Celery) -> bool:
+    """Whether `app.now()` is plain UTC (the worker's app always is)."""
+    cached: bool | None = getattr(app, "_scheduler_utc_clock", None)
+    if cached is None:
+        cached = bool(app.conf.enable_utc) and str(app.timezone) == "UTC"
+        app._scheduler_utc_clock = cached
+    return cached
 
 
 def _celery_schedule(

@@ -17,12 +17,16 @@ class SchedulerSettings(ServiceSettings):
 
     # Beat: the leader lock lives this long unless renewed; a standby takes over after it.
     beat_lock_ttl_seconds: float = Field(10.0, ge=1.0, le=300.0)
-    # How often beat looks at the change marker (edits take effect within about this long).
-    beat_change_poll_seconds: float = Field(1.0, gt=0, le=60.0)
+    # How often beat looks at the change marker (one one-row read; edits take effect within
+    # about this long plus a batch window).
+    beat_change_poll_seconds: float = Field(0.5, gt=0, le=60.0)
     # How often last_run_at / total_run_count are written back, in one batch.
     beat_sync_seconds: float = Field(5.0, gt=0, le=600.0)
     # Longest sleep between ticks; bounds how late a lock renewal or change check can be.
     beat_max_interval_seconds: float = Field(1.0, gt=0, le=60.0)
+    # Shortest sleep between ticks while tasks keep falling due: what falls due meanwhile is
+    # sent in one batch (one Redis round trip); it is also how late a send may be on that count.
+    beat_batch_seconds: float = Field(0.05, ge=0, le=1.0)
 
     # The sweep that ends as LOST the started runs of a worker whose heartbeat stopped
     # (`scheduler.lost_run_sweep`): how often it runs, and how long a worker must have been
