@@ -80,6 +80,85 @@ def test_the_rendered_config_serves_the_api_only_on_the_loopback_internal_entry_
     assert set(rendered["entryPoints"]) == {"web", "traefik"}
 
 
-    server_status,
-    traefik_launch,
-    traefik_middleware_enabled,
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # compose: one URL per service
+        ({"AUTH_URL": "http://127.0.0.1:9"}, ["http://127.0.0.1:9"]),
+        # the mesh's --replicas: every instance, whatever AUTH_URL says
+        (
+            {
+                "AUTH_URL": "http://127.0.0.1:9",
+                "AUTH_URLS": "http://127.0.0.1:7,http://127.0.0.1:8",
+            },
+            ["http://127.0.0.1:7", "http://127.0.0.1:8"],
+        ),
+    ],
+)
+def test_the_gateway_balances_over_every_url_of_a_service(
+    tmp_path: Path, env: dict[str, str], expected: list[str]
+) -> None:
+    ping = free_port()
+    others = {f"{name}_URL": "http://127.0.0.1:9" for name in ("RBAC", "STORAGE", "SCHEDULER")}
+    launch = traefik_launch(tmp_path / "traefik.yml", free_port(), ping, {**others, **env})
+    with running(launch, tmp_path / "traefik.log"):
+        assert sorted(server_status(ping, "auth")) == expected
+
+
+@pytest.fixture
+def middleware_api() -> Iterator[tuple[int, dict[str, object]]]:
+    """A stand-in for Traefik's API answering the decision middleware with `listed["body"]`."""
+    listed: dict[str, object] = {"body": None}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = listed["body"]
+            if self.path != f"/api/http/middlewares/{DECISION_MIDDLEWARE}" or body is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            encoded = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(encoded)))
+            self.end_headers()
+            self.wfile.write(encoded)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], listed
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_gateway_whose_decision_plugin_did_not_load_is_not_ready(
+    middleware_api: tuple[int, dict[str, object]],
+) -> None:
+    port, listed = middleware_api
+    with pytest.raises(ConnectionError, match="no authorize@file middleware"):
+        traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
+
+    listed["body"] = {"status": "disabled", "error": ["plugin rbacauth: failed to import"]}
+    with pytest.raises(ConnectionError, match="disabled: plugin rbacauth: failed to import"):
+        traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
+
+    listed["body"] = {"status": "enabled"}
+    traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
+
+
+def test_the_gateway_runs_in_its_directory_so_that_traefik_finds_its_local_plugins(
+    tmp_path: Path,
+) -> None:
+    launch = traefik_launch(tmp_path / "traefik.yml", 8000, 8082, {})
+
+    assert launch.cwd == gateway_dir()
+    static = yaml.safe_load((tmp_path / "traefik.yml").read_text())
+    for plugin in static["experimental"]["localPlugins"].values():
+        source = gateway_dir() / "plugins-local" / "src" / plugin["moduleName"]
+        assert (source / ".traefik.yml").is_file()
