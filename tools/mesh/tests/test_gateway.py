@@ -2,6 +2,7 @@
 
 import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -162,3 +163,23 @@ def test_the_gateway_runs_in_its_directory_so_that_traefik_finds_its_local_plugi
     for plugin in static["experimental"]["localPlugins"].values():
         source = gateway_dir() / "plugins-local" / "src" / plugin["moduleName"]
         assert (source / ".traefik.yml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("urls", "checked"),
+    [("http://127.0.0.1:9", False), ("http://127.0.0.1:7,http://127.0.0.1:8", True)],
+)
+def test_only_a_service_of_several_instances_is_health_checked(
+    tmp_path: Path, urls: str, checked: bool
+) -> None:
+    """A lone instance is never marked down: a check timing out on a busy machine would
+    answer "no available server" with nothing to fail over to."""
+    ping = free_port()
+    others = {f"{name}_URL": "http://127.0.0.1:9" for name in ("RBAC", "STORAGE", "SCHEDULER")}
+    env = {**others, "AUTH_URL": urls.split(",")[0], "AUTH_URLS": urls}
+    launch = traefik_launch(tmp_path / "traefik.yml", free_port(), ping, env)
+    with running(launch, tmp_path / "traefik.log"):
+        url = f"http://127.0.0.1:{ping}/api/http/services/auth@file"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            service = json.loads(response.read())
+    assert ("healthCheck" in service["loadBalancer"]) is checked

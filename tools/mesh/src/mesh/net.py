@@ -1,18 +1,45 @@
 """Loopback ports and polling for readiness."""
 
+import random
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 
 
+# Ports are picked below the kernel's ephemeral range: a port the kernel chose for a listener
+# (bind to 0) and released comes from that range, where any outgoing connection of any process
+# may take it as its source port before our server binds it (seen: uvicorn's "address already
+# in use" while a benchmark ran beside the e2e suite). Below the range only listeners compete.
+LOWEST_PORT = 10_000
+_handed_out: set[int] = set()
+_random = random.SystemRandom()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port() -> int:
-    """A port nobody listens on right now (the kernel's choice, released at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nobody listens on right now, below the ephemeral range and not handed
+    out before by this process (several are picked before their servers bind them)."""
+    highest = _ephemeral_start() - 1
+    if highest <= LOWEST_PORT:  # an unusual range: fall back to the kernel's choice
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((LOOPBACK, 0))
+            chosen: int = sock.getsockname()[1]
+            return chosen
+    for _ in range(1000):
+        port = _random.randint(LOWEST_PORT, highest)
+        if port not in _handed_out and port_is_free(port):
+            _handed_out.add(port)
+            return port
+    raise OSError(f"no free loopback port between {LOWEST_PORT} and {highest}")
 
 
 def port_is_free(port: int) -> bool:

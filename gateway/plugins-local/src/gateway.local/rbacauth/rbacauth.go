@@ -227,8 +227,10 @@ func (a *Authorize) decide(rw http.ResponseWriter, req *http.Request, key string
 			a.remember(key, req, identity)
 		}
 		a.next.ServeHTTP(rw, req)
-	case (status >= 400 && status < 500) || status == http.StatusServiceUnavailable:
+	case (status >= 400 && status < 500) || (status == http.StatusServiceUnavailable &&
+		strings.HasPrefix(decision.Header.Get("Content-Type"), "application/problem+json")):
 		// rbac's own denial (401, 403, 405) or its own 503 problem: passed through unchanged.
+		// A bare 503 (a balancer in front of rbac with no instance up) is not rbac's answer.
 		header := rw.Header()
 		for name, values := range decision.Header {
 			if hopByHop[name] {

@@ -487,3 +487,24 @@ func TestAnAllowMarkedNoStoreIsNeverRemembered(t *testing.T) {
 		t.Fatalf("rbac calls %d, service calls %d: a single-use allow was reused", rbac.calls.Load(), next.calls.Load())
 	}
 }
+
+func TestABare503InFrontOfRbacIsTheDecisionUnavailable(t *testing.T) {
+	rbac := newRbac(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "no available server")
+	})
+	handler, next := middleware(t, rbac.server.URL, 250)
+
+	rec := send(handler, "GET", "http://gw/storage/files", nil)
+
+	if rec.Code != 503 || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("status %d, type %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	if !strings.Contains(rec.Body.String(), "decision_unavailable") || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("body %q, Retry-After %q", rec.Body.String(), rec.Header().Get("Retry-After"))
+	}
+	if next.calls.Load() != 0 {
+		t.Fatal("a request was forwarded")
+	}
+}
