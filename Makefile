@@ -109,8 +109,10 @@ test-bench-smoke: bootstrap wrk
 
 # Line coverage per package of the in-process tests of `make test`, and the floor of each
 # (what the suite reached when the floor was set, rounded down; raise it when tests grow,
-# never lower it to let a change through). Code run only in subprocesses is not counted.
-COVERAGE_FLOORS := common:95 testkit:58 mesh:61 auth:95 rbac:95 storage:94 scheduler:88 worker:82 TOTAL:87
+# never lower it to let a change through). Code run only in subprocesses is not counted. Where
+# a package sat within 0.2 of a whole number (common 95.1, TOTAL 87.0), the floor is one lower:
+# timing decides a few paths (retries, reconnects), so runs differ by a tenth or two.
+COVERAGE_FLOORS := common:94 testkit:58 mesh:61 auth:95 rbac:95 storage:94 scheduler:88 worker:82 TOTAL:86
 coverage-report: bootstrap
 	@$(UV) run --frozen coverage combine -q >/dev/null 2>&1 || true
 	@fail=0; for floor in $(COVERAGE_FLOORS); do \
