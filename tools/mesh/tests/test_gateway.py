@@ -23,20 +23,27 @@ from mesh.gateway import (
 from mesh.launch import running
 from mesh.net import free_port
 
+ROUTER_PATH = f"/api/http/routers/{ROUTING_PROBE_ROUTER}"
+MIDDLEWARE_PATH = f"/api/http/middlewares/{DECISION_MIDDLEWARE}"
+
 
 @pytest.fixture
-def gateway() -> Iterator[tuple[int, dict[str, int]]]:
-    """A stand-in for Traefik's web entry point answering the probe with `status["probe"]`."""
-    status = {"probe": 404}
+def traefik_api() -> Iterator[tuple[int, dict[str, object]]]:
+    """A stand-in for Traefik's API: a path in `listed` answers 200 with its JSON, any other 404."""
+    listed: dict[str, object] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            code = (
-                status["probe"] if self.path == f"/api/http/routers/{ROUTING_PROBE_ROUTER}" else 500
-            )
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
+            if self.path not in listed:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            encoded = json.dumps(listed[self.path]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(encoded)))
             self.end_headers()
+            self.wfile.write(encoded)
 
         def log_message(self, *_args: object) -> None:
             pass
@@ -45,26 +52,26 @@ def gateway() -> Iterator[tuple[int, dict[str, int]]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1], status
+        yield server.server_address[1], listed
     finally:
         server.shutdown()
         server.server_close()
 
 
 def test_a_gateway_that_has_not_loaded_its_routes_is_not_ready(
-    gateway: tuple[int, dict[str, int]],
+    traefik_api: tuple[int, dict[str, object]],
 ) -> None:
-    port, _ = gateway
+    port, _ = traefik_api
 
     with pytest.raises(ConnectionError, match="no docs@file router"):
         traefik_routing(port)
 
 
 def test_a_gateway_whose_api_lists_the_docs_router_is_ready(
-    gateway: tuple[int, dict[str, int]],
+    traefik_api: tuple[int, dict[str, object]],
 ) -> None:
-    port, status = gateway
-    status["probe"] = 200
+    port, listed = traefik_api
+    listed[ROUTER_PATH] = {"status": "enabled"}
 
     traefik_routing(port)
 
@@ -106,50 +113,18 @@ def test_the_gateway_balances_over_every_url_of_a_service(
         assert sorted(server_status(ping, "auth")) == expected
 
 
-@pytest.fixture
-def middleware_api() -> Iterator[tuple[int, dict[str, object]]]:
-    """A stand-in for Traefik's API answering the decision middleware with `listed["body"]`."""
-    listed: dict[str, object] = {"body": None}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = listed["body"]
-            if self.path != f"/api/http/middlewares/{DECISION_MIDDLEWARE}" or body is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            encoded = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(encoded)))
-            self.end_headers()
-            self.wfile.write(encoded)
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], listed
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_a_gateway_whose_decision_plugin_did_not_load_is_not_ready(
-    middleware_api: tuple[int, dict[str, object]],
+    traefik_api: tuple[int, dict[str, object]],
 ) -> None:
-    port, listed = middleware_api
+    port, listed = traefik_api
     with pytest.raises(ConnectionError, match="no authorize@file middleware"):
         traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
 
-    listed["body"] = {"status": "disabled", "error": ["plugin rbacauth: failed to import"]}
+    listed[MIDDLEWARE_PATH] = {"status": "disabled", "error": ["plugin rbacauth: failed to import"]}
     with pytest.raises(ConnectionError, match="disabled: plugin rbacauth: failed to import"):
         traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
 
-    listed["body"] = {"status": "enabled"}
+    listed[MIDDLEWARE_PATH] = {"status": "enabled"}
     traefik_middleware_enabled(port, DECISION_MIDDLEWARE)
 
 
