@@ -1,10 +1,17 @@
+import contextlib
 import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from common.redis_client import create_redis
 from common.route_manifest import manifest_key
+from storage.app import build_object_store
 from storage.service import FileService
+from storage.settings import StorageSettings
 
 
 async def test_ready_checks_redis_mongodb_and_s3(api: httpx.AsyncClient) -> None:
@@ -59,3 +66,38 @@ async def test_bucket_is_created_at_start_up(files: FileService) -> None:
     usage = await files.store.usage()
 
     assert usage.name == files.settings.bucket
+
+
+def _connections_to(port: int) -> int:
+    """This process's established TCP connections to a loopback port (Linux /proc)."""
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                ours.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/self/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[3] == "01" and fields[9] in ours:
+            count += 1
+    return count
+
+
+async def test_a_closed_object_store_leaves_no_s3_connection_open(
+    storage_settings_factory: Callable[..., StorageSettings],
+) -> None:
+    """The app's lifespan closes its store: pooled S3 connections close then, not whenever the
+    garbage collector reaches them (a ResourceWarning at a random later moment)."""
+    settings = storage_settings_factory()
+    s3_port = urlsplit(settings.s3_endpoint).port
+    assert s3_port is not None
+    before = _connections_to(s3_port)  # the session's running app may hold some
+    store = build_object_store(settings)
+    await store.ensure_bucket()
+    assert _connections_to(s3_port) > before
+
+    store.close()
+
+    assert _connections_to(s3_port) <= before

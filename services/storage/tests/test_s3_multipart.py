@@ -1,12 +1,14 @@
 import asyncio
 import os
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from common.s3 import create_s3
+from common.s3 import close_http_pools, create_s3
 from mesh.seaweed import S3Server
 from storage import s3_multipart
 
@@ -15,13 +17,19 @@ KEY = "objects/sdk-check"
 
 
 @pytest.fixture(scope="module")
-def client(s3_server: S3Server) -> Minio:
+def client(s3_server: S3Server) -> Iterator[Minio]:
+    http = urllib3.PoolManager()
     client = create_s3(
-        s3_server.endpoint, s3_server.access_key, s3_server.secret_key, s3_server.region
+        s3_server.endpoint,
+        s3_server.access_key,
+        s3_server.secret_key,
+        s3_server.region,
+        http_client=http,
     )
     if not client.bucket_exists("sdk-check"):
         client.make_bucket("sdk-check")
-    return client
+    yield client
+    close_http_pools(http)
 
 
 def _put_part(client: Minio, upload_id: str, number: int, data: bytes) -> str:

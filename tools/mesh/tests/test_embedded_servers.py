@@ -6,15 +6,19 @@ import os
 import signal
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pymongo
 import pytest
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.errors import PyMongoError
 
+from common.s3 import close_http_pools
 from mesh.launch import running
 from mesh.mongo import mongo_launch, mongo_url
 from mesh.net import free_port
@@ -22,14 +26,21 @@ from mesh.process import ProcessDiedError, group_alive
 from mesh.seaweed import S3Server
 
 
-def s3_client(server: S3Server, secret_key: str | None = None) -> Minio:
-    return Minio(
-        server.endpoint.split("://", 1)[1],
-        access_key=server.access_key,
-        secret_key=secret_key or server.secret_key,
-        secure=False,
-        region=server.region,
-    )
+@contextmanager
+def s3_client(server: S3Server, secret_key: str | None = None) -> Iterator[Minio]:
+    """An SDK client whose pooled connections are closed when the block ends."""
+    http = urllib3.PoolManager()
+    try:
+        yield Minio(
+            server.endpoint.split("://", 1)[1],
+            access_key=server.access_key,
+            secret_key=secret_key or server.secret_key,
+            secure=False,
+            region=server.region,
+            http_client=http,
+        )
+    finally:
+        close_http_pools(http)
 
 
 async def test_mongo_url_stores_and_finds_documents(mongo_url: str) -> None:
@@ -86,21 +97,24 @@ def test_s3_server_refuses_unsigned_requests(s3_server: S3Server) -> None:
 
 
 def test_s3_server_refuses_a_wrong_secret(s3_server: S3Server) -> None:
-    with pytest.raises(S3Error) as refused:
-        s3_client(s3_server, secret_key="not-the-secret").list_buckets()
+    with (
+        s3_client(s3_server, secret_key="not-the-secret") as client,
+        pytest.raises(S3Error) as refused,
+    ):
+        client.list_buckets()
     assert refused.value.code == "SignatureDoesNotMatch"
 
 
 def test_s3_server_stores_objects_for_signed_requests(s3_server: S3Server) -> None:
-    client = s3_client(s3_server)
-    client.make_bucket("fixture-check")
-    client.put_object("fixture-check", "hello.txt", io.BytesIO(b"hello"), 5)
-    response = client.get_object("fixture-check", "hello.txt")
-    try:
-        assert response.read() == b"hello"
-    finally:
-        response.close()
-        response.release_conn()
+    with s3_client(s3_server) as client:
+        client.make_bucket("fixture-check")
+        client.put_object("fixture-check", "hello.txt", io.BytesIO(b"hello"), 5)
+        response = client.get_object("fixture-check", "hello.txt")
+        try:
+            assert response.read() == b"hello"
+        finally:
+            response.close()
+            response.release_conn()
 
 
 @pytest.mark.process  # kills and restarts a server: make test, not make test-fast

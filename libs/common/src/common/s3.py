@@ -3,6 +3,7 @@
 The SDK is blocking: call it through `asyncio.to_thread`, never on the event loop.
 """
 
+import contextlib
 from urllib.parse import urlsplit
 
 import urllib3
@@ -32,3 +33,15 @@ def create_s3(
         region=region,
         http_client=http_client,
     )
+
+
+def close_http_pools(http: urllib3.PoolManager) -> None:
+    """Close every pooled connection now.
+
+    `PoolManager.clear()` (urllib3 2.8) only forgets its pools; their sockets then close whenever
+    the garbage collector reaches them, with a ResourceWarning at some unrelated moment.
+    """
+    for key in http.pools.keys():  # noqa: SIM118 - the container refuses iteration
+        with contextlib.suppress(KeyError):  # dropped by another thread meanwhile
+            http.pools[key].close()
+    http.clear()

@@ -49,17 +49,18 @@ def s3_http_pool() -> urllib3.PoolManager:
 def build_object_store(settings: StorageSettings) -> ObjectStore:
     """The internal S3 client plus a presigner for the public endpoint."""
     secret = settings.s3_secret_key.get_secret_value()
+    http = s3_http_pool()
     client = create_s3(
         settings.s3_endpoint,
         settings.s3_access_key,
         secret,
         settings.s3_region,
-        http_client=s3_http_pool(),
+        http_client=http,
     )
     presigner = Presigner(
         settings.public_endpoint, Credentials(settings.s3_access_key, secret, settings.s3_region)
     )
-    return ObjectStore(client, presigner, settings.bucket)
+    return ObjectStore(client, presigner, settings.bucket, http=http)
 
 
 def create_app(
@@ -85,6 +86,7 @@ def create_app(
             async with running_hub(app, settings, redis, FILES_STREAM):
                 yield
         finally:
+            store.close()
             await mongo.close()
             await redis.aclose()
             if isinstance(verifier.keys, JwksClient):

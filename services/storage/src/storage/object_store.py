@@ -11,11 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from common.s3 import close_http_pools
 from storage import s3_multipart
 from storage.errors import StorageUnavailableError
 from storage.filenames import content_disposition
@@ -76,10 +78,24 @@ def _bare_etag(value: str) -> str:
 
 
 class ObjectStore:
-    def __init__(self, client: Minio, presigner: Presigner, bucket: str) -> None:
+    def __init__(
+        self,
+        client: Minio,
+        presigner: Presigner,
+        bucket: str,
+        *,
+        http: urllib3.PoolManager | None = None,
+    ) -> None:
         self.client = client
         self.presigner = presigner
         self.bucket = bucket
+        # The connection pool the client was built on, when this store owns it.
+        self.http = http
+
+    def close(self) -> None:
+        """Close the pooled S3 connections now, not whenever the garbage collector runs."""
+        if self.http is not None:
+            close_http_pools(self.http)
 
     async def _run[T](self, call: Callable[..., T], *args: object) -> T:
         try:

@@ -21,13 +21,13 @@ async def cleanup_stale_uploads(older_than_seconds: int | None = None) -> dict[s
     settings = load_settings(StorageSettings)
     age = older_than_seconds if older_than_seconds is not None else settings.stale_upload_seconds
     mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [FileRecord])
+    store = build_object_store(settings)
     try:
         report = await run_cleanup(
-            FileRepository(),
-            build_object_store(settings),
-            older_than=timedelta(seconds=max(0, age)),
+            FileRepository(), store, older_than=timedelta(seconds=max(0, age))
         )
     finally:
+        store.close()
         await mongo.close()
     return {
         "files_removed": report.files_removed,

@@ -9,8 +9,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import urllib3
 from minio import Minio
 
+from common.s3 import close_http_pools
 from mesh.launch import Launch, venv_binary
 from mesh.net import LOOPBACK, port_is_free
 
@@ -116,14 +118,21 @@ def s3_check(server: S3Server) -> None:
     else:
         raise ConnectionError("the S3 endpoint accepts unsigned requests")
     host = server.endpoint.split("://", 1)[1]
-    client = Minio(
-        host,
-        access_key=server.access_key,
-        secret_key=server.secret_key,
-        secure=False,
-        region=server.region,
-    )
-    client.list_buckets()
+    # One short attempt per check (the SDK's default pool retries for minutes), closed here
+    # rather than whenever the garbage collector reaches it.
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(total=5.0), retries=False)
+    try:
+        client = Minio(
+            host,
+            access_key=server.access_key,
+            secret_key=server.secret_key,
+            secure=False,
+            region=server.region,
+            http_client=http,
+        )
+        client.list_buckets()
+    finally:
+        close_http_pools(http)
 
 
 def _socket_path(data_dir: Path, name: str) -> list[str]:
