@@ -8,6 +8,7 @@ from bench.auth_login import (
     CryptoCost,
     HashCost,
     Login,
+    Parts,
     Phase,
     arrival_schedule,
     percentile,
@@ -103,12 +104,15 @@ def test_a_slow_run_says_misses_and_why() -> None:
     assert "| 400.0 ms | ≤ 150 ms (misses) |" in section
     assert "(50.0 ÷ 250.0) | 0.20 | ≥ 0.85 (misses) |" in section
     assert "Why the CPU ratio is missed: beyond the hash a login costs 12.0 ms" in section
-    assert "alone cost 1.30 ms, so with the hash at 8.0 ms no login can cost less than 1.16" in (
-        section
-    )
+    assert "(8.00 + 0.60 + 0.70) ÷ 8.00 = 1.16 times the hash" in section
+    assert "the RSA operations alone are 0.16 of the hash where the target leaves 0.15" in section
     # 8 s of service CPU over 10 s of saturation; 5 s over the 10 s at half of it.
     assert "the service kept only 0.80 of the" in section
-    assert "would stop it at about 0.49." in section
+    assert (
+        "would stop it at about 0.49, and even a login made of nothing but its hash and its two"
+        in (section)
+    )
+    assert "RSA operations at 0.86." in section
     assert "Why the p95 is missed: at 25.0 logins/s the service kept 0.50 of the" in section
     assert "| one RSA-OAEP decryption + one RS256 signature (3072-bit key) | 0.60 + 0.70 ms |" in (
         section
@@ -143,3 +147,23 @@ def test_the_argon2_cffi_implementation_is_named_when_it_is_the_cheapest() -> No
 
     assert "The cheapest here is m=9 MiB t=4 p=1 through argon2-cffi" in section
     assert "| m=9 MiB t=4 p=1 | 9.0 + 1.0 ms | 1.0 + 1.0 ms (least) | 1.00 |" in section
+
+
+def test_the_parts_of_a_login_add_up_to_the_whole_with_the_rest_by_difference() -> None:
+    crypto = CryptoCost(hashes=_crypto().hashes, rsa_ms=0.6, sign_ms=0.7, bare_sign_ms=0.65)
+    parts = Parts(worker_hop_ms=0.05, redis_ms=0.45, sql_ms=1.0)
+    # 400 bare requests for 0.12 s of service CPU: 0.3 ms each.
+    phases = {**_SLOW, "bare": _phase(0.001, 400, 0.5, cpu=0.12)}
+
+    section = report(phases, crypto, load=(0.5, 0.7), parts=parts)
+
+    assert "PyJWT's JSON and base64 0.05 ms) | 0.70 ms | 1 | 0.70 ms | 0.09 |" in section
+    assert "| 0.05 ms | 3 | 0.15 ms | 0.02 |" in section
+    assert "| 0.30 ms | 2 | 0.60 ms | 0.07 |" in section
+    # 20.0 ms in all: 8.0 + 0.6 + 0.7 + 0.15 + 0.45 + 1.0 + 0.6 = 11.5 accounted, 8.5 left.
+    assert "waking) | | | 8.50 ms | 1.06 |" in section
+    assert "| the whole login in the service (50% of saturation) | | | 20.00 ms | 2.50 |" in section
+
+
+def test_without_the_parts_the_section_has_no_parts_table() -> None:
+    assert "a login's parts" not in _section(_FAST)
