@@ -1,5 +1,6 @@
 """The app factory every service uses: one shape for errors, logging, health, CORS and OpenAPI."""
 
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from http import HTTPStatus
@@ -16,7 +17,7 @@ from common.body_limit import BodyLimitMiddleware
 from common.errors import install_error_handlers
 from common.head import HeadAsGetMiddleware
 from common.logs import configure_logging
-from common.openapi import document_routes, problem_openapi
+from common.openapi import SharedSchemas, document_routes, problem_openapi, router_objects
 from common.request_context import RequestContextMiddleware
 from common.route_manifest import publish_app_routes
 from common.security import offer_password_login
@@ -47,6 +48,8 @@ class RootPathMiddleware:
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# The OpenAPI documents of the apps this process made, by shape (see `SharedSchemas`).
+_SCHEMAS = SharedSchemas()
 
 
 def _answer_no_content_bare(router: APIRouter) -> None:
@@ -131,15 +134,33 @@ def create_app(
         app.include_router(router)
 
     is_local = settings.environment is Environment.LOCAL
+    included = (health.router, docs_pages.router, *routers)
+    routes_made = len(app.router.routes)
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
+    def make_openapi() -> dict[str, Any]:
         schema = problem_openapi(app)
         # auth's password form exists only in local, so only there may the docs point at it.
         if is_local:
             offer_password_login(schema)
         return schema
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        if len(app.router.routes) != routes_made or app.webhooks.routes:
+            return make_openapi()  # routes added since: not a shape this factory knows
+        shape = (
+            name,
+            app.title,
+            app.version,
+            app.description,
+            app.openapi_version,
+            json.dumps(app.openapi_tags),
+            json.dumps(app.servers),
+            is_local,
+        )
+        app.openapi_schema = _SCHEMAS.get(shape, router_objects(included), make_openapi)
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.is_local = is_local

@@ -1,6 +1,8 @@
 """Document every route's error responses and access level without per-route boilerplate."""
 
 import json
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -90,3 +92,49 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
 
 def _referenced(schema: dict[str, Any], name: str) -> bool:
     return f'"#/components/schemas/{name}"' in json.dumps(schema.get("paths", {}))
+
+
+class SharedSchemas:
+    """OpenAPI documents shared by apps of one shape: built once, handed out as copies.
+
+    Every start of an app publishes its route manifest, read from its OpenAPI document; building
+    that document resolves every route's models and JSON schemas (about 0.1 s of CPU for a
+    service). A process that starts many apps of the same routers (the test suites start one per
+    test) builds it once per shape. A shape is the values given plus the objects given, compared
+    by identity: the cache holds those objects, so no other object can take their ids while
+    their entry lives. Each caller gets its own copy, free to change.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[Any, ...], tuple[tuple[object, ...], str]] = OrderedDict()
+
+    def get(
+        self, values: tuple[Any, ...], objects: Sequence[object], make: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        key = (values, tuple(id(o) for o in objects))
+        entry = self._entries.get(key)
+        if entry is not None and all(a is b for a, b in zip(entry[0], objects, strict=True)):
+            self._entries.move_to_end(key)
+            copy: dict[str, Any] = json.loads(entry[1])
+            return copy
+        schema = make()
+        self._entries[key] = (tuple(objects), json.dumps(schema))
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+        return schema
+
+
+def router_objects(routers: Sequence[APIRouter]) -> list[object]:
+    """The routers and every route in them, nested routers' included (what a shape names)."""
+    found: list[object] = []
+    pending: list[object] = list(routers)
+    while pending:
+        router = pending.pop(0)
+        found.append(router)
+        for route in getattr(router, "routes", ()):
+            found.append(route)
+            nested = getattr(route, "original_router", None)  # an included router
+            if nested is not None:
+                pending.append(nested)
+    return found

@@ -345,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
         "other users are asked)",
     )
     token.add_argument(
-        "--url", help="the gateway (default: the running mesh's, else http://127.0.0.1:8000)"
+        "--url",
+        help="the gateway (default: MESH_URL, else the running mesh's, else http://127.0.0.1:8000)",
     )
     token.set_defaults(run=cmd_token)
     return parser

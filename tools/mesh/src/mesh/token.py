@@ -37,7 +37,9 @@ def admin_username() -> str:
 
 
 def gateway_url(state: StateDir, given: str | None) -> str:
-    """`--url`, else the gateway of the mesh running from `state`, else the default port."""
+    """`--url`, else `MESH_URL` (as the examples take it), else the gateway of the mesh running
+    from `state`, else the default port."""
+    given = given or os.environ.get("MESH_URL")
     if given:
         return given.rstrip("/")
     _, meta = state.recorded()
