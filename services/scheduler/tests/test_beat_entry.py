@@ -4,7 +4,7 @@ from typing import Any
 from scheduler.beat_entry import DORMANT_SECONDS, PeriodicTaskEntry
 from scheduler.beat_schedule import Schedule
 from scheduler.models import PeriodicTask
-from worker.celery_app import celery_app
+from tasks.celery_app import process_app
 
 EVERY_MINUTE = {"type": "interval", "every": 1, "period": "minutes"}
 
@@ -18,7 +18,7 @@ def entry(**fields: Any) -> PeriodicTaskEntry:
         "created_at": datetime.now(UTC) - timedelta(hours=1),
     }
     values.update(fields)
-    return PeriodicTaskEntry.from_model(PeriodicTask(**values), celery_app)
+    return PeriodicTaskEntry.from_model(PeriodicTask(**values), process_app())
 
 
 def test_a_task_that_never_ran_counts_its_first_period_from_creation() -> None:
