@@ -6,6 +6,8 @@ from scheduler.beat_schedule import Schedule
 from scheduler.models import PeriodicTask
 from tasks.celery_app import process_app
 
+celery_app = process_app()
+
 EVERY_MINUTE = {"type": "interval", "every": 1, "period": "minutes"}
 
 
@@ -18,7 +20,7 @@ def entry(**fields: Any) -> PeriodicTaskEntry:
         "created_at": datetime.now(UTC) - timedelta(hours=1),
     }
     values.update(fields)
-    return PeriodicTaskEntry.from_model(PeriodicTask(**values), process_app())
+    return PeriodicTaskEntry.from_model(PeriodicTask(**values), celery_app)
 
 
 def test_a_task_that_never_ran_counts_its_first_period_from_creation() -> None:

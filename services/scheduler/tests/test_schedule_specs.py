@@ -10,6 +10,8 @@ from scheduler.schedule_specs import SCHEDULE_ADAPTER, schedule_from_json, to_ce
 from scheduler.zoned_crontab import ZonedCrontab
 from tasks.celery_app import process_app
 
+celery_app = process_app()
+
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
@@ -19,7 +21,7 @@ def spec(data: dict[str, Any]) -> Any:
 
 def test_interval_becomes_a_celery_interval_of_that_length() -> None:
     converted = to_celery_schedule(
-        spec({"type": "interval", "every": 90, "period": "minutes"}), process_app()
+        spec({"type": "interval", "every": 90, "period": "minutes"}), celery_app
     )
     assert isinstance(converted, schedule)
     assert converted.run_every == timedelta(minutes=90)
@@ -27,8 +29,7 @@ def test_interval_becomes_a_celery_interval_of_that_length() -> None:
 
 def test_crontab_becomes_a_zoned_crontab_in_its_time_zone() -> None:
     converted = to_celery_schedule(
-        spec({"type": "crontab", "minute": "0", "hour": "9", "timezone": "Asia/Tokyo"}),
-        process_app(),
+        spec({"type": "crontab", "minute": "0", "hour": "9", "timezone": "Asia/Tokyo"}), celery_app
     )
     assert isinstance(converted, ZonedCrontab)
     assert converted.zone.key == "Asia/Tokyo"
@@ -39,7 +40,7 @@ def test_crontab_becomes_a_zoned_crontab_in_its_time_zone() -> None:
 def test_solar_becomes_a_celery_solar_event_at_those_coordinates() -> None:
     converted = to_celery_schedule(
         spec({"type": "solar", "event": "sunrise", "latitude": 48.85, "longitude": 2.35}),
-        process_app(),
+        celery_app,
     )
     assert isinstance(converted, solar)
     assert converted.event == "sunrise"
@@ -51,7 +52,7 @@ def test_solar_becomes_a_celery_solar_event_at_those_coordinates() -> None:
 def test_clocked_fires_once_when_its_time_has_come() -> None:
     run_at = NOW - timedelta(seconds=5)
     converted = to_celery_schedule(
-        spec({"type": "clocked", "run_at": run_at.isoformat()}), process_app()
+        spec({"type": "clocked", "run_at": run_at.isoformat()}), celery_app
     )
     assert isinstance(converted, ClockedSchedule)
     converted.nowfun = lambda: NOW
@@ -65,7 +66,7 @@ def test_clocked_fires_once_when_its_time_has_come() -> None:
 
 def test_the_longest_interval_is_a_century_which_beat_can_still_count_forward() -> None:
     longest = to_celery_schedule(
-        spec({"type": "interval", "every": 36_500, "period": "days"}), process_app()
+        spec({"type": "interval", "every": 36_500, "period": "days"}), celery_app
     )
     longest.nowfun = lambda: NOW
     assert not longest.is_due(NOW).is_due
