@@ -112,7 +112,10 @@ test-bench-smoke: bootstrap wrk
 # never lower it to let a change through). Code run only in subprocesses is not counted. Where
 # a package sat within 0.2 of a whole number (common 95.1, TOTAL 87.0), the floor is one lower:
 # timing decides a few paths (retries, reconnects), so runs differ by a tenth or two.
-COVERAGE_FLOORS := common:94 testkit:58 mesh:61 auth:95 rbac:95 storage:94 scheduler:88 worker:82 TOTAL:86
+# tasks and worker (issue 16's split of the old worker package, 82.5 as one) were set from the
+# targeted run of libs/tasks and the worker, scheduler and storage suites (97.4 and 60.5): the
+# worker keeps the process, whose app and heartbeat run only in worker subprocesses.
+COVERAGE_FLOORS := common:94 testkit:58 tasks:97 mesh:61 auth:95 rbac:95 storage:94 scheduler:88 worker:60 TOTAL:86
 coverage-report: bootstrap
 	@$(UV) run --frozen coverage combine -q >/dev/null 2>&1 || true
 	@fail=0; for floor in $(COVERAGE_FLOORS); do \

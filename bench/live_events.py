@@ -2,7 +2,7 @@
 
 One scheduler process (uvicorn, SQLite, embedded Valkey and MongoDB-wire server) serves every
 socket; the load generator (this process) opens them and announces run state changes exactly as
-the worker does after writing the run's record (`worker.run_events.announce_run`: an XADD on
+the worker does after writing the run's record (`tasks.run_events.announce_run`: an XADD on
 `events:scheduler:runs`). Latency runs from that XADD to the event's arrival at the client: the
 scheduler's stream read, its owner lookup (SQL, then cached), the fan-out and the socket.
 
@@ -36,10 +36,10 @@ from common.sql import SqlDatabase
 from mesh.net import free_port, wait_for_port
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
+from tasks.run_events import announce_run, run_event
 from testkit.embedded import mongo_server
 from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
-from worker.run_events import announce_run, run_event
 
 SIZES: list[int] = sized([1, 1000, 1500, 2000, 3000, 4000, 6000, 8000], [1, 20])
 ACTIVE = sized(10, 2)

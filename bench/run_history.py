@@ -24,14 +24,14 @@ from redis import Redis as SyncRedis
 
 from bench.machine import describe
 from bench.scale import sized
+from tasks.celery_app import process_app
+from tasks.runs import TaskRun
+from testkit.celery_processes import celery_process, process_env, worker_command
 from testkit.embedded import mongo_server
 from testkit.valkey import valkey_server
-from worker.celery_app import celery_app
 from worker.demo import add
 from worker.run_signals import RunRecorder
-from worker.runs import TaskRun
 from worker.settings import WorkerSettings
-from worker.testing import celery_process, process_env, worker_command
 
 STORED_RUNS = sized(100_000, 300)
 CHECKPOINTS = sized((0, 1_000, 10_000, 50_000, 100_000), (0, 200))
@@ -79,7 +79,7 @@ def _drain(redis_url: str, mongo_url: str, *, record: bool, workdir: Path) -> fl
     recorded_before = runs.estimated_document_count()
     redis = SyncRedis.from_url(redis_url)
     redis.flushdb()
-    celery_app.conf.update(broker_url=redis_url, result_backend=redis_url)
+    process_app().conf.update(broker_url=redis_url, result_backend=redis_url)
     for i in range(TASKS):
         add.delay(i, 1)
     env = process_env(

@@ -54,9 +54,9 @@ from common.sql import SqlDatabase
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
 from scheduler.repository import PeriodicTaskRepository
+from tasks.catalog import publish_catalog
+from testkit.celery_processes import beat_command, celery_process, process_env
 from testkit.valkey import valkey_server
-from worker.catalog import publish_catalog
-from worker.testing import beat_command, celery_process, process_env
 
 TASKS = sized(10_000, 200)
 BIG_TASKS = sized(100_000, 400)

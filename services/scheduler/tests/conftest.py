@@ -12,10 +12,10 @@ from redis.asyncio import Redis
 from scheduler.app import create_app
 from scheduler.migrations import upgrade_database
 from scheduler.settings import SchedulerSettings
+from tasks.catalog import publish_catalog
+from testkit.celery_processes import celery_process, process_env, wait_for_workers, worker_command
 from testkit.plugin import SqlSchema
 from testkit.tokens import TokenSigner
-from worker.catalog import publish_catalog
-from worker.testing import celery_process, process_env, wait_for_workers, worker_command
 
 # Our processes use their own database of the private Valkey, which we flush at will.
 SCHEDULER_REDIS_DB = 7

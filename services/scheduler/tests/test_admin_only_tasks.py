@@ -8,7 +8,7 @@ import httpx
 import pytest
 from redis import Redis as SyncRedis
 
-from worker.catalog import publish_catalog, withdraw_catalog
+from tasks.catalog import publish_catalog, withdraw_catalog
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
 

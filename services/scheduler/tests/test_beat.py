@@ -19,8 +19,8 @@ from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
 from scheduler.repository import PeriodicTaskRepository
 from scheduler.settings import SchedulerSettings
-from worker.celery_app import build_celery
-from worker.settings import WorkerSettings
+from tasks.celery_app import build_celery
+from tasks.settings import TaskSettings
 
 PAST = "2020-01-01T00:00:00Z"
 SchedulerFactory = Callable[..., DatabaseScheduler]
@@ -31,7 +31,7 @@ def make_scheduler(
     monkeypatch: pytest.MonkeyPatch, settings: SchedulerSettings
 ) -> Iterator[SchedulerFactory]:
     """Schedulers as `celery beat` builds them (settings from the environment); closed after."""
-    app = build_celery(WorkerSettings.model_validate({"redis_url": settings.redis_url}))
+    app = build_celery(TaskSettings.model_validate({"redis_url": settings.redis_url}))
     created: list[DatabaseScheduler] = []
 
     def make(

@@ -4,7 +4,9 @@ from typing import Any
 from scheduler.beat_entry import DORMANT_SECONDS, PeriodicTaskEntry
 from scheduler.beat_schedule import Schedule
 from scheduler.models import PeriodicTask
-from worker.celery_app import celery_app
+from tasks.celery_app import process_app
+
+celery_app = process_app()
 
 EVERY_MINUTE = {"type": "interval", "every": 1, "period": "minutes"}
 

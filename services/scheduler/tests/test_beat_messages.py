@@ -19,7 +19,7 @@ from celery.signals import task_revoked
 from redis import Redis as SyncRedis
 
 from scheduler.beat_publish import BatchPublisher
-from worker.queued_at import connect_queued_at
+from tasks.queued_at import connect_queued_at
 
 # Beat's process stamps every message with its send time (`worker.app` connects this).
 connect_queued_at()

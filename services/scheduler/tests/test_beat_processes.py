@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from testkit import polling
-from worker.testing import beat_command, celery_process, stop_process
+from testkit.celery_processes import beat_command, celery_process, stop_process
 
 POLL_SECONDS = 0.25
 

@@ -11,10 +11,10 @@ from redis.asyncio import Redis
 from common.mongo import create_mongo_client
 from scheduler.app import create_app
 from scheduler.settings import SchedulerSettings
+from tasks.catalog import publish_catalog
+from tasks.lost_runs import LostRunSweeper
+from tasks.runs import RunState, TaskRun
 from testkit.tokens import TokenSigner
-from worker.catalog import publish_catalog
-from worker.lost_runs import LostRunSweeper
-from worker.runs import RunState, TaskRun
 
 
 async def test_a_started_run_of_a_worker_without_heartbeat_is_shown_lost(

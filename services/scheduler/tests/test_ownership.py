@@ -11,7 +11,7 @@ import pytest
 
 from scheduler.seed import RUN_HISTORY_PRUNE_NAME, STORAGE_CLEANUP_NAME, seed_defaults
 from scheduler.settings import SchedulerSettings
-from worker.run_history import record_started
+from tasks.run_history import record_started
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
 

@@ -11,8 +11,8 @@ from common.mongo import init_mongo
 from common.sql import SqlDatabase
 from scheduler.models import SYSTEM_OWNER, PeriodicTask
 from scheduler.run_events import RunOwners
-from worker.run_history import record_started
-from worker.runs import TaskRun
+from tasks.run_history import record_started
+from tasks.runs import TaskRun
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from common.mongo import create_mongo_client
 from scheduler.settings import SchedulerSettings
-from worker.runs import TaskRun
+from tasks.runs import TaskRun
 
 pytestmark = pytest.mark.usefixtures("demo_catalog")
 

@@ -8,7 +8,9 @@ from pydantic import ValidationError
 from scheduler.clocked import ClockedSchedule
 from scheduler.schedule_specs import SCHEDULE_ADAPTER, schedule_from_json, to_celery_schedule
 from scheduler.zoned_crontab import ZonedCrontab
-from worker.celery_app import celery_app
+from tasks.celery_app import process_app
+
+celery_app = process_app()
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from storage.models import FileRecord
 from storage.object_keys import OBJECT_PREFIX, sealed_key, staging_key
 from storage.object_store import ObjectNotFoundError
 from storage.service import FileService
-from worker import TASKS_ENTRY_POINT_GROUP
+from tasks import TASKS_ENTRY_POINT_GROUP
 
 DAY = timedelta(days=1)
 LATER = timedelta(days=8)
@@ -133,6 +134,20 @@ def test_cleanup_task_is_declared_for_the_worker() -> None:
 
 
 @pytest.mark.process
+def test_the_task_module_imports_without_reading_any_settings() -> None:
+    # An environment the settings refuse: importing must not read them (only a run does).
+    done = subprocess.run(
+        [sys.executable, "-c", "import storage.tasks"],
+        env={"ENVIRONMENT": "not-an-environment"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.process
 async def test_worker_runs_the_cleanup_task_with_settings_from_the_environment(
     files: FileService, s3_http: httpx.AsyncClient
 ) -> None:
@@ -166,10 +181,13 @@ async def test_worker_runs_the_cleanup_task_with_settings_from_the_environment(
     }
     script = (
         "import json\n"
-        "from worker.celery_app import celery_app\n"
-        "from worker.task_discovery import discover_task_modules\n"
-        "discover_task_modules()\n"
-        "print(json.dumps(celery_app.tasks['storage.cleanup_stale_uploads']()))\n"
+        "from importlib.metadata import entry_points\n"
+        "from importlib import import_module\n"
+        "from tasks import TASKS_ENTRY_POINT_GROUP\n"
+        "from tasks.celery_app import process_app\n"
+        "for ep in entry_points(group=TASKS_ENTRY_POINT_GROUP):\n"
+        "    import_module(ep.module)\n"
+        "print(json.dumps(process_app().tasks['storage.cleanup_stale_uploads']()))\n"
     )
 
     proc = await asyncio.create_subprocess_exec(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis as SyncRedis
 
-from worker.celery_app import celery_app
+from tasks.celery_app import process_app
 
 WORKER_REDIS_DB = 6
 
@@ -18,6 +18,7 @@ def broker_url(redis_url: str) -> Iterator[str]:
     url = f"{redis_url.rsplit('/', 1)[0]}/{WORKER_REDIS_DB}"
     redis = SyncRedis.from_url(url)
     redis.flushdb()
+    celery_app = process_app()
     previous = celery_app.conf.broker_url, celery_app.conf.result_backend
     celery_app.conf.update(broker_url=url, result_backend=url)
     try:

@@ -3,8 +3,8 @@
 import re
 from pathlib import Path
 
+from tasks.tasks_api import TypedTask
 from worker import demo
-from worker.tasks_api import TypedTask
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

@@ -13,16 +13,16 @@ from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
 from common.mongo import create_mongo_client
-from worker.demo import sleep, sleep_at_least_once
-from worker.lost_runs import LostRunSweeper
-from worker.runs import RunState, TaskRun
-from worker.testing import (
+from tasks.lost_runs import LostRunSweeper
+from tasks.runs import RunState, TaskRun
+from testkit.celery_processes import (
     celery_process,
     process_env,
     stop_process,
     wait_for_workers,
     worker_command,
 )
+from worker.demo import sleep, sleep_at_least_once
 
 # Real worker processes, killed on purpose: in `make test`, not in `make test-fast`.
 pytestmark = pytest.mark.process

@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from common.redis_client import create_redis
-from worker.run_events import RUN_STATE, RUNS_STREAM
+from tasks.run_events import RUN_STATE, RUNS_STREAM
 from worker.run_signals import RunRecorder
 from worker.settings import WorkerSettings
 

@@ -14,9 +14,9 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from common.mongo import create_mongo_client
-from worker.event_loop import process_loop
-from worker.run_events import run_event
-from worker.run_history import (
+from tasks.event_loop import process_loop
+from tasks.run_events import run_event
+from tasks.run_history import (
     RunWrite,
     coalesce,
     finished_write,
@@ -26,8 +26,8 @@ from worker.run_history import (
     started_write,
     write_runs,
 )
+from tasks.runs import LEGACY_TASK_ID_INDEX, TASK_ID_INDEX, TaskRun
 from worker.run_signals import RunRecorder
-from worker.runs import LEGACY_TASK_ID_INDEX, TASK_ID_INDEX, TaskRun
 from worker.settings import WorkerSettings
 
 NEVER = 3600.0

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from common.mongo import create_mongo_client
-from worker.demo import add
-from worker.testing import (
+from testkit.celery_processes import (
     celery_process,
     process_env,
     stop_process,
     wait_for_workers,
     worker_command,
 )
+from worker.demo import add
 
 # Starts real worker processes: make test runs it, make test-fast does not.
 pytestmark = pytest.mark.process

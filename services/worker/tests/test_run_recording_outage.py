@@ -10,8 +10,8 @@ from common.mongo import create_mongo_client
 from mesh.launch import running
 from mesh.mongo import mongo_launch, mongo_url
 from mesh.net import free_port
+from tasks.runs import RunState, TaskRun
 from worker.run_signals import RunRecorder
-from worker.runs import RunState, TaskRun
 from worker.settings import WorkerSettings
 
 PAUSE_SECONDS = 0.2

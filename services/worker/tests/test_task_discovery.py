@@ -1,4 +1,4 @@
-from worker import TASKS_ENTRY_POINT_GROUP
+from tasks import TASKS_ENTRY_POINT_GROUP
 from worker.task_discovery import discover_task_modules
 
 

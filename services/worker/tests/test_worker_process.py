@@ -9,17 +9,17 @@ import pytest
 from redis import Redis as SyncRedis
 
 from common.mongo import init_mongo
-from worker.catalog import ADMIN_ONLY_PREFIX, CATALOG_PREFIX
-from worker.demo import add, sleep
-from worker.runs import RunState, TaskRun
-from worker.tasks_api import TaskResult
-from worker.testing import (
+from tasks.catalog import ADMIN_ONLY_PREFIX, CATALOG_PREFIX
+from tasks.runs import RunState, TaskRun
+from tasks.tasks_api import TaskResult
+from testkit.celery_processes import (
     celery_process,
     process_env,
     stop_process,
     wait_for_workers,
     worker_command,
 )
+from worker.demo import add, sleep
 
 # Real worker/beat processes on the clock: `make test` runs this suite alone.
 pytestmark = pytest.mark.process

@@ -167,6 +167,18 @@ def test_every_build_names_an_existing_dockerfile_and_workspace_package(
         assert (context / "services" / package / "pyproject.toml").is_file(), package
 
 
+def test_the_images_running_celery_hold_the_worker_package(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The worker and beat run `celery -A worker.app`: their image installs the worker beside
+    its own package (no service depends on the worker)."""
+    celery = [s for s in services.values() if "worker.app" in " ".join(s.get("command") or [])]
+    assert len(celery) == 2
+    for service in celery:
+        args = service["build"]["args"]
+        assert "worker" in {args["PACKAGE"], *args.get("WITH_PACKAGES", "").split()}
+
+
 def test_the_gateway_gets_every_variable_its_configuration_reads(
     services: dict[str, dict[str, Any]],
 ) -> None:

@@ -20,10 +20,10 @@ from scheduler.lost_run_sweep import sweeping
 from scheduler.run_events import RunOwners
 from scheduler.run_events import router as events_router
 from scheduler.settings import SchedulerSettings
-from worker.lost_runs import LostRunSweeper
-from worker.run_events import RUNS_STREAM
-from worker.run_history import open_run_history
-from worker.runs import TaskRun
+from tasks.lost_runs import LostRunSweeper
+from tasks.run_events import RUNS_STREAM
+from tasks.run_history import open_run_history
+from tasks.runs import TaskRun
 
 
 def create_app(

@@ -43,8 +43,8 @@ from scheduler.instants import as_utc
 from scheduler.models import PeriodicTask
 from scheduler.repository import BeatRepository, RunState
 from scheduler.settings import SchedulerSettings
-from worker.catalog import read_catalog
-from worker.event_loop import LoopThread
+from tasks.catalog import read_catalog
+from tasks.event_loop import LoopThread
 
 __all__ = ["LAST_RUN_KEY", "DatabaseScheduler"]
 

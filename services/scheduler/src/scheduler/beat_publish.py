@@ -243,7 +243,7 @@ class BatchPublisher:
         if headers.get("root_id") == message["headers"].get("id"):
             headers["root_id"] = task_id
         headers["id"] = task_id
-        if QUEUED_AT_HEADER in headers:  # stamped by `worker.queued_at` as the template was sent
+        if QUEUED_AT_HEADER in headers:  # stamped by `tasks.queued_at` as the template was sent
             headers[QUEUED_AT_HEADER] = now.isoformat()
         if template.eta_in is not None:
             headers["eta"] = (now + template.eta_in).isoformat()

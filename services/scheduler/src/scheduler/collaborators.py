@@ -17,10 +17,10 @@ from scheduler.errors import (
     RunHistoryUnavailableError,
 )
 from scheduler.schemas import RunRead
-from worker.catalog import read_admin_only, read_catalog
-from worker.run_events import announce_run, run_event
-from worker.run_history import UNSTORABLE_ERRORS, record_queued
-from worker.runs import RunState, TaskRun
+from tasks.catalog import read_admin_only, read_catalog
+from tasks.run_events import announce_run, run_event
+from tasks.run_history import UNSTORABLE_ERRORS, record_queued
+from tasks.runs import RunState, TaskRun
 
 logger = logging.getLogger("scheduler.collaborators")
 # Newest run first: by when it was sent, then started. `_id` (the task id) only breaks ties, so
@@ -30,7 +30,7 @@ NEWEST_FIRST = {"queued_at": -1, "started_at": -1, "_id": -1}
 
 class TaskCatalog:
     """The task names live workers have registered, and those declared admin-only
-    (`worker.catalog`)."""
+    (`tasks.catalog`)."""
 
     def __init__(self, redis: "Redis") -> None:
         self.redis = redis
@@ -89,7 +89,7 @@ class RunHistory:
     """Reads (and, for runs sent from the API, starts) the records the worker writes."""
 
     def __init__(self, events: "Redis | None" = None) -> None:
-        # Where runs sent from the API are announced as queued (`worker.run_events`).
+        # Where runs sent from the API are announced as queued (`tasks.run_events`).
         self.events = events
 
     async def record_queued(
@@ -119,7 +119,7 @@ class RunHistory:
         periodic_task_id: uuid.UUID,
         error: str | None = None,
     ) -> None:
-        """A live event for a run sent from the API (`worker.run_events`)."""
+        """A live event for a run sent from the API (`tasks.run_events`)."""
         if self.events is not None:
             event = run_event(
                 task_id, task, state.value, periodic_task_id=str(periodic_task_id), error=error

@@ -1,4 +1,4 @@
-"""The scheduler's background sweep that ends the runs of dead workers (`worker.lost_runs`).
+"""The scheduler's background sweep that ends the runs of dead workers (`tasks.lost_runs`).
 
 It runs in every scheduler process: the sweep is idempotent, so replicas only repeat each other.
 With the defaults a run of a dead worker ends `LOST` within 2 minutes: the worker's heartbeat
@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from worker.lost_runs import LostRunSweeper
+from tasks.lost_runs import LostRunSweeper
 
 logger = logging.getLogger("scheduler.lost_runs")
 

@@ -1,7 +1,7 @@
 """The scheduler's live events: its runs as they change, on `GET /scheduler/events` (WebSocket).
 
 The worker (and the scheduler itself, for runs sent with "run now" and runs the lost-run sweep
-ends) announces every run state change on `events:scheduler:runs` (`worker.run_events`). A run
+ends) announces every run state change on `events:scheduler:runs` (`tasks.run_events`). A run
 belongs to whoever owns its periodic task, as over HTTP: `RunOwners` looks the owner up here, in
 the scheduler's own SQL, so a user never receives a run of a task that is not theirs, and a run
 without a task (or whose task was deleted) goes to admins watching everyone's (`scope=all`).
@@ -19,8 +19,8 @@ from common.live_events.routes import events_router
 from common.live_events.socket_session import EventFilter
 from common.sql import SqlDatabase
 from scheduler.models import PeriodicTask
-from worker.run_events import RUN_STATE
-from worker.runs import TaskRun
+from tasks.run_events import RUN_STATE
+from tasks.runs import TaskRun
 
 MAX_OWNERS_CACHED = 10_000
 

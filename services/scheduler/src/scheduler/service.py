@@ -39,7 +39,7 @@ from scheduler.schemas import (
     RunRead,
     TaskInfo,
 )
-from worker.runs import RunState
+from tasks.runs import RunState
 
 
 def _name_taken(name: str) -> PeriodicTaskNameTakenError:

@@ -9,7 +9,7 @@ from storage.cleanup import cleanup_stale_uploads as run_cleanup
 from storage.models import FileRecord
 from storage.repository import FileRepository
 from storage.settings import StorageSettings
-from worker.tasks_api import task
+from tasks.tasks_api import task
 
 
 @task("storage.cleanup_stale_uploads", idempotent=True, admin_only=True)

@@ -11,7 +11,7 @@ from celery.signals import worker_ready, worker_shutdown
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
-from worker.catalog import admin_only_tasks, publish_catalog, task_catalog, withdraw_catalog
+from tasks.catalog import admin_only_tasks, publish_catalog, task_catalog, withdraw_catalog
 from worker.settings import WorkerSettings
 
 logger = logging.getLogger("worker.catalog")

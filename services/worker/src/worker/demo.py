@@ -2,7 +2,7 @@
 
 import asyncio
 
-from worker.tasks_api import task
+from tasks.tasks_api import task
 
 
 @task("demo.add")

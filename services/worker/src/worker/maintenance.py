@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 from common.mongo import create_mongo_client
 from common.settings import load_settings
-from worker.run_history import prune_runs
-from worker.runs import TaskRun
+from tasks.run_history import prune_runs
+from tasks.runs import TaskRun
+from tasks.tasks_api import task
 from worker.settings import WorkerSettings
-from worker.tasks_api import task
 
 
 @task("worker.prune_run_history", idempotent=True, admin_only=True)

@@ -1,14 +1,14 @@
 """Celery signal handlers that record every run in MongoDB.
 
 They run in the process executing the task. A handler only buffers its write (an update by `_id`,
-`worker.run_history.RunWrite`); a thread of the process sends the buffer in one ordered
+`tasks.run_history.RunWrite`); a thread of the process sends the buffer in one ordered
 `bulk_write` at least every `flush_seconds` (1 s), and the buffer is flushed when the process
 stops (Celery's `worker_process_shutdown` in a pool process, `worker_shutdown` in the main one).
 So a clean stop loses nothing, and a killed process loses at most its last unflushed second.
 A flush starts `LINGER_SECONDS` after the first write since the last one, so a burst of runs
 is one `bulk_write` and a lone run's record (and its live event) is not held for a second.
 
-Each write carries the live event announcing it (`worker.run_events`), published once the write
+Each write carries the live event announcing it (`tasks.run_events`), published once the write
 is stored: a client told of a run finds its record. An event that cannot be published (Redis
 down) is logged and dropped; the record is the truth, and a client resyncs from it.
 
@@ -41,10 +41,10 @@ from pymongo.errors import BulkWriteError
 from redis.asyncio import Redis
 
 from common.redis_client import create_redis
-from worker.event_loop import process_loop
-from worker.queued_at import queued_at_of
-from worker.run_events import announce_run, run_event
-from worker.run_history import (
+from tasks.event_loop import process_loop
+from tasks.queued_at import queued_at_of
+from tasks.run_events import announce_run, run_event
+from tasks.run_history import (
     UNSTORABLE_ERRORS,
     RunWrite,
     finished_write,
@@ -77,7 +77,7 @@ class RunRecorder:
         flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self.settings = settings
-        # Whose heartbeat tells that the runs it starts are still alive (`worker.lost_runs`).
+        # Whose heartbeat tells that the runs it starts are still alive (`tasks.lost_runs`).
         self.worker_id = worker_id
         self.pause_after_failure = pause_after_failure
         self.flush_seconds = flush_seconds

@@ -4,7 +4,7 @@ import importlib
 import logging
 from importlib.metadata import entry_points
 
-from worker import TASKS_ENTRY_POINT_GROUP
+from tasks import TASKS_ENTRY_POINT_GROUP
 
 logger = logging.getLogger("worker.task_discovery")
 

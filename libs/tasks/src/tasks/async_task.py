@@ -5,7 +5,7 @@ from typing import Any
 
 from celery import Task
 
-from worker.event_loop import process_loop
+from tasks.event_loop import process_loop
 
 
 class AsyncAwareTask(Task):  # type: ignore[misc]  # celery ships no type hints

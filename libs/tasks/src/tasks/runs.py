@@ -3,7 +3,7 @@
 A run's document is keyed by its Celery task id (`_id` = `task_id`): every write is an upsert by
 `_id`, which every MongoDB server indexes, so no unique secondary index has to be checked (the
 embedded server checked one by scanning the whole collection). `task_id` is kept as a field for
-readers; `migrate_run_keys` (`worker.run_history`) rekeys records written before this.
+readers; `migrate_run_keys` (`tasks.run_history`) rekeys records written before this.
 """
 
 from datetime import datetime

@@ -8,7 +8,10 @@
     add(1, 2)                             # runs here and now, returns int
 
 `async def` tasks are typed by what they return once awaited; the worker awaits them on its
-long-lived loop (`worker.async_task`).
+long-lived loop (`tasks.async_task`).
+
+Defining a task builds no Celery app: the task is registered on the process's app
+(`tasks.celery_app.process_app`) when that is first used, by a call or a send.
 
 Delivery: by default a message is acknowledged when a worker takes it, so a task runs at most
 once. `idempotent=True` sets `acks_late` and `reject_on_worker_lost`: the message is acknowledged
@@ -17,7 +20,7 @@ least once - use it only for tasks that are safe to repeat.
 
 `admin_only=True` marks a task only admins may schedule or run through the scheduler (the
 platform's housekeeping, whose arguments reach every user's data); the worker publishes the flag
-with its catalog (`worker.catalog`).
+with its catalog (`tasks.catalog`).
 """
 
 from collections.abc import Callable, Coroutine
@@ -27,7 +30,7 @@ from typing import Any, cast, overload
 from celery import Task
 from celery.result import AsyncResult
 
-from worker.celery_app import celery_app
+from tasks.celery_app import define_task, registered_task
 
 
 class TaskResult[R]:
@@ -62,13 +65,21 @@ class TaskCall[**P, R]:
 class TypedTask[**P, R]:
     """A registered Celery task that keeps the parameter and return types of its function."""
 
-    def __init__(self, celery_task: Task) -> None:
-        self.celery_task = celery_task
-        self.__doc__ = celery_task.__doc__
+    def __init__(self, name: str, doc: str | None) -> None:
+        self._name = name
+        self._celery_task: Task | None = None
+        self.__doc__ = doc
 
     @property
     def name(self) -> str:
-        return str(self.celery_task.name)
+        return self._name
+
+    @property
+    def celery_task(self) -> Task:
+        """The registered Celery task (on the process's app, built now if it is not yet)."""
+        if self._celery_task is None:
+            self._celery_task = registered_task(self._name)
+        return self._celery_task
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run in this process, now (an `async def` body runs on the process loop)."""
@@ -119,8 +130,8 @@ class TaskDecorator:
     def __call__[**P, R](self, fn: Callable[P, R], /) -> TypedTask[P, R]: ...
 
     def __call__(self, fn: Callable[..., Any], /) -> TypedTask[..., Any]:
-        registered = celery_app.task(name=self.name, shared=False, lazy=False, **self.options)(fn)
-        return TypedTask(registered)
+        define_task(self.name, fn, self.options)
+        return TypedTask(self.name, fn.__doc__)
 
 
 def task(

@@ -1,7 +1,7 @@
 from redis import Redis as SyncRedis
 
 from common.redis_client import create_redis
-from worker.catalog import (
+from tasks.catalog import (
     admin_only_tasks,
     publish_catalog,
     read_admin_only,
@@ -9,14 +9,24 @@ from worker.catalog import (
     task_catalog,
     withdraw_catalog,
 )
-from worker.celery_app import celery_app
-from worker.demo import add
-from worker.maintenance import prune_run_history
+from tasks.celery_app import process_app
+from tasks.tasks_api import task
+
+
+@task("sdk_test.catalog.add")
+def add(x: float, y: float) -> float:
+    """Add two numbers."""
+    return x + y
+
+
+@task("sdk_test.catalog.prune", admin_only=True)
+def prune() -> None:
+    """Housekeeping only admins may schedule."""
 
 
 def test_catalog_lists_our_tasks_with_docstrings_and_hides_celery_internals() -> None:
-    catalog = task_catalog([add.celery_task, celery_app.tasks["celery.chord_unlock"]])
-    assert catalog == {"demo.add": "Add two numbers."}
+    catalog = task_catalog([add.celery_task, process_app().tasks["celery.chord_unlock"]])
+    assert catalog == {"sdk_test.catalog.add": "Add two numbers."}
 
 
 async def test_catalog_is_the_union_of_live_workers_and_forgets_withdrawn_ones(
@@ -38,8 +48,7 @@ async def test_catalog_is_the_union_of_live_workers_and_forgets_withdrawn_ones(
 
 
 def test_only_tasks_declared_admin_only_are_flagged() -> None:
-    tasks = [add.celery_task, prune_run_history.celery_task]
-    assert admin_only_tasks(tasks) == {"worker.prune_run_history"}
+    assert admin_only_tasks([add.celery_task, prune.celery_task]) == {"sdk_test.catalog.prune"}
 
 
 async def test_admin_only_flags_are_published_beside_the_catalog_and_leave_it_unchanged(

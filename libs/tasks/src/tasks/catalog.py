@@ -5,7 +5,7 @@ a TTL it renews on a heartbeat, so the tasks of a worker that died drop out of t
 their own. The catalog is the union of the live hashes.
 
 Beside it, a set `worker:catalog-admin:{worker id}` (same transaction, same TTL) names the tasks
-declared `admin_only` (`worker.tasks_api.task`), which only admins may schedule or run. A second
+declared `admin_only` (`tasks.tasks_api.task`), which only admins may schedule or run. A second
 key, not a change of the hash's values, so readers of the catalog alone (beat) are unaffected and
 a worker that publishes no such set flags nothing. A task is admin-only when any live worker
 flags it.

@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
 
-from worker.catalog import live_worker_ids
-from worker.run_events import announce_run, run_event
-from worker.run_history import mark_runs_lost, mark_unowned_runs_lost, started_run_workers
-from worker.runs import RunState
+from tasks.catalog import live_worker_ids
+from tasks.run_events import announce_run, run_event
+from tasks.run_history import mark_runs_lost, mark_unowned_runs_lost, started_run_workers
+from tasks.runs import RunState
 
 logger = logging.getLogger("worker.lost_runs")
 

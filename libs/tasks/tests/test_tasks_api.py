@@ -1,8 +1,22 @@
+import asyncio
 from typing import assert_type
 
-from worker.demo import add, sleep
-from worker.event_loop import process_loop
-from worker.tasks_api import TaskCall, TaskResult, TypedTask, task
+from tasks.celery_app import process_app
+from tasks.event_loop import process_loop
+from tasks.tasks_api import TaskCall, TaskResult, TypedTask, task
+
+
+@task("sdk_test.add")
+def add(x: float, y: float) -> float:
+    """Add two numbers."""
+    return x + y
+
+
+@task("sdk_test.sleep")
+async def sleep(seconds: float) -> float:
+    """Sleep asynchronously for `seconds`."""
+    await asyncio.sleep(seconds)
+    return seconds
 
 
 def test_sync_task_keeps_its_signature_and_runs_inline() -> None:
@@ -24,9 +38,10 @@ def test_message_options_keep_the_argument_types() -> None:
 
 
 def test_tasks_are_registered_under_their_public_names() -> None:
-    assert add.name == "demo.add"
-    assert sleep.name == "demo.sleep"
+    assert add.name == "sdk_test.add"
+    assert sleep.name == "sdk_test.sleep"
     assert add.__doc__ == "Add two numbers."
+    assert process_app().tasks["sdk_test.add"] is add.celery_task
 
 
 def test_result_handle_is_generic_in_the_return_type() -> None:

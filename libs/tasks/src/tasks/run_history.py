@@ -3,7 +3,8 @@
 Upserts (never inserts) because the records of one run come from several places in any order:
 the scheduler records a run it queued, the worker records its start and its end. Each write is a
 plain `UpdateOne` by `_id`, so the worker can buffer them and send many in one ordered
-`bulk_write` (`worker.run_signals`), and replaying one (after a lost reply) changes nothing.
+`bulk_write` (the worker process's recorder), and replaying one (after a lost reply) changes
+nothing.
 """
 
 import json
@@ -20,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from common.mongo import create_mongo_client
-from worker.runs import LEGACY_TASK_ID_INDEX, RunState, TaskRun
+from tasks.runs import LEGACY_TASK_ID_INDEX, RunState, TaskRun
 
 # What the store refuses for the data itself, not because it is unreachable: a write failing on
 # one of these is that record's problem, never a reason to treat the server as down.

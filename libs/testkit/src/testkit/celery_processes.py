@@ -15,7 +15,7 @@ from pathlib import Path
 
 from redis import Redis as SyncRedis
 
-from worker.catalog import CATALOG_PREFIX
+from tasks.catalog import CATALOG_PREFIX
 
 # Our processes read these; the caller's environment must not leak into a test.
 _OWN_PREFIXES = ("CELERY_", "SCHEDULER_", "WORKER_", "REDIS_URL", "MONGO_URL")

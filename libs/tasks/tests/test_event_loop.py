@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from worker.event_loop import LoopThread
+from tasks.event_loop import LoopThread
 
 
 async def running_loop() -> asyncio.AbstractEventLoop:
