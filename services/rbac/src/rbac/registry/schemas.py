@@ -4,7 +4,7 @@ from typing import Self
 from pydantic import BaseModel
 
 from common.access import Access
-from rbac.models import RouteRow
+from rbac.models import Route
 
 
 class RegisteredRoute(BaseModel):
@@ -19,7 +19,7 @@ class RegisteredRoute(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: RouteRow) -> Self:
+    def from_row(cls, row: Route) -> Self:
         return cls(
             service=row.service,
             method=row.method,

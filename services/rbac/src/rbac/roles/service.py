@@ -10,7 +10,7 @@ from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
 from common.tokens import AccessClaims
 from rbac.changes import ChangeKind, record_change
-from rbac.models import RoleRow
+from rbac.models import Role as RoleRecord
 from rbac.patterns import Grants, InvalidPatternError, validate_pattern
 from rbac.registry.repository import RegistryRepository
 from rbac.roles.delegation import Delegator
@@ -62,7 +62,7 @@ class RoleService:
         if await self.roles.get(data.code) is not None:
             raise RoleExistsError(f"role {data.code!r} already exists")
         now = utcnow()
-        row = RoleRow(
+        row = RoleRecord(
             code=data.code,
             name=data.name,
             description=data.description,
@@ -170,17 +170,17 @@ class RoleService:
             permissions=sorted(held),
         )
 
-    async def _row(self, code: str) -> RoleRow:
+    async def _row(self, code: str) -> RoleRecord:
         row = await self.roles.get(code)
         if row is None:
             raise RoleNotFoundError(f"no role {code!r}")
         return row
 
-    async def _role(self, row: RoleRow, patterns: list[str]) -> Role:
+    async def _role(self, row: RoleRecord, patterns: list[str]) -> Role:
         return _as_role(row, patterns, await self.registry.active_permissions())
 
 
-def _as_role(row: RoleRow, patterns: list[str], known: set[str]) -> Role:
+def _as_role(row: RoleRecord, patterns: list[str], known: set[str]) -> Role:
     unknown = [p for p in patterns if not any(Grants([p]).allows(code) for code in known)]
     return Role(
         code=row.code,
