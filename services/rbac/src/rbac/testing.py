@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from fastapi import FastAPI
 
 from common.route_manifest import RouteEntry, RouteManifest
 from common.tokens import KeySource
-from rbac.app import RbacApp, create_app
+from rbac.app import create_app
 from rbac.settings import RbacSettings
 
 
@@ -32,7 +33,7 @@ class Signer(Protocol):
 
 @dataclass
 class Rbac:
-    app: RbacApp
+    app: FastAPI
     http: httpx.AsyncClient
     signer: Signer
 
@@ -58,7 +59,7 @@ async def running_rbac(database_url: str, redis_url: str, signer: Signer) -> Asy
         listener_heartbeat_seconds=0.5,
     )
     app = create_app(settings, keys=signer.keys(), configure_logs=False)
-    async with app.api.router.lifespan_context(app.api):
+    async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://rbac") as http:
             yield Rbac(app, http, signer)
