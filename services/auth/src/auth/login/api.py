@@ -4,7 +4,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from auth.deps import ClientIp, KeyOffers, Keys, Login, Sessions, UserAgent, Users
+from auth.deps import (
+    ClientIpDep,
+    KeyOffersDep,
+    KeysDep,
+    LoginServiceDep,
+    SessionServiceDep,
+    UserAgentDep,
+    UserRepositoryDep,
+)
 from auth.errors import (
     InvalidCredentialsError,
     InvalidRefreshTokenError,
@@ -36,7 +44,7 @@ def token_pair(tokens: IssuedTokens) -> TokenPairOut:
     summary="The RSA key to encrypt the password with, and a single-use nonce",
     responses=error_responses(PublicKeyRateLimitedError),
 )
-async def public_key(offers: KeyOffers, ip: ClientIp) -> PublicKeyOut:
+async def public_key(offers: KeyOffersDep, ip: ClientIpDep) -> PublicKeyOut:
     offer = await offers.offer(ip)
     return PublicKeyOut(
         kid=offer.kid,
@@ -53,7 +61,9 @@ async def public_key(offers: KeyOffers, ip: ClientIp) -> PublicKeyOut:
     summary="Log in with an RSA-OAEP encrypted password",
     responses=error_responses(InvalidCredentialsError, LoginThrottledError),
 )
-async def login(body: LoginIn, login: Login, ip: ClientIp, user_agent: UserAgent) -> TokenPairOut:
+async def login(
+    body: LoginIn, login: LoginServiceDep, ip: ClientIpDep, user_agent: UserAgentDep
+) -> TokenPairOut:
     attempt = LoginAttempt(
         username=body.username, ciphertext=body.password, ip=ip, user_agent=user_agent
     )
@@ -67,7 +77,7 @@ async def login(body: LoginIn, login: Login, ip: ClientIp, user_agent: UserAgent
     responses=error_responses(InvalidRefreshTokenError, RefreshTokenReusedError),
 )
 async def refresh(
-    body: RefreshIn, sessions: Sessions, users: Users, user_agent: UserAgent
+    body: RefreshIn, sessions: SessionServiceDep, users: UserRepositoryDep, user_agent: UserAgentDep
 ) -> TokenPairOut:
     tokens = await sessions.refresh(body.refresh_token, user_agent=user_agent, users=users.get)
     return token_pair(tokens)
@@ -78,5 +88,5 @@ async def refresh(
     openapi_extra=access(Access.PUBLIC),
     summary="The keys that verify access tokens",
 )
-async def jwks(keys: Keys) -> dict[str, Any]:
+async def jwks(keys: KeysDep) -> dict[str, Any]:
     return keys.jwks()

@@ -4,7 +4,7 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from auth.deps import UserAdmin
+from auth.deps import UserServiceDep
 from auth.errors import EmailTakenError, SelfLockoutError, UsernameTakenError, UserNotFoundError
 from auth.users.schemas import UserCreate, UserDetail, UserOut, UserUpdate
 from common.access import Access, access
@@ -21,7 +21,7 @@ router = APIRouter(tags=["users"])
     summary="The signed-in user",
     responses=error_responses(UserNotFoundError),
 )
-async def me(user: CurrentUser, users: UserAdmin) -> UserOut:
+async def me(user: CurrentUser, users: UserServiceDep) -> UserOut:
     return UserOut.model_validate(await users.get(uuid.UUID(user.sub)))
 
 
@@ -31,12 +31,12 @@ async def me(user: CurrentUser, users: UserAdmin) -> UserOut:
     summary="Create a user (admin)",
     responses=error_responses(ForbiddenError, UsernameTakenError, EmailTakenError),
 )
-async def create_user(body: UserCreate, _admin: AdminUser, users: UserAdmin) -> UserDetail:
+async def create_user(body: UserCreate, _admin: AdminUser, users: UserServiceDep) -> UserDetail:
     return UserDetail.model_validate(await users.create(body))
 
 
 @router.get("/users", summary="List users (admin)", responses=error_responses(ForbiddenError))
-async def list_users(_admin: AdminUser, users: UserAdmin, page: PageQuery) -> Page[UserDetail]:
+async def list_users(_admin: AdminUser, users: UserServiceDep, page: PageQuery) -> Page[UserDetail]:
     items, total = await users.list(limit=page.limit, offset=page.offset)
     return Page(items=[UserDetail.model_validate(u) for u in items], total=total)
 
@@ -46,7 +46,7 @@ async def list_users(_admin: AdminUser, users: UserAdmin, page: PageQuery) -> Pa
     summary="One user (admin)",
     responses=error_responses(ForbiddenError, UserNotFoundError),
 )
-async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserAdmin) -> UserDetail:
+async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserServiceDep) -> UserDetail:
     return UserDetail.model_validate(await users.get(user_id))
 
 
@@ -56,7 +56,7 @@ async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserAdmin) -> U
     responses=error_responses(ForbiddenError, UserNotFoundError, EmailTakenError, SelfLockoutError),
 )
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, admin: AdminUser, users: UserAdmin
+    user_id: uuid.UUID, body: UserUpdate, admin: AdminUser, users: UserServiceDep
 ) -> UserDetail:
     return UserDetail.model_validate(await users.update(user_id, body, actor_id=admin.sub))
 
@@ -67,6 +67,6 @@ async def update_user(
     summary="Delete a user and end their sessions (admin)",
     responses=error_responses(ForbiddenError, UserNotFoundError, SelfLockoutError),
 )
-async def delete_user(user_id: uuid.UUID, admin: AdminUser, users: UserAdmin) -> Response:
+async def delete_user(user_id: uuid.UUID, admin: AdminUser, users: UserServiceDep) -> Response:
     await users.delete(user_id, actor_id=admin.sub)
     return Response(status_code=204)

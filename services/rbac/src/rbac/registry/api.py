@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from common.pagination import Page, PageQuery
-from rbac.deps import Caller, RegistryServiceDep
+from rbac.deps import CallerDep, RegistryServiceDep
 from rbac.registry.schemas import RegisteredRoute
 
 router = APIRouter(tags=["registry"])
@@ -11,7 +11,7 @@ router = APIRouter(tags=["registry"])
 
 @router.get("/routes", summary="Every registered route of every service")
 async def list_routes(
-    _caller: Caller,
+    _caller: CallerDep,
     registry: RegistryServiceDep,
     page: PageQuery,
     service: Annotated[str | None, Query(max_length=64, description="Only this service")] = None,
