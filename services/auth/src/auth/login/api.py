@@ -20,7 +20,7 @@ from auth.errors import (
     PublicKeyRateLimitedError,
     RefreshTokenReusedError,
 )
-from auth.login.schemas import LoginIn, PublicKeyOut, RefreshIn, TokenPairOut
+from auth.login.schemas import LoginCreate, PublicKeyRead, RefreshCreate, TokenPairRead
 from auth.login.service import LoginAttempt
 from auth.sessions.service import IssuedTokens
 from common.access import Access, access
@@ -29,8 +29,8 @@ from common.errors import error_responses
 router = APIRouter(tags=["login"])
 
 
-def token_pair(tokens: IssuedTokens) -> TokenPairOut:
-    return TokenPairOut(
+def token_pair(tokens: IssuedTokens) -> TokenPairRead:
+    return TokenPairRead(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
@@ -44,9 +44,9 @@ def token_pair(tokens: IssuedTokens) -> TokenPairOut:
     summary="The RSA key to encrypt the password with, and a single-use nonce",
     responses=error_responses(PublicKeyRateLimitedError),
 )
-async def public_key(offers: KeyOffersDep, ip: ClientIpDep) -> PublicKeyOut:
+async def public_key(offers: KeyOffersDep, ip: ClientIpDep) -> PublicKeyRead:
     offer = await offers.offer(ip)
-    return PublicKeyOut(
+    return PublicKeyRead(
         kid=offer.kid,
         algorithm=offer.algorithm,
         public_key=offer.public_key,
@@ -62,8 +62,8 @@ async def public_key(offers: KeyOffersDep, ip: ClientIpDep) -> PublicKeyOut:
     responses=error_responses(InvalidCredentialsError, LoginThrottledError),
 )
 async def login(
-    body: LoginIn, login: LoginServiceDep, ip: ClientIpDep, user_agent: UserAgentDep
-) -> TokenPairOut:
+    body: LoginCreate, login: LoginServiceDep, ip: ClientIpDep, user_agent: UserAgentDep
+) -> TokenPairRead:
     attempt = LoginAttempt(
         username=body.username, ciphertext=body.password, ip=ip, user_agent=user_agent
     )
@@ -77,8 +77,11 @@ async def login(
     responses=error_responses(InvalidRefreshTokenError, RefreshTokenReusedError),
 )
 async def refresh(
-    body: RefreshIn, sessions: SessionServiceDep, users: UserRepositoryDep, user_agent: UserAgentDep
-) -> TokenPairOut:
+    body: RefreshCreate,
+    sessions: SessionServiceDep,
+    users: UserRepositoryDep,
+    user_agent: UserAgentDep,
+) -> TokenPairRead:
     tokens = await sessions.refresh(body.refresh_token, user_agent=user_agent, users=users.get)
     return token_pair(tokens)
 

@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from auth.deps import ClientIpDep, LoginServiceDep, UserAgentDep
 from auth.errors import InvalidCredentialsError, LoginThrottledError
 from auth.login.api import token_pair
-from auth.login.schemas import TokenPairOut
+from auth.login.schemas import TokenPairRead
 from common.access import Access, access
 from common.errors import error_responses
 
@@ -29,6 +29,6 @@ async def swagger_login(
     login: LoginServiceDep,
     ip: ClientIpDep,
     user_agent: UserAgentDep,
-) -> TokenPairOut:
+) -> TokenPairRead:
     tokens = await login.login_plain(form.username, form.password, ip=ip, user_agent=user_agent)
     return token_pair(tokens)

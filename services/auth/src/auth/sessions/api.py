@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from auth.deps import SessionServiceDep
 from auth.errors import SessionNotFoundError
-from auth.sessions.schemas import SessionOut
+from auth.sessions.schemas import SessionRead
 from auth.sessions.store import SessionRecord
 from common.access import Access, access
 from common.errors import error_responses
@@ -20,8 +20,8 @@ def _at(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def _session_out(record: SessionRecord, current_sid: str) -> SessionOut:
-    return SessionOut(
+def _session_out(record: SessionRecord, current_sid: str) -> SessionRead:
+    return SessionRead(
         id=record.id,
         created_at=_at(record.created_at),
         last_used_at=_at(record.last_used_at),
@@ -48,7 +48,7 @@ async def logout(user: CurrentUser, sessions: SessionServiceDep) -> Response:
 )
 async def list_sessions(
     user: CurrentUser, sessions: SessionServiceDep, page: PageQuery
-) -> Page[SessionOut]:
+) -> Page[SessionRead]:
     records = await sessions.list_sessions(user.sub)
     window = records[page.offset : page.offset + page.limit]
     return Page(items=[_session_out(r, user.sid) for r in window], total=len(records))

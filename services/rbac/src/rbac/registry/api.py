@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from common.pagination import Page, PageQuery
 from rbac.deps import CallerDep, RegistryServiceDep
-from rbac.registry.schemas import RegisteredRoute
+from rbac.registry.schemas import RouteRead
 
 router = APIRouter(tags=["registry"])
 
@@ -18,5 +18,5 @@ async def list_routes(
     include_stale: Annotated[
         bool, Query(description="Also routes their service no longer serves")
     ] = False,
-) -> Page[RegisteredRoute]:
-    return await registry.list_routes(page, service=service, include_stale=include_stale)
+) -> Page[RouteRead]:
+    return await registry.page(page, service=service, include_stale=include_stale)

@@ -67,7 +67,7 @@ class RegistryRepository:
     async def active_routes(self) -> Sequence[Route]:
         return (await self.session.scalars(select(Route).where(col(Route.stale).is_(False)))).all()
 
-    async def list_routes(
+    async def page(
         self, *, service: str | None, include_stale: bool, limit: int, offset: int
     ) -> tuple[Sequence[Route], int]:
         query = select(Route)

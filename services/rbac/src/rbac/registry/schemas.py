@@ -7,7 +7,7 @@ from common.access import Access
 from rbac.models import Route
 
 
-class RegisteredRoute(BaseModel):
+class RouteRead(BaseModel):
     service: str
     method: str
     path: str

@@ -16,11 +16,11 @@ from rbac.roles.errors import (
     UnknownRoleError,
 )
 from rbac.roles.schemas import (
-    EffectivePermissions,
-    Role,
+    EffectivePermissionsRead,
     RoleCreate,
+    RoleRead,
     RoleUpdate,
-    UserRoles,
+    UserRolesRead,
     UserRolesUpdate,
 )
 
@@ -46,17 +46,17 @@ DELEGATION_REFUSED: dict[int | str, dict[str, object]] = {
     summary="Create a role",
     responses=error_responses(RoleExistsError, InvalidPermissionPatternError) | DELEGATION_REFUSED,
 )
-async def create_role(caller: CallerDep, roles: RoleServiceDep, data: RoleCreate) -> Role:
+async def create_role(caller: CallerDep, roles: RoleServiceDep, data: RoleCreate) -> RoleRead:
     return await roles.create(data, caller)
 
 
 @router.get("/roles", summary="List roles")
-async def list_roles(_caller: CallerDep, roles: RoleServiceDep, page: PageQuery) -> Page[Role]:
+async def list_roles(_caller: CallerDep, roles: RoleServiceDep, page: PageQuery) -> Page[RoleRead]:
     return await roles.page(page)
 
 
 @router.get("/roles/{code}", summary="Get a role", responses=error_responses(RoleNotFoundError))
-async def get_role(_caller: CallerDep, roles: RoleServiceDep, code: RoleCodePath) -> Role:
+async def get_role(_caller: CallerDep, roles: RoleServiceDep, code: RoleCodePath) -> RoleRead:
     return await roles.get(code)
 
 
@@ -68,7 +68,7 @@ async def get_role(_caller: CallerDep, roles: RoleServiceDep, code: RoleCodePath
 )
 async def update_role(
     caller: CallerDep, roles: RoleServiceDep, code: RoleCodePath, data: RoleUpdate
-) -> Role:
+) -> RoleRead:
     return await roles.update(code, data, caller)
 
 
@@ -94,21 +94,21 @@ async def delete_role(
 )
 async def set_user_roles(
     caller: CallerDep, roles: RoleServiceDep, user_id: UserIdPath, data: UserRolesUpdate
-) -> UserRoles:
+) -> UserRolesRead:
     return await roles.set_user_roles(user_id, data, caller)
 
 
 @router.get("/users/{user_id}/roles", summary="A user's roles")
 async def get_user_roles(
     _caller: CallerDep, roles: RoleServiceDep, user_id: UserIdPath
-) -> UserRoles:
+) -> UserRolesRead:
     return await roles.user_roles(user_id)
 
 
 @router.get("/users/{user_id}/permissions", summary="A user's effective permissions")
 async def get_user_permissions(
     _caller: CallerDep, roles: RoleServiceDep, user_id: UserIdPath
-) -> EffectivePermissions:
+) -> EffectivePermissionsRead:
     return await roles.effective_permissions(user_id, is_admin=None)
 
 
@@ -117,5 +117,5 @@ async def get_user_permissions(
     openapi_extra=access(Access.AUTHENTICATED),
     summary="The caller's effective permissions (for showing buttons and menus)",
 )
-async def my_permissions(caller: CallerDep, roles: RoleServiceDep) -> EffectivePermissions:
+async def my_permissions(caller: CallerDep, roles: RoleServiceDep) -> EffectivePermissionsRead:
     return await roles.effective_permissions(caller.sub, is_admin=caller.adm)
