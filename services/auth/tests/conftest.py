@@ -8,9 +8,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
+from auth.app import create_app
 from auth.migrations import upgrade_database
+from auth.seed import seed_admin
 from auth.settings import AuthSettings
-from auth.testing import RunningAuth, running_auth
+from testkit.auth_app import RunningAuth, running_auth
 from testkit.plugin import SqlSchema
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -91,13 +93,14 @@ def auth_settings(settings_factory: Callable[..., AuthSettings]) -> AuthSettings
 @pytest.fixture
 async def running_factory(
     redis: Redis,
-) -> AsyncIterator[Callable[[AuthSettings], Awaitable[RunningAuth]]]:
+) -> AsyncIterator[Callable[[AuthSettings], Awaitable[RunningAuth[AuthSettings]]]]:
     """Start an auth app on given settings; every one started is stopped after the test."""
     async with AsyncExitStack() as stack:
 
-        async def start(settings: AuthSettings) -> RunningAuth:
+        async def start(settings: AuthSettings) -> RunningAuth[AuthSettings]:
+            await seed_admin(settings, "admin", ADMIN_PASSWORD)
             return await stack.enter_async_context(
-                running_auth(settings, admin_password=ADMIN_PASSWORD)
+                running_auth(create_app(settings), settings, admin_password=ADMIN_PASSWORD)
             )
 
         yield start
@@ -106,8 +109,8 @@ async def running_factory(
 @pytest.fixture
 async def auth(
     auth_settings: AuthSettings,
-    running_factory: Callable[[AuthSettings], Awaitable[RunningAuth]],
-) -> RunningAuth:
+    running_factory: Callable[[AuthSettings], Awaitable[RunningAuth[AuthSettings]]],
+) -> RunningAuth[AuthSettings]:
     return await running_factory(auth_settings)
 
 

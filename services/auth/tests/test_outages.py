@@ -5,9 +5,11 @@ from pathlib import Path
 
 import httpx
 
+from auth.app import create_app
+from auth.seed import seed_admin
 from auth.settings import AuthSettings
-from auth.testing import running_auth
 from mesh.net import free_port
+from testkit.auth_app import running_auth
 from testkit.valkey import valkey_server
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -32,7 +34,9 @@ async def test_with_redis_down_public_routes_answer_503_and_recover_when_it_retu
     )
     settings = settings_factory(redis_url=redis_url)
     try:
-        async with running_auth(settings, admin_password=ADMIN_PASSWORD) as auth:
+        await seed_admin(settings, "admin", ADMIN_PASSWORD)
+        app = create_app(settings)
+        async with running_auth(app, settings, admin_password=ADMIN_PASSWORD) as auth:
             pair = await auth.login("admin", ADMIN_PASSWORD)
 
             await asyncio.to_thread(servers.close)

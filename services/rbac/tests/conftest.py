@@ -1,15 +1,19 @@
 """A running rbac app (lifespan, pub/sub listener and all) over a real database and Valkey."""
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from redis.asyncio import Redis
 
 from common.redis_client import create_redis
 from common.route_manifest import publish_manifest
+from rbac.app import create_app
 from rbac.migrations import upgrade
-from rbac.testing import Rbac, eventually, manifest, running_rbac
+from rbac.settings import RbacSettings
 from testkit.plugin import SqlSchema
+from testkit.polling import until
+from testkit.rbac_app import Rbac, StartRbac, manifest, running_rbac
 from testkit.tokens import TokenSigner
 
 STORAGE_ROUTES = [
@@ -43,17 +47,34 @@ def sql_schema() -> SqlSchema:
 
 
 @pytest.fixture
+def start_rbac(signer: TokenSigner) -> StartRbac:
+    """Run rbac on a database and a Redis, trusting `signer`'s tokens."""
+
+    def start(database_url: str, redis_url: str) -> AbstractAsyncContextManager[Rbac]:
+        settings = RbacSettings(
+            database_url=database_url,
+            redis_url=redis_url,
+            jwt_issuer=signer.issuer,
+            jwt_audience=signer.audience,
+            listener_heartbeat_seconds=0.5,
+        )
+        return running_rbac(create_app(settings, keys=signer.keys(), configure_logs=False), signer)
+
+    return start
+
+
+@pytest.fixture
 async def rbac(
-    sql_url: str, sql_schema: SqlSchema, redis_url: str, redis: Redis, signer: TokenSigner
+    sql_url: str, sql_schema: SqlSchema, redis_url: str, redis: Redis, start_rbac: StartRbac
 ) -> AsyncIterator[Rbac]:
-    async with running_rbac(sql_url, redis_url, signer) as running:
+    async with start_rbac(sql_url, redis_url) as running:
         yield running
 
 
 @pytest.fixture
 async def storage_registered(rbac: Rbac, redis: Redis) -> None:
     await publish_manifest(redis, manifest("storage", STORAGE_ROUTES))
-    response = await eventually(
+    response = await until(
         lambda: rbac.authorize("GET", "/storage/health"), lambda r: r.status_code == 200
     )
     assert response.status_code == 200

@@ -8,8 +8,9 @@ from redis.asyncio import Redis
 
 from common.revocation import revoke_session, revoke_user_tokens
 from common.user_events import UserEventKind, mark_disabled, publish_user_event
-from rbac.testing import Rbac, eventually
 from testkit.credential_shapes import HEADER_SHAPES, HeaderShape
+from testkit.polling import until
+from testkit.rbac_app import Rbac
 from testkit.tokens import TokenSigner
 
 pytestmark = pytest.mark.usefixtures("storage_registered")
@@ -286,7 +287,7 @@ async def test_revoked_session_is_refused(rbac: Rbac, redis: Redis) -> None:
     token = rbac.signer.token(sid="session-1")
     assert (await rbac.authorize("GET", "/storage/me", token)).status_code == 200
     await revoke_session(redis, "session-1", ttl_seconds=900)
-    response = await eventually(
+    response = await until(
         lambda: rbac.authorize("GET", "/storage/me", token), lambda r: r.status_code == 401
     )
     assert response.status_code == 401
@@ -299,7 +300,7 @@ async def test_user_wide_revocation_refuses_older_tokens_only(rbac: Rbac, redis:
     new = rbac.signer.token(sub=user, iat=now)
     assert (await rbac.authorize("GET", "/storage/me", old)).status_code == 200
     await revoke_user_tokens(redis, user, issued_before=now - 50, ttl=900)
-    response = await eventually(
+    response = await until(
         lambda: rbac.authorize("GET", "/storage/me", old), lambda r: r.status_code == 401
     )
     assert response.status_code == 401
@@ -312,7 +313,7 @@ async def test_disabled_admin_is_refused(rbac: Rbac, redis: Redis) -> None:
     assert (await rbac.authorize("GET", "/storage/files", token)).status_code == 200
     await mark_disabled(redis, user)
     await publish_user_event(redis, user, UserEventKind.DISABLED)
-    response = await eventually(
+    response = await until(
         lambda: rbac.authorize("GET", "/storage/files", token), lambda r: r.status_code == 401
     )
     assert response.status_code == 401
@@ -328,7 +329,7 @@ async def test_disabled_mark_alone_refuses_a_token_never_seen(rbac: Rbac, redis:
 async def test_remembered_allow_ends_when_the_token_expires(rbac: Rbac) -> None:
     token = rbac.signer.token(exp=int(time.time()) + 1)
     assert (await rbac.authorize("GET", "/storage/me", token)).status_code == 200
-    response = await eventually(
+    response = await until(
         lambda: rbac.authorize("GET", "/storage/me", token), lambda r: r.status_code == 401
     )
     assert response.json()["code"] == "invalid_token"

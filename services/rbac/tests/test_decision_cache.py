@@ -12,25 +12,25 @@ from sqlalchemy import event
 from common.route_manifest import publish_manifest
 from common.sql import SqlDatabase
 from rbac.migrations import upgrade
-from rbac.testing import Rbac, eventually, manifest, running_rbac
-from testkit.tokens import TokenSigner
+from testkit.polling import until
+from testkit.rbac_app import Rbac, StartRbac, manifest
 
 ROUTES = [("GET", "/files", "permission"), ("GET", "/me", "authenticated")]
 
 
 @pytest.fixture
 async def two_processes(
-    tmp_path: Path, redis_url: str, redis: Redis, signer: TokenSigner
+    tmp_path: Path, redis_url: str, redis: Redis, start_rbac: StartRbac
 ) -> AsyncIterator[tuple[Rbac, Rbac]]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'rbac.db'}"
     await upgrade(url)
     async with (
-        running_rbac(url, redis_url, signer) as first,
-        running_rbac(url, redis_url, signer) as second,
+        start_rbac(url, redis_url) as first,
+        start_rbac(url, redis_url) as second,
     ):
         await publish_manifest(redis, manifest("storage", ROUTES))
         for process in (first, second):
-            await eventually(
+            await until(
                 lambda p=process: p.authorize("GET", "/storage/files"),  # type: ignore[misc]
                 lambda r: r.status_code == 401,
             )
@@ -55,14 +55,14 @@ async def test_grant_made_in_one_process_is_in_force_in_another_within_a_second(
         headers=admin,
     )
     granted_at = time.monotonic()
-    response = await eventually(
+    response = await until(
         lambda: second.authorize("GET", "/storage/files", token),
         lambda r: r.status_code == 200,
         within=1.0,
     )
     assert response.status_code == 200, f"not granted {time.monotonic() - granted_at:.2f}s later"
     await first.http.patch("/roles/reader", json={"permissions": []}, headers=admin)
-    response = await eventually(
+    response = await until(
         lambda: second.authorize("GET", "/storage/files", token),
         lambda r: r.status_code == 403,
         within=1.0,

@@ -5,7 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rbac.testing import Rbac
+from testkit.rbac_app import Rbac
 
 pytestmark = pytest.mark.usefixtures("storage_registered")
 

@@ -8,7 +8,8 @@ from common.redis_client import create_redis
 from common.route_manifest import publish_manifest
 from rbac.decision.listener import ChangeListener
 from rbac.migrations import upgrade
-from rbac.testing import Rbac, eventually, manifest, running_rbac
+from testkit.polling import until
+from testkit.rbac_app import Rbac, StartRbac, manifest
 from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
 
@@ -23,7 +24,7 @@ async def _listening(listener: ChangeListener, connected: bool) -> bool:
     async def probe() -> bool:
         return listener.connected.is_set()
 
-    return await eventually(probe, lambda value: value is connected)
+    return await until(probe, lambda value: value is connected)
 
 
 async def _statuses(rbac: Rbac, admin: str, user: str) -> tuple[int, int, int]:
@@ -35,7 +36,7 @@ async def _statuses(rbac: Rbac, admin: str, user: str) -> tuple[int, int, int]:
 
 
 async def test_stopped_redis_turns_warm_allows_into_denials_until_it_is_back(
-    tmp_path: Path, signer: TokenSigner
+    tmp_path: Path, signer: TokenSigner, start_rbac: StartRbac
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'rbac.db'}"
     await upgrade(url)
@@ -43,13 +44,11 @@ async def test_stopped_redis_turns_warm_allows_into_denials_until_it_is_back(
     user = signer.token(sub="01900000-0000-7000-8000-0000000000fc")
     with ExitStack() as valkey:
         redis_url = valkey.enter_context(valkey_server(tmp_path / "valkey"))
-        async with running_rbac(url, redis_url, signer) as rbac:
+        async with start_rbac(url, redis_url) as rbac:
             redis = create_redis(redis_url)
             await publish_manifest(redis, manifest("storage", ROUTES))
             await redis.aclose()
-            warm = await eventually(
-                lambda: _statuses(rbac, admin, user), lambda s: s == (200, 200, 200)
-            )
+            warm = await until(lambda: _statuses(rbac, admin, user), lambda s: s == (200, 200, 200))
             assert warm == (200, 200, 200)
             listener: ChangeListener = rbac.app.state.listener
 

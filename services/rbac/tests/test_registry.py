@@ -5,8 +5,8 @@ from redis.asyncio import Redis
 
 from common.route_manifest import RouteManifest, publish_manifest
 from rbac.migrations import upgrade
-from rbac.testing import Rbac, eventually, manifest, running_rbac
-from testkit.tokens import TokenSigner
+from testkit.polling import until
+from testkit.rbac_app import Rbac, StartRbac, manifest
 
 
 async def routes(rbac: Rbac, **params: str) -> list[dict[str, object]]:
@@ -31,9 +31,7 @@ async def test_published_manifest_appears_in_the_registry(rbac: Rbac, redis: Red
         redis,
         manifest("scheduler", [("GET", "/tasks", "permission"), ("GET", "/health", "public")]),
     )
-    listed = await eventually(
-        lambda: routes(rbac, service="scheduler"), lambda items: len(items) == 7
-    )
+    listed = await until(lambda: routes(rbac, service="scheduler"), lambda items: len(items) == 7)
     assert {(r["permission"], r["public"]) for r in listed} == {
         ("scheduler:GET:/tasks", False),
         ("scheduler:GET:/health", True),
@@ -52,7 +50,7 @@ async def test_route_missing_from_a_newer_manifest_is_stale_and_grants_nothing(
     admin = rbac.signer.token(adm=True)
     assert (await rbac.authorize("POST", "/storage/uploads", admin)).status_code == 200
     await publish_manifest(redis, manifest("storage", [("GET", "/health", "public")]))
-    response = await eventually(
+    response = await until(
         lambda: rbac.authorize("POST", "/storage/uploads", admin), lambda r: r.status_code == 403
     )
     assert response.json()["code"] == "unregistered_route"
@@ -71,14 +69,14 @@ async def test_route_missing_from_a_newer_manifest_is_stale_and_grants_nothing(
 
 
 async def test_manifest_stored_before_rbac_started_is_read_at_start(
-    sql_url: str, redis_url: str, redis: Redis, signer: TokenSigner
+    sql_url: str, redis_url: str, redis: Redis, start_rbac: StartRbac
 ) -> None:
     await upgrade(sql_url)
     # Stored but never announced: only the start-up scan can find it.
     await redis.set(
         "rbac:manifest:auth", manifest("auth", [("POST", "/login", "public")]).model_dump_json()
     )
-    async with running_rbac(sql_url, redis_url, signer) as rbac:
+    async with start_rbac(sql_url, redis_url) as rbac:
         assert (await rbac.authorize("POST", "/auth/login")).status_code == 200
 
 
@@ -97,7 +95,7 @@ async def test_malformed_manifest_is_ignored_and_the_listener_keeps_working(
     await redis.set("rbac:manifest:scheduler", bad.model_dump_json())
     await redis.publish("rbac:manifests", "scheduler")
     await publish_manifest(redis, manifest("storage", [("GET", "/health", "public")]))
-    allowed = await eventually(
+    allowed = await until(
         lambda: rbac.authorize("GET", "/storage/health"), lambda r: r.status_code == 200
     )
     assert allowed.status_code == 200

@@ -29,7 +29,8 @@ from mesh.valkey import valkey_launch, valkey_url
 from rbac import changes
 from rbac.decision.listener import ChangeListener
 from rbac.migrations import upgrade
-from rbac.testing import Rbac, eventually, manifest, running_rbac
+from testkit.polling import until
+from testkit.rbac_app import Rbac, StartRbac, manifest
 from testkit.tokens import TokenSigner
 
 ROUTES = [
@@ -85,7 +86,7 @@ def _bounce_while_busy(server: Valkey) -> None:
 async def _within_bound(
     rbac: Rbac, method: str, uri: str, token: str, expected: int, back_at: float
 ) -> httpx.Response:
-    response = await eventually(
+    response = await until(
         lambda: rbac.authorize(method, uri, token),
         lambda r: r.status_code == expected,
         within=RESYNC_BOUND_SECONDS + 5,
@@ -102,7 +103,7 @@ async def _rbac_ready(rbac: Rbac, redis_url: str) -> None:
         await publish_manifest(redis, manifest("storage", ROUTES))
     finally:
         await redis.aclose()
-    health = await eventually(
+    health = await until(
         lambda: rbac.authorize("GET", "/storage/health"), lambda r: r.status_code == 200
     )
     assert health.status_code == 200
@@ -129,7 +130,7 @@ async def _granted_user(rbac: Rbac) -> tuple[str, str]:
         return int(grants.generation)
 
     # Both announcements (role created, binding set) have reached the listener.
-    assert await eventually(announced, lambda g: g >= generation + 2) >= generation + 2
+    assert await until(announced, lambda g: g >= generation + 2) >= generation + 2
     # Warm: the grant is cached while pub/sub is up.
     await _within_bound(rbac, "POST", "/storage/uploads", token, 200, time.monotonic())
     return user, token
@@ -143,13 +144,13 @@ def _withdraw_in_sql(database_file: Path, user: str) -> None:
 
 @pytest.mark.parametrize("listener", ["sees the outage", "is busy during the outage"])
 async def test_a_grant_withdrawn_during_a_redis_outage_is_refused_within_1s_of_its_return(
-    tmp_path: Path, signer: TokenSigner, listener: str
+    tmp_path: Path, start_rbac: StartRbac, listener: str
 ) -> None:
     database_file = tmp_path / "rbac.db"
     url = f"sqlite+aiosqlite:///{database_file}"
     await upgrade(url)
     with valkey(tmp_path / "valkey") as server:
-        async with running_rbac(url, server.url, signer) as rbac:
+        async with start_rbac(url, server.url) as rbac:
             await _rbac_ready(rbac, server.url)
             user, token = await _granted_user(rbac)
             if listener == "sees the outage":
@@ -173,12 +174,12 @@ async def test_a_grant_withdrawn_during_a_redis_outage_is_refused_within_1s_of_i
 
 
 async def test_a_user_enabled_while_the_listener_was_disconnected_passes_within_1s(
-    tmp_path: Path, signer: TokenSigner
+    tmp_path: Path, signer: TokenSigner, start_rbac: StartRbac
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'rbac.db'}"
     await upgrade(url)
     with valkey(tmp_path / "valkey") as server:
-        async with running_rbac(url, server.url, signer) as rbac:
+        async with start_rbac(url, server.url) as rbac:
             await _rbac_ready(rbac, server.url)
             user = str(uuid.uuid4())
             token = signer.token(sub=user)
@@ -202,12 +203,12 @@ async def test_a_user_enabled_while_the_listener_was_disconnected_passes_within_
 
 
 async def test_the_listener_reports_the_outage_instead_of_reconnecting_silently(
-    tmp_path: Path, signer: TokenSigner
+    tmp_path: Path, start_rbac: StartRbac
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'rbac.db'}"
     await upgrade(url)
     with valkey(tmp_path / "valkey") as server:
-        async with running_rbac(url, server.url, signer) as rbac:
+        async with start_rbac(url, server.url) as rbac:
             await _rbac_ready(rbac, server.url)
             listener: ChangeListener = rbac.app.state.listener
             grants = rbac.app.state.authorizer.grants
@@ -221,7 +222,7 @@ async def test_the_listener_reports_the_outage_instead_of_reconnecting_silently(
             # However fast Redis came back, the caches were dropped (off at the loss, on again
             # at the return) and pub/sub re-joined; a client that reconnected and re-subscribed
             # by itself would keep serving caches that missed every message meanwhile.
-            generation, connected = await eventually(
+            generation, connected = await until(
                 state, lambda s: s[0] >= before + 2 and s[1], within=RESYNC_BOUND_SECONDS + 5
             )
             assert generation >= before + 2

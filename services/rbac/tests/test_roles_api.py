@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from rbac.testing import Rbac
+from testkit.rbac_app import Rbac
 
 # Users are named by id, as in a token's `sub`.
 U2, U3, U4 = (f"01900000-0000-7000-8000-00000000000{n}" for n in (2, 3, 4))

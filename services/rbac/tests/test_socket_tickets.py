@@ -8,7 +8,8 @@ from redis.asyncio import Redis
 
 from common.live_events.tickets import claimed_key, issue_ticket, redeem_claim
 from common.route_manifest import publish_manifest
-from rbac.testing import Rbac, eventually, manifest
+from testkit.polling import until
+from testkit.rbac_app import Rbac, manifest
 
 pytestmark = pytest.mark.usefixtures("events_registered")
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("events_registered")
 async def events_registered(rbac: Rbac, redis: Redis) -> None:
     routes = [("GET", "/events", "permission"), ("POST", "/events/tickets", "authenticated")]
     await publish_manifest(redis, manifest("scheduler", routes))
-    await eventually(
+    await until(
         lambda: rbac.authorize("GET", "/scheduler/events", rbac.signer.token(adm=True)),
         lambda r: r.status_code == 200,
     )

@@ -67,7 +67,7 @@ def _answer_no_content_bare(router: APIRouter) -> None:
             route.response_class = Response
 
 
-def create_app(
+def create_app[App: FastAPI = FastAPI](
     name: str,
     settings: ServiceSettings,
     *,
@@ -77,8 +77,11 @@ def create_app(
     description: str = "",
     configure_logs: bool = True,
     publish_routes: bool = True,
-) -> FastAPI:
+    app_class: type[App] = FastAPI,  # type: ignore[assignment]
+) -> App:
     """A FastAPI app served under `/{name}` behind the gateway.
+
+    `app_class`: a FastAPI subclass to build instead (rbac's answers `/authorize` first).
 
     `lifespan` owns the service's engines and clients; it stores them on `app.state` and adds
     `/ready` checks with `common.health.register_ready_check`. When the lifespan leaves a Redis
@@ -99,7 +102,7 @@ def create_app(
                 await publish_app_routes(app, redis)
             yield
 
-    app = FastAPI(
+    app = app_class(
         title=f"{name} service",
         version=version,
         description=description,

@@ -3,6 +3,8 @@
 - `within(seconds, probe, status)`: the first response with `status`, else the last one; the
   caller asserts, so a contract like "revoked within a second" reads as one assertion.
 - `eventually(probe, accept)`: the first value `accept` holds for; fails the test otherwise.
+- `until(probe, accept, within)`: like `within` for any value, polled every 20 ms: the first value
+  `accept` holds for, else the last one (the caller asserts, with its own message).
 """
 
 import asyncio
@@ -33,6 +35,14 @@ async def within(
     """Poll until `probe` answers `status` or `seconds` have passed; the last response."""
     response, _ = await _poll(probe, lambda r: r.status_code == status, seconds, interval=0.02)
     return response
+
+
+async def until[T](
+    probe: Callable[[], Awaitable[T]], accept: Callable[[T], bool], within: float = 5.0
+) -> T:
+    """Poll `probe` until `accept` holds or `within` seconds have passed: the last value."""
+    value, _ = await _poll(probe, accept, within, interval=0.02)
+    return value
 
 
 async def eventually[T](

@@ -46,13 +46,13 @@ async def get_keys(request: Request) -> KeyRing:
 
 # "function" scope: commit before the response leaves (FastAPI's default runs it after), so a
 # client holding the answer finds the change from its next request on.
-DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
-Settings = Annotated[AuthSettings, Depends(get_settings)]
-RedisClient = Annotated["Redis", Depends(get_redis)]
-Keys = Annotated[KeyRing, Depends(get_keys)]
+SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
+SettingsDep = Annotated[AuthSettings, Depends(get_settings)]
+RedisDep = Annotated["Redis", Depends(get_redis)]
+KeysDep = Annotated[KeyRing, Depends(get_keys)]
 
 
-async def get_client_ip(request: Request, settings: Settings) -> str:
+async def get_client_ip(request: Request, settings: SettingsDep) -> str:
     return client_ip(request, settings.trusted_proxies)
 
 
@@ -60,34 +60,34 @@ async def get_user_agent(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
-ClientIp = Annotated[str, Depends(get_client_ip)]
-UserAgent = Annotated[str, Depends(get_user_agent)]
+ClientIpDep = Annotated[str, Depends(get_client_ip)]
+UserAgentDep = Annotated[str, Depends(get_user_agent)]
 
 
 async def get_session_service(
-    request: Request, redis: RedisClient, settings: Settings
+    request: Request, redis: RedisDep, settings: SettingsDep
 ) -> SessionService:
     signer: AccessTokenSigner = request.app.state.signer
     return SessionService(redis, signer, session_policy(settings))
 
 
-Sessions = Annotated[SessionService, Depends(get_session_service)]
+SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 
 
-async def get_user_repository(session: DbSession) -> UserRepository:
+async def get_user_repository(session: SessionDep) -> UserRepository:
     return UserRepository(session)
 
 
-Users = Annotated[UserRepository, Depends(get_user_repository)]
+UserRepositoryDep = Annotated[UserRepository, Depends(get_user_repository)]
 
 
 async def get_login_service(
     request: Request,
-    redis: RedisClient,
-    settings: Settings,
-    keys: Keys,
-    users: Users,
-    sessions: Sessions,
+    redis: RedisDep,
+    settings: SettingsDep,
+    keys: KeysDep,
+    users: UserRepositoryDep,
+    sessions: SessionServiceDep,
 ) -> LoginService:
     nonces = NonceStore(redis, ttl_seconds=settings.nonce_ttl_seconds)
     return LoginService(
@@ -105,7 +105,7 @@ async def get_login_service(
 
 
 async def get_public_key_offers(
-    redis: RedisClient, settings: Settings, keys: Keys
+    redis: RedisDep, settings: SettingsDep, keys: KeysDep
 ) -> PublicKeyOffers:
     """What `GET /keys/public` needs, without the SQL session and the session service that a
     login's dependencies open."""
@@ -120,7 +120,11 @@ async def get_public_key_offers(
 
 
 async def get_user_service(
-    request: Request, redis: RedisClient, settings: Settings, users: Users, sessions: Sessions
+    request: Request,
+    redis: RedisDep,
+    settings: SettingsDep,
+    users: UserRepositoryDep,
+    sessions: SessionServiceDep,
 ) -> UserService:
     return UserService(
         users=users,
@@ -132,9 +136,9 @@ async def get_user_service(
     )
 
 
-Login = Annotated[LoginService, Depends(get_login_service)]
-KeyOffers = Annotated[PublicKeyOffers, Depends(get_public_key_offers)]
-UserAdmin = Annotated[UserService, Depends(get_user_service)]
+LoginServiceDep = Annotated[LoginService, Depends(get_login_service)]
+KeyOffersDep = Annotated[PublicKeyOffers, Depends(get_public_key_offers)]
+UserServiceDep = Annotated[UserService, Depends(get_user_service)]
 
 
 def session_policy(settings: AuthSettings) -> SessionPolicy:

@@ -9,7 +9,8 @@ import pytest
 from redis.asyncio import Redis
 
 from auth.login.throttle import known_ips_key, user_key
-from auth.testing import RunningAuth
+from auth.settings import AuthSettings
+from testkit.auth_app import RunningAuth
 from testkit.auth_client import encrypt_password
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -312,7 +313,7 @@ async def test_a_disabled_user_cannot_log_in(auth: RunningAuth) -> None:
 
 
 async def test_the_sixth_consecutive_failure_for_a_username_is_throttled_with_retry_after(
-    auth: RunningAuth, random_ip: Callable[[], str]
+    auth: RunningAuth[AuthSettings], random_ip: Callable[[], str]
 ) -> None:
     username = (await auth.create_user(password="throttled user password"))["username"]
 

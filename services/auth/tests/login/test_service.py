@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import select
 
 from auth.settings import AuthSettings
-from auth.testing import RunningAuth
 from auth.users.models import User
 from common.sql import SqlDatabase
+from testkit.auth_app import RunningAuth
 from testkit.auth_client import LoginFailedError
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -29,14 +29,14 @@ async def test_login_upgrades_a_hash_made_with_older_parameters(
 ) -> None:
     """A hash of the previous default (19 MiB, 2 passes) becomes one of today's (7 MiB, 5) at
     its next login; the next login then verifies the new hash and leaves it alone."""
-    before: RunningAuth = await running_factory(
+    before: RunningAuth[AuthSettings] = await running_factory(
         settings_factory(argon2_memory_kib=19 * 1024, argon2_time_cost=2)
     )
     user = await before.create_user(password="upgrade me please")
     old = await _stored_hash(before.settings, user["username"])
     assert "$m=19456,t=2,p=1$" in old
 
-    now: RunningAuth = await running_factory(settings_factory(**production_argon2))
+    now: RunningAuth[AuthSettings] = await running_factory(settings_factory(**production_argon2))
     await now.login(user["username"], "upgrade me please")
 
     upgraded = await _stored_hash(now.settings, user["username"])
@@ -48,13 +48,13 @@ async def test_login_upgrades_a_hash_made_with_older_parameters(
 async def test_a_failed_login_leaves_an_old_hash_alone(
     settings_factory: Any, running_factory: Any, production_argon2: dict[str, Any]
 ) -> None:
-    before: RunningAuth = await running_factory(
+    before: RunningAuth[AuthSettings] = await running_factory(
         settings_factory(argon2_memory_kib=19 * 1024, argon2_time_cost=2)
     )
     user = await before.create_user(password="upgrade me please")
     old = await _stored_hash(before.settings, user["username"])
 
-    now: RunningAuth = await running_factory(settings_factory(**production_argon2))
+    now: RunningAuth[AuthSettings] = await running_factory(settings_factory(**production_argon2))
     with pytest.raises(LoginFailedError):
         await now.login(user["username"], "not the password")
 
@@ -64,8 +64,8 @@ async def test_a_failed_login_leaves_an_old_hash_alone(
 async def test_swagger_password_form_login_exists_only_in_local(
     settings_factory: Any, running_factory: Any
 ) -> None:
-    local: RunningAuth = await running_factory(settings_factory(environment="local"))
-    test: RunningAuth = await running_factory(settings_factory())
+    local: RunningAuth[AuthSettings] = await running_factory(settings_factory(environment="local"))
+    test: RunningAuth[AuthSettings] = await running_factory(settings_factory())
     form = {"username": "admin", "password": ADMIN_PASSWORD, "grant_type": "password"}
 
     ok = await local.http.post("/auth/login/swagger", data=form)
@@ -109,7 +109,7 @@ async def test_ready_checks_sql_and_redis(auth: RunningAuth) -> None:
 async def test_the_swagger_form_login_with_a_nul_in_the_username_is_the_usual_401(
     settings_factory: Any, running_factory: Any
 ) -> None:
-    local: RunningAuth = await running_factory(settings_factory(environment="local"))
+    local: RunningAuth[AuthSettings] = await running_factory(settings_factory(environment="local"))
     form = {"username": "ad\x00min", "password": ADMIN_PASSWORD, "grant_type": "password"}
 
     response = await local.http.post("/auth/login/swagger", data=form)

@@ -2,7 +2,7 @@ from typing import Any
 
 import jwt
 
-from auth.testing import RunningAuth
+from testkit.auth_app import RunningAuth
 from testkit.auth_client import refresh
 
 ADMIN_PASSWORD = "correct horse battery staple"

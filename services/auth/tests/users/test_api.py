@@ -10,9 +10,9 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.types import Message, Receive, Scope, Send
 
-from auth.testing import RunningAuth
 from common import user_events
 from common.sql import SqlDatabase
+from testkit.auth_app import RunningAuth
 from testkit.auth_client import LoginFailedError
 
 ADMIN_PASSWORD = "correct horse battery staple"

@@ -13,17 +13,17 @@ added to every service as public routes (they are served outside the OpenAPI doc
 Roles and bindings live in SQL (Alembic: `python -m rbac.migrations`, `RBAC_DATABASE_URL`). A
 role grants exact permission codes `{service}:{METHOD}:{path}` or `*` patterns (`rbac.patterns`).
 
-Decision (`/authorize`, bare ASGI answered by `rbac.app.RbacApp` before FastAPI, not in the OpenAPI
-and so never in the registry). It reads `X-Forwarded-Method`, `X-Forwarded-Uri` and
-`Authorization`, decodes the path once as the service will (`rbac.forwarded_path`: dot or empty
-segments and control characters are refused), takes the first segment as the service and matches
-the rest against that service's templates, most specific first (`rbac.route_table`). Public → 200
-with empty identity headers; otherwise the JWT is verified (`common.tokens`), revocation and
-disabled users checked, and authenticated routes, admins, or users whose grants cover the route's
-code get 200 with `X-User-Id`, `X-User-Name` (percent-encoded when not printable ASCII), `X-User-
-Admin`, `X-Session-Id`. Missing/invalid/revoked token → 401 + `WWW-Authenticate: Bearer`; missing
-permission, unregistered route or garbled forwarded headers → 403; anything that cannot be known
-right now → 503. Never allow on uncertainty.
+Decision (`/authorize`, bare ASGI answered by `rbac.app.RbacApi`, rbac's FastAPI app, before
+FastAPI's per-request layers; not in the OpenAPI and so never in the registry). It reads
+`X-Forwarded-Method`, `X-Forwarded-Uri` and `Authorization`, decodes the path once as the service
+will (`rbac.forwarded_path`: dot or empty segments and control characters are refused), takes the
+first segment as the service and matches the rest against that service's templates, most specific
+first (`rbac.route_table`). Public → 200 with empty identity headers; otherwise the JWT is verified
+(`common.tokens`), revocation and disabled users checked, and authenticated routes, admins, or users
+whose grants cover the route's code get 200 with `X-User-Id`, `X-User-Name` (percent-encoded when
+not printable ASCII), `X-User-Admin`, `X-Session-Id`. Missing/invalid/revoked token → 401 +
+`WWW-Authenticate: Bearer`; missing permission, unregistered route or garbled forwarded headers →
+403; anything that cannot be known right now → 503. Never allow on uncertainty.
 
 Caches (`rbac.decision`). Route table, per-user grants, verified tokens and "this token is not
 revoked" verdicts live in process, and allow decisions are remembered for 5 s per (Authorization,

@@ -79,4 +79,4 @@ async def current_caller(request: Request, _credentials: BearerCredentials) -> A
     return decision.claims
 
 
-Caller = Annotated[AccessClaims, Depends(current_caller)]
+CallerDep = Annotated[AccessClaims, Depends(current_caller)]

@@ -2,68 +2,77 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Column, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
 
 from common.sql import UtcDateTime
 
+# Every table of rbac's schema (`SQLModel.metadata` also holds any other service's imported).
+TABLES = (
+    "rbac_services",
+    "rbac_routes",
+    "rbac_roles",
+    "rbac_role_permissions",
+    "rbac_user_roles",
+)
 
-class Base(DeclarativeBase):
-    pass
 
-
-class ServiceManifestRow(Base):
+class ServiceManifest(SQLModel, table=True):
     """The last manifest applied per service, so republishing the same one is a no-op."""
 
     __tablename__ = "rbac_services"
 
-    service: Mapped[str] = mapped_column(String(64), primary_key=True)
-    digest: Mapped[str] = mapped_column(String(64))
-    published_at: Mapped[float]
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    service: str = Field(max_length=64, primary_key=True)
+    digest: str = Field(max_length=64)
+    published_at: float
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
-class RouteRow(Base):
+class Route(SQLModel, table=True):
     __tablename__ = "rbac_routes"
     __table_args__ = (UniqueConstraint("service", "method", "path", name="uq_rbac_routes_route"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    service: Mapped[str] = mapped_column(String(64))
-    method: Mapped[str] = mapped_column(String(16))
-    path: Mapped[str] = mapped_column(String(512))
-    permission: Mapped[str] = mapped_column(String(600))
-    access: Mapped[str] = mapped_column(String(16))
-    summary: Mapped[str] = mapped_column(Text, default="")
+    id: int | None = Field(default=None, primary_key=True)
+    service: str = Field(max_length=64)
+    method: str = Field(max_length=16)
+    path: str = Field(max_length=512)
+    permission: str = Field(default="", max_length=600)
+    access: str = Field(default="", max_length=16)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False))
     # A route missing from its service's newest manifest: listed, never matched or granted.
-    stale: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    stale: bool = False
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
-class RoleRow(Base):
+class Role(SQLModel, table=True):
     __tablename__ = "rbac_roles"
 
-    code: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str] = mapped_column(Text, default="")
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    code: str = Field(max_length=64, primary_key=True)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    is_active: bool = True
+    created_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
 
 
-class RolePermissionRow(Base):
+class RolePermission(SQLModel, table=True):
     __tablename__ = "rbac_role_permissions"
 
-    role_code: Mapped[str] = mapped_column(
-        String(64), ForeignKey("rbac_roles.code", ondelete="CASCADE"), primary_key=True
+    role_code: str = Field(
+        sa_column=Column(
+            String(64), ForeignKey("rbac_roles.code", ondelete="CASCADE"), primary_key=True
+        )
     )
-    pattern: Mapped[str] = mapped_column(String(600), primary_key=True)
+    pattern: str = Field(max_length=600, primary_key=True)
 
 
-class UserRoleRow(Base):
+class UserRole(SQLModel, table=True):
     __tablename__ = "rbac_user_roles"
     __table_args__ = (Index("ix_rbac_user_roles_role_code", "role_code"),)
 
-    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role_code: Mapped[str] = mapped_column(
-        String(64), ForeignKey("rbac_roles.code", ondelete="CASCADE"), primary_key=True
+    user_id: str = Field(max_length=64, primary_key=True)
+    role_code: str = Field(
+        sa_column=Column(
+            String(64), ForeignKey("rbac_roles.code", ondelete="CASCADE"), primary_key=True
+        )
     )

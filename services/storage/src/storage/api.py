@@ -24,13 +24,13 @@ from storage.errors import (
     WrongUploadKindError,
 )
 from storage.schemas import (
-    BucketOut,
-    CompleteMultipartRequest,
+    BucketRead,
     DownloadLink,
-    FileOut,
-    MultipartRequest,
+    FileRead,
+    MultipartCompletionCreate,
+    MultipartCreate,
     MultipartTicket,
-    UploadRequest,
+    UploadCreate,
     UploadTicket,
 )
 from storage.settings import MAX_URL_EXPIRY_SECONDS
@@ -50,7 +50,7 @@ _COMPLETE_ERRORS = error_responses(
     responses=error_responses(InvalidUploadRequestError, StorageUnavailableError),
 )
 async def start_upload(
-    body: UploadRequest, user: CurrentUser, files: FileServiceDep
+    body: UploadCreate, user: CurrentUser, files: FileServiceDep
 ) -> UploadTicket:
     return await files.start_upload(user, body)
 
@@ -70,7 +70,7 @@ async def start_upload(
         ),
     },
 )
-async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileOut:
+async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileRead:
     return await files.complete_upload(user, file_id)
 
 
@@ -82,7 +82,7 @@ async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDe
     responses=error_responses(InvalidUploadRequestError, StorageUnavailableError),
 )
 async def start_multipart(
-    body: MultipartRequest, user: CurrentUser, files: FileServiceDep
+    body: MultipartCreate, user: CurrentUser, files: FileServiceDep
 ) -> MultipartTicket:
     return await files.start_multipart(user, body)
 
@@ -94,8 +94,8 @@ async def start_multipart(
     responses={**_COMPLETE_ERRORS, **error_responses(SizeMismatchError, WrongUploadKindError)},
 )
 async def complete_multipart(
-    file_id: UUID, body: CompleteMultipartRequest, user: CurrentUser, files: FileServiceDep
-) -> FileOut:
+    file_id: UUID, body: MultipartCompletionCreate, user: CurrentUser, files: FileServiceDep
+) -> FileRead:
     return await files.complete_multipart(user, file_id, body.parts)
 
 
@@ -116,8 +116,8 @@ async def abort_multipart(file_id: UUID, user: CurrentUser, files: FileServiceDe
 
 
 @router.get("/files", summary="List files (your own; every file for admins)", tags=["files"])
-async def list_files(user: CurrentUser, page: PageQuery, files: FileServiceDep) -> Page[FileOut]:
-    return await files.list_files(user, page)
+async def list_files(user: CurrentUser, page: PageQuery, files: FileServiceDep) -> Page[FileRead]:
+    return await files.page(user, page)
 
 
 @router.get(
@@ -126,7 +126,7 @@ async def list_files(user: CurrentUser, page: PageQuery, files: FileServiceDep) 
     tags=["files"],
     responses=error_responses(StoredFileNotFoundError),
 )
-async def get_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileOut:
+async def get_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileRead:
     return await files.get_file(user, file_id)
 
 
@@ -174,8 +174,8 @@ async def delete_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -
 )
 async def list_buckets(
     _admin: AdminUser, page: PageQuery, files: FileServiceDep
-) -> Page[BucketOut]:
+) -> Page[BucketRead]:
     buckets = await files.buckets()
-    return Page[BucketOut](
+    return Page[BucketRead](
         items=buckets[page.offset : page.offset + page.limit], total=len(buckets)
     )

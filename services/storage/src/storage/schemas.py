@@ -20,7 +20,7 @@ _EXPIRES_IN = Field(
 )
 
 
-class UploadRequest(BaseModel):
+class UploadCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(
@@ -55,7 +55,7 @@ class UploadTicket(BaseModel):
     expires_at: datetime
 
 
-class MultipartRequest(UploadRequest):
+class MultipartCreate(UploadCreate):
     size: StrictInt = Field(
         description="Exact size in bytes, at most STORAGE_MAX_FILE_BYTES (5 TiB by default), "
         f"in at most {MAX_PARTS} parts",
@@ -90,13 +90,13 @@ class CompletedPart(BaseModel):
     etag: str = Field(max_length=256)
 
 
-class CompleteMultipartRequest(BaseModel):
+class MultipartCompletionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parts: list[CompletedPart] = Field(max_length=10_000)
 
 
-class FileOut(BaseModel):
+class FileRead(BaseModel):
     id: UUID
     filename: str
     content_type: str
@@ -117,7 +117,7 @@ class FileOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, record: FileRecord) -> "FileOut":
+    def of(cls, record: FileRecord) -> "FileRead":
         return cls(
             id=record.id,
             filename=record.filename,
@@ -137,7 +137,7 @@ class DownloadLink(BaseModel):
     expires_at: datetime
 
 
-class BucketOut(BaseModel):
+class BucketRead(BaseModel):
     name: str
     object_count: int
     total_size: int

@@ -37,14 +37,14 @@ from storage.object_store import (
 )
 from storage.repository import FileRepository, ReadyObject
 from storage.schemas import (
-    BucketOut,
+    BucketRead,
     CompletedPart,
     DownloadLink,
-    FileOut,
-    MultipartRequest,
+    FileRead,
+    MultipartCreate,
     MultipartTicket,
     PartUrl,
-    UploadRequest,
+    UploadCreate,
     UploadTicket,
 )
 from storage.sealing import discard_copy, seal_upload
@@ -86,7 +86,7 @@ class FileService:
             owner_id=record.owner_id,
         )
 
-    def _check_declaration(self, request: UploadRequest, limit: int, too_large: str) -> int:
+    def _check_declaration(self, request: UploadCreate, limit: int, too_large: str) -> int:
         upload_rules.check_filename(request.filename)
         upload_rules.check_content_type(request.content_type, self.settings.allowed_content_types)
         hint = " in one request; use multipart" if too_large == "use_multipart" else ""
@@ -94,7 +94,7 @@ class FileService:
         return upload_rules.resolve_expiry(request.expires_in, self.settings)
 
     def _new_record(
-        self, user: AccessClaims, request: UploadRequest, expires_at: datetime, *, multipart: bool
+        self, user: AccessClaims, request: UploadCreate, expires_at: datetime, *, multipart: bool
     ) -> FileRecord:
         record = FileRecord(
             owner_id=user.sub,
@@ -120,7 +120,7 @@ class FileService:
             raise StoredFileNotFoundError(f"No file {file_id}.")
         return record
 
-    async def start_upload(self, user: AccessClaims, request: UploadRequest) -> UploadTicket:
+    async def start_upload(self, user: AccessClaims, request: UploadCreate) -> UploadTicket:
         limit = min(self.settings.max_single_upload_bytes, self.settings.max_file_bytes)
         expires_in = self._check_declaration(request, limit, "use_multipart")
         now = _now()
@@ -141,7 +141,7 @@ class FileService:
             expires_at=expires_at,
         )
 
-    async def complete_upload(self, user: AccessClaims, file_id: UUID) -> FileOut:
+    async def complete_upload(self, user: AccessClaims, file_id: UUID) -> FileRead:
         record = await self._owned(user, file_id)
         if record.is_multipart:
             raise WrongUploadKindError("This is a multipart upload; complete it under /multipart.")
@@ -171,7 +171,7 @@ class FileService:
             raise AlreadyCompletedError("The upload was already completed.")
         await self._drop_staged(staged)
         await self._announce(FILE_READY, ready)
-        return FileOut.of(ready)
+        return FileRead.of(ready)
 
     async def _refuse_if_completed(self, file_id: UUID) -> None:
         # A concurrent completion removes the staging object once it has sealed a copy.
@@ -186,7 +186,7 @@ class FileService:
             logger.warning("could not remove staging object %s; the cleanup will", key)
 
     async def start_multipart(
-        self, user: AccessClaims, request: MultipartRequest
+        self, user: AccessClaims, request: MultipartCreate
     ) -> MultipartTicket:
         expires_in = self._check_declaration(
             request, self.settings.max_file_bytes, "file_too_large"
@@ -223,7 +223,7 @@ class FileService:
 
     async def complete_multipart(
         self, user: AccessClaims, file_id: UUID, parts: list[CompletedPart]
-    ) -> FileOut:
+    ) -> FileRead:
         record = await self._owned(user, file_id)
         if not record.is_multipart or record.upload_id is None:
             raise WrongUploadKindError("This is a single upload; complete it under /uploads.")
@@ -257,7 +257,7 @@ class FileService:
         if ready is None:
             raise AlreadyCompletedError("The upload was already completed.")
         await self._announce(FILE_READY, ready)
-        return FileOut.of(ready)
+        return FileRead.of(ready)
 
     def _check_part_list(self, record: FileRecord, parts: list[CompletedPart]) -> dict[int, str]:
         count = record.part_count or 0
@@ -314,14 +314,14 @@ class FileService:
         await self.store.abort_multipart(record.object_key, record.upload_id)
         await self.files.delete(record.id)
 
-    async def list_files(self, user: AccessClaims, page: PageParams) -> Page[FileOut]:
+    async def page(self, user: AccessClaims, page: PageParams) -> Page[FileRead]:
         items, total = await self.files.page(
             None if user.adm else user.sub, limit=page.limit, offset=page.offset
         )
-        return Page[FileOut](items=[FileOut.of(r) for r in items], total=total)
+        return Page[FileRead](items=[FileRead.of(r) for r in items], total=total)
 
-    async def get_file(self, user: AccessClaims, file_id: UUID) -> FileOut:
-        return FileOut.of(await self._owned(user, file_id))
+    async def get_file(self, user: AccessClaims, file_id: UUID) -> FileRead:
+        return FileRead.of(await self._owned(user, file_id))
 
     async def download(
         self, user: AccessClaims, file_id: UUID, expires_in: int | None
@@ -342,10 +342,12 @@ class FileService:
         if record.status is FileStatus.READY:
             await self._announce(FILE_DELETED, record)
 
-    async def buckets(self) -> list[BucketOut]:
+    async def buckets(self) -> list[BucketRead]:
         usage = await self.store.usage()
         return [
-            BucketOut(name=usage.name, object_count=usage.object_count, total_size=usage.total_size)
+            BucketRead(
+                name=usage.name, object_count=usage.object_count, total_size=usage.total_size
+            )
         ]
 
 

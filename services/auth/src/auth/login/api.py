@@ -4,7 +4,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from auth.deps import ClientIp, KeyOffers, Keys, Login, Sessions, UserAgent, Users
+from auth.deps import (
+    ClientIpDep,
+    KeyOffersDep,
+    KeysDep,
+    LoginServiceDep,
+    SessionServiceDep,
+    UserAgentDep,
+    UserRepositoryDep,
+)
 from auth.errors import (
     InvalidCredentialsError,
     InvalidRefreshTokenError,
@@ -12,7 +20,7 @@ from auth.errors import (
     PublicKeyRateLimitedError,
     RefreshTokenReusedError,
 )
-from auth.login.schemas import LoginIn, PublicKeyOut, RefreshIn, TokenPairOut
+from auth.login.schemas import LoginCreate, PublicKeyRead, RefreshCreate, TokenPairRead
 from auth.login.service import LoginAttempt
 from auth.sessions.service import IssuedTokens
 from common.access import Access, access
@@ -21,8 +29,8 @@ from common.errors import error_responses
 router = APIRouter(tags=["login"])
 
 
-def token_pair(tokens: IssuedTokens) -> TokenPairOut:
-    return TokenPairOut(
+def token_pair(tokens: IssuedTokens) -> TokenPairRead:
+    return TokenPairRead(
         access_token=tokens.access_token,
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
@@ -36,9 +44,9 @@ def token_pair(tokens: IssuedTokens) -> TokenPairOut:
     summary="The RSA key to encrypt the password with, and a single-use nonce",
     responses=error_responses(PublicKeyRateLimitedError),
 )
-async def public_key(offers: KeyOffers, ip: ClientIp) -> PublicKeyOut:
+async def public_key(offers: KeyOffersDep, ip: ClientIpDep) -> PublicKeyRead:
     offer = await offers.offer(ip)
-    return PublicKeyOut(
+    return PublicKeyRead(
         kid=offer.kid,
         algorithm=offer.algorithm,
         public_key=offer.public_key,
@@ -53,7 +61,9 @@ async def public_key(offers: KeyOffers, ip: ClientIp) -> PublicKeyOut:
     summary="Log in with an RSA-OAEP encrypted password",
     responses=error_responses(InvalidCredentialsError, LoginThrottledError),
 )
-async def login(body: LoginIn, login: Login, ip: ClientIp, user_agent: UserAgent) -> TokenPairOut:
+async def login(
+    body: LoginCreate, login: LoginServiceDep, ip: ClientIpDep, user_agent: UserAgentDep
+) -> TokenPairRead:
     attempt = LoginAttempt(
         username=body.username, ciphertext=body.password, ip=ip, user_agent=user_agent
     )
@@ -67,8 +77,11 @@ async def login(body: LoginIn, login: Login, ip: ClientIp, user_agent: UserAgent
     responses=error_responses(InvalidRefreshTokenError, RefreshTokenReusedError),
 )
 async def refresh(
-    body: RefreshIn, sessions: Sessions, users: Users, user_agent: UserAgent
-) -> TokenPairOut:
+    body: RefreshCreate,
+    sessions: SessionServiceDep,
+    users: UserRepositoryDep,
+    user_agent: UserAgentDep,
+) -> TokenPairRead:
     tokens = await sessions.refresh(body.refresh_token, user_agent=user_agent, users=users.get)
     return token_pair(tokens)
 
@@ -78,5 +91,5 @@ async def refresh(
     openapi_extra=access(Access.PUBLIC),
     summary="The keys that verify access tokens",
 )
-async def jwks(keys: Keys) -> dict[str, Any]:
+async def jwks(keys: KeysDep) -> dict[str, Any]:
     return keys.jwks()

@@ -6,7 +6,7 @@ from auth.users.models import USERNAME_MAX_LENGTH
 from common.sql import SqlText
 
 
-class PublicKeyOut(BaseModel):
+class PublicKeyRead(BaseModel):
     kid: str
     algorithm: str = Field(description="Always RSA-OAEP-256 (MGF1-SHA256, SHA-256, no label)")
     public_key: str = Field(description="SPKI PEM")
@@ -14,7 +14,7 @@ class PublicKeyOut(BaseModel):
     nonce_expires_in: int
 
 
-class LoginIn(BaseModel):
+class LoginCreate(BaseModel):
     username: SqlText = Field(min_length=1, max_length=USERNAME_MAX_LENGTH)
     password: str = Field(
         min_length=1,
@@ -26,11 +26,11 @@ class LoginIn(BaseModel):
     )
 
 
-class RefreshIn(BaseModel):
+class RefreshCreate(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=1024)
 
 
-class TokenPairOut(BaseModel):
+class TokenPairRead(BaseModel):
     access_token: str
     refresh_token: str
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret

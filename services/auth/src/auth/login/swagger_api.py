@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
-from auth.deps import ClientIp, Login, UserAgent
+from auth.deps import ClientIpDep, LoginServiceDep, UserAgentDep
 from auth.errors import InvalidCredentialsError, LoginThrottledError
 from auth.login.api import token_pair
-from auth.login.schemas import TokenPairOut
+from auth.login.schemas import TokenPairRead
 from common.access import Access, access
 from common.errors import error_responses
 
@@ -26,9 +26,9 @@ router = APIRouter(tags=["login"])
 )
 async def swagger_login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    login: Login,
-    ip: ClientIp,
-    user_agent: UserAgent,
-) -> TokenPairOut:
+    login: LoginServiceDep,
+    ip: ClientIpDep,
+    user_agent: UserAgentDep,
+) -> TokenPairRead:
     tokens = await login.login_plain(form.username, form.password, ip=ip, user_agent=user_agent)
     return token_pair(tokens)

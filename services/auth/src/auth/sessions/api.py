@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 
-from auth.deps import Sessions
+from auth.deps import SessionServiceDep
 from auth.errors import SessionNotFoundError
-from auth.sessions.schemas import SessionOut
+from auth.sessions.schemas import SessionRead
 from auth.sessions.store import SessionRecord
 from common.access import Access, access
 from common.errors import error_responses
@@ -20,8 +20,8 @@ def _at(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def _session_out(record: SessionRecord, current_sid: str) -> SessionOut:
-    return SessionOut(
+def _session_out(record: SessionRecord, current_sid: str) -> SessionRead:
+    return SessionRead(
         id=record.id,
         created_at=_at(record.created_at),
         last_used_at=_at(record.last_used_at),
@@ -38,7 +38,7 @@ def _session_out(record: SessionRecord, current_sid: str) -> SessionOut:
     openapi_extra=access(Access.AUTHENTICATED),
     summary="End the current session; its tokens stop working at once",
 )
-async def logout(user: CurrentUser, sessions: Sessions) -> Response:
+async def logout(user: CurrentUser, sessions: SessionServiceDep) -> Response:
     await sessions.revoke(user.sid, user.sub)
     return Response(status_code=204)
 
@@ -46,7 +46,9 @@ async def logout(user: CurrentUser, sessions: Sessions) -> Response:
 @router.get(
     "/sessions", openapi_extra=access(Access.AUTHENTICATED), summary="The caller's sessions"
 )
-async def list_sessions(user: CurrentUser, sessions: Sessions, page: PageQuery) -> Page[SessionOut]:
+async def list_sessions(
+    user: CurrentUser, sessions: SessionServiceDep, page: PageQuery
+) -> Page[SessionRead]:
     records = await sessions.list_sessions(user.sub)
     window = records[page.offset : page.offset + page.limit]
     return Page(items=[_session_out(r, user.sid) for r in window], total=len(records))
@@ -59,6 +61,8 @@ async def list_sessions(user: CurrentUser, sessions: Sessions, page: PageQuery) 
     summary="Revoke one of the caller's sessions",
     responses=error_responses(SessionNotFoundError),
 )
-async def delete_session(session_id: str, user: CurrentUser, sessions: Sessions) -> Response:
+async def delete_session(
+    session_id: str, user: CurrentUser, sessions: SessionServiceDep
+) -> Response:
     await sessions.revoke_own(user.sub, session_id)
     return Response(status_code=204)

@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 
-class SessionOut(BaseModel):
+class SessionRead(BaseModel):
     id: str
     created_at: datetime
     last_used_at: datetime

@@ -4,9 +4,9 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from auth.deps import UserAdmin
+from auth.deps import UserServiceDep
 from auth.errors import EmailTakenError, SelfLockoutError, UsernameTakenError, UserNotFoundError
-from auth.users.schemas import UserCreate, UserDetail, UserOut, UserUpdate
+from auth.users.schemas import UserCreate, UserDetailRead, UserRead, UserUpdate
 from common.access import Access, access
 from common.errors import ForbiddenError, error_responses
 from common.pagination import Page, PageQuery
@@ -21,8 +21,8 @@ router = APIRouter(tags=["users"])
     summary="The signed-in user",
     responses=error_responses(UserNotFoundError),
 )
-async def me(user: CurrentUser, users: UserAdmin) -> UserOut:
-    return UserOut.model_validate(await users.get(uuid.UUID(user.sub)))
+async def me(user: CurrentUser, users: UserServiceDep) -> UserRead:
+    return UserRead.model_validate(await users.get(uuid.UUID(user.sub)))
 
 
 @router.post(
@@ -31,14 +31,16 @@ async def me(user: CurrentUser, users: UserAdmin) -> UserOut:
     summary="Create a user (admin)",
     responses=error_responses(ForbiddenError, UsernameTakenError, EmailTakenError),
 )
-async def create_user(body: UserCreate, _admin: AdminUser, users: UserAdmin) -> UserDetail:
-    return UserDetail.model_validate(await users.create(body))
+async def create_user(body: UserCreate, _admin: AdminUser, users: UserServiceDep) -> UserDetailRead:
+    return UserDetailRead.model_validate(await users.create(body))
 
 
 @router.get("/users", summary="List users (admin)", responses=error_responses(ForbiddenError))
-async def list_users(_admin: AdminUser, users: UserAdmin, page: PageQuery) -> Page[UserDetail]:
-    items, total = await users.list(limit=page.limit, offset=page.offset)
-    return Page(items=[UserDetail.model_validate(u) for u in items], total=total)
+async def list_users(
+    _admin: AdminUser, users: UserServiceDep, page: PageQuery
+) -> Page[UserDetailRead]:
+    items, total = await users.page(limit=page.limit, offset=page.offset)
+    return Page(items=[UserDetailRead.model_validate(u) for u in items], total=total)
 
 
 @router.get(
@@ -46,8 +48,8 @@ async def list_users(_admin: AdminUser, users: UserAdmin, page: PageQuery) -> Pa
     summary="One user (admin)",
     responses=error_responses(ForbiddenError, UserNotFoundError),
 )
-async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserAdmin) -> UserDetail:
-    return UserDetail.model_validate(await users.get(user_id))
+async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserServiceDep) -> UserDetailRead:
+    return UserDetailRead.model_validate(await users.get(user_id))
 
 
 @router.patch(
@@ -56,9 +58,9 @@ async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserAdmin) -> U
     responses=error_responses(ForbiddenError, UserNotFoundError, EmailTakenError, SelfLockoutError),
 )
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, admin: AdminUser, users: UserAdmin
-) -> UserDetail:
-    return UserDetail.model_validate(await users.update(user_id, body, actor_id=admin.sub))
+    user_id: uuid.UUID, body: UserUpdate, admin: AdminUser, users: UserServiceDep
+) -> UserDetailRead:
+    return UserDetailRead.model_validate(await users.update(user_id, body, actor_id=admin.sub))
 
 
 @router.delete(
@@ -67,6 +69,6 @@ async def update_user(
     summary="Delete a user and end their sessions (admin)",
     responses=error_responses(ForbiddenError, UserNotFoundError, SelfLockoutError),
 )
-async def delete_user(user_id: uuid.UUID, admin: AdminUser, users: UserAdmin) -> Response:
+async def delete_user(user_id: uuid.UUID, admin: AdminUser, users: UserServiceDep) -> Response:
     await users.delete(user_id, actor_id=admin.sub)
     return Response(status_code=204)

@@ -37,7 +37,7 @@ class UserRepository:
             query = query.where(col(User.id) != other_than)
         return (await self.session.execute(query)).first() is not None
 
-    async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
+    async def page(self, *, limit: int, offset: int) -> tuple[list[User], int]:
         total = await self.session.scalar(select(func.count()).select_from(User))
         result = await self.session.execute(
             select(User).order_by(col(User.id)).limit(limit).offset(offset)

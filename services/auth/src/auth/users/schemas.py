@@ -82,7 +82,7 @@ class UserUpdate(BaseModel):
 NOT_NULLABLE = frozenset({"password", "name", "is_active", "is_admin"})
 
 
-class UserOut(BaseModel):
+class UserRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -93,6 +93,6 @@ class UserOut(BaseModel):
     is_active: bool
 
 
-class UserDetail(UserOut):
+class UserDetailRead(UserRead):
     created_at: datetime
     updated_at: datetime

@@ -60,8 +60,8 @@ class UserService:
             raise UserNotFoundError
         return user
 
-    async def list(self, *, limit: int, offset: int) -> tuple[list[User], int]:
-        return await self.users.list(limit=limit, offset=offset)
+    async def page(self, *, limit: int, offset: int) -> tuple[list[User], int]:
+        return await self.users.page(limit=limit, offset=offset)
 
     async def update(self, user_id: uuid.UUID, data: UserUpdate, *, actor_id: str) -> User:
         user = await self.get(user_id)

@@ -5,10 +5,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from common.access import Access
 from common.route_manifest import RouteManifest
-from rbac.models import RouteRow, ServiceManifestRow
+from rbac.models import Route, ServiceManifest
 
 
 class RegistryRepository:
@@ -16,7 +17,7 @@ class RegistryRepository:
         self.session = session
 
     async def manifest_digest(self, service: str) -> str | None:
-        row = await self.session.get(ServiceManifestRow, service)
+        row = await self.session.get(ServiceManifest, service)
         return row.digest if row is not None else None
 
     async def replace_service_routes(self, manifest: RouteManifest) -> None:
@@ -25,13 +26,20 @@ class RegistryRepository:
         existing = {
             (row.method, row.path): row
             for row in await self.session.scalars(
-                select(RouteRow).where(RouteRow.service == manifest.service)
+                select(Route).where(col(Route.service) == manifest.service)
             )
         }
         for entry in manifest.routes:
             row = existing.pop((entry.method, entry.path), None)
             if row is None:
-                row = RouteRow(service=manifest.service, method=entry.method, path=entry.path)
+                row = Route(
+                    service=manifest.service,
+                    method=entry.method,
+                    path=entry.path,
+                    permission=entry.permission,
+                    access=entry.access.value,
+                    updated_at=now,
+                )
                 self.session.add(row)
             row.permission = entry.permission
             row.access = entry.access.value
@@ -42,29 +50,34 @@ class RegistryRepository:
             if not row.stale:
                 row.stale = True
                 row.updated_at = now
-        service_row = await self.session.get(ServiceManifestRow, manifest.service)
+        service_row = await self.session.get(ServiceManifest, manifest.service)
         if service_row is None:
-            service_row = ServiceManifestRow(service=manifest.service)
+            service_row = ServiceManifest(
+                service=manifest.service,
+                digest=manifest.digest,
+                published_at=manifest.published_at,
+                updated_at=now,
+            )
             self.session.add(service_row)
         service_row.digest = manifest.digest
         service_row.published_at = manifest.published_at
         service_row.updated_at = now
         await self.session.flush()
 
-    async def active_routes(self) -> Sequence[RouteRow]:
-        return (await self.session.scalars(select(RouteRow).where(RouteRow.stale.is_(False)))).all()
+    async def active_routes(self) -> Sequence[Route]:
+        return (await self.session.scalars(select(Route).where(col(Route.stale).is_(False)))).all()
 
-    async def list_routes(
+    async def page(
         self, *, service: str | None, include_stale: bool, limit: int, offset: int
-    ) -> tuple[Sequence[RouteRow], int]:
-        query = select(RouteRow)
+    ) -> tuple[Sequence[Route], int]:
+        query = select(Route)
         if service is not None:
-            query = query.where(RouteRow.service == service)
+            query = query.where(col(Route.service) == service)
         if not include_stale:
-            query = query.where(RouteRow.stale.is_(False))
+            query = query.where(col(Route.stale).is_(False))
         total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
         rows = await self.session.scalars(
-            query.order_by(RouteRow.service, RouteRow.path, RouteRow.method)
+            query.order_by(col(Route.service), col(Route.path), col(Route.method))
             .limit(limit)
             .offset(offset)
         )
@@ -72,12 +85,12 @@ class RegistryRepository:
 
     async def active_permissions(self, *, levels: Collection[Access] | None = None) -> set[str]:
         """Permission codes of live routes; `levels`: only routes of those access levels."""
-        query = select(RouteRow.permission).where(RouteRow.stale.is_(False))
+        query = select(col(Route.permission)).where(col(Route.stale).is_(False))
         if levels is not None:
-            query = query.where(RouteRow.access.in_([level.value for level in levels]))
+            query = query.where(col(Route.access).in_([level.value for level in levels]))
         return set(await self.session.scalars(query))
 
     async def admin_only_permissions(self) -> set[str]:
         """Codes of admin-only routes, stale ones too (their service may serve them again)."""
-        query = select(RouteRow.permission).where(RouteRow.access == Access.ADMIN.value)
+        query = select(col(Route.permission)).where(col(Route.access) == Access.ADMIN.value)
         return set(await self.session.scalars(query))

@@ -4,10 +4,10 @@ from typing import Self
 from pydantic import BaseModel
 
 from common.access import Access
-from rbac.models import RouteRow
+from rbac.models import Route
 
 
-class RegisteredRoute(BaseModel):
+class RouteRead(BaseModel):
     service: str
     method: str
     path: str
@@ -19,7 +19,7 @@ class RegisteredRoute(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: RouteRow) -> Self:
+    def from_row(cls, row: Route) -> Self:
         return cls(
             service=row.service,
             method=row.method,

@@ -11,7 +11,7 @@ from common.pagination import Page, PageParams
 from common.route_manifest import RouteEntry, RouteManifest
 from common.sql import SqlDatabase
 from rbac.registry.repository import RegistryRepository
-from rbac.registry.schemas import RegisteredRoute
+from rbac.registry.schemas import RouteRead
 from rbac.route_table import RouteInfo, RouteTable
 
 logger = logging.getLogger("rbac.registry")
@@ -95,10 +95,10 @@ class RegistryService:
     def __init__(self, repository: RegistryRepository) -> None:
         self.repository = repository
 
-    async def list_routes(
+    async def page(
         self, page: PageParams, *, service: str | None, include_stale: bool
-    ) -> Page[RegisteredRoute]:
-        rows, total = await self.repository.list_routes(
+    ) -> Page[RouteRead]:
+        rows, total = await self.repository.page(
             service=service, include_stale=include_stale, limit=page.limit, offset=page.offset
         )
-        return Page(items=[RegisteredRoute.from_row(row) for row in rows], total=total)
+        return Page(items=[RouteRead.from_row(row) for row in rows], total=total)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Path, Query, status
 from common.access import Access, access
 from common.errors import Problem, error_responses
 from common.pagination import Page, PageQuery
-from rbac.deps import Caller, RoleServiceDep
+from rbac.deps import CallerDep, RoleServiceDep
 from rbac.roles.errors import (
     AdminOnlyPermissionError,
     InvalidPermissionPatternError,
@@ -16,11 +16,11 @@ from rbac.roles.errors import (
     UnknownRoleError,
 )
 from rbac.roles.schemas import (
-    EffectivePermissions,
-    Role,
+    EffectivePermissionsRead,
     RoleCreate,
+    RoleRead,
     RoleUpdate,
-    UserRoles,
+    UserRolesRead,
     UserRolesUpdate,
 )
 
@@ -46,17 +46,17 @@ DELEGATION_REFUSED: dict[int | str, dict[str, object]] = {
     summary="Create a role",
     responses=error_responses(RoleExistsError, InvalidPermissionPatternError) | DELEGATION_REFUSED,
 )
-async def create_role(caller: Caller, roles: RoleServiceDep, data: RoleCreate) -> Role:
+async def create_role(caller: CallerDep, roles: RoleServiceDep, data: RoleCreate) -> RoleRead:
     return await roles.create(data, caller)
 
 
 @router.get("/roles", summary="List roles")
-async def list_roles(_caller: Caller, roles: RoleServiceDep, page: PageQuery) -> Page[Role]:
+async def list_roles(_caller: CallerDep, roles: RoleServiceDep, page: PageQuery) -> Page[RoleRead]:
     return await roles.page(page)
 
 
 @router.get("/roles/{code}", summary="Get a role", responses=error_responses(RoleNotFoundError))
-async def get_role(_caller: Caller, roles: RoleServiceDep, code: RoleCodePath) -> Role:
+async def get_role(_caller: CallerDep, roles: RoleServiceDep, code: RoleCodePath) -> RoleRead:
     return await roles.get(code)
 
 
@@ -67,8 +67,8 @@ async def get_role(_caller: Caller, roles: RoleServiceDep, code: RoleCodePath) -
     | DELEGATION_REFUSED,
 )
 async def update_role(
-    caller: Caller, roles: RoleServiceDep, code: RoleCodePath, data: RoleUpdate
-) -> Role:
+    caller: CallerDep, roles: RoleServiceDep, code: RoleCodePath, data: RoleUpdate
+) -> RoleRead:
     return await roles.update(code, data, caller)
 
 
@@ -79,7 +79,7 @@ async def update_role(
     responses=error_responses(RoleNotFoundError, RoleInUseError) | DELEGATION_REFUSED,
 )
 async def delete_role(
-    caller: Caller,
+    caller: CallerDep,
     roles: RoleServiceDep,
     code: RoleCodePath,
     force: Annotated[bool, Query(description="Also unbind it from every user")] = False,
@@ -93,20 +93,22 @@ async def delete_role(
     responses=error_responses(UnknownRoleError) | DELEGATION_REFUSED,
 )
 async def set_user_roles(
-    caller: Caller, roles: RoleServiceDep, user_id: UserIdPath, data: UserRolesUpdate
-) -> UserRoles:
+    caller: CallerDep, roles: RoleServiceDep, user_id: UserIdPath, data: UserRolesUpdate
+) -> UserRolesRead:
     return await roles.set_user_roles(user_id, data, caller)
 
 
 @router.get("/users/{user_id}/roles", summary="A user's roles")
-async def get_user_roles(_caller: Caller, roles: RoleServiceDep, user_id: UserIdPath) -> UserRoles:
+async def get_user_roles(
+    _caller: CallerDep, roles: RoleServiceDep, user_id: UserIdPath
+) -> UserRolesRead:
     return await roles.user_roles(user_id)
 
 
 @router.get("/users/{user_id}/permissions", summary="A user's effective permissions")
 async def get_user_permissions(
-    _caller: Caller, roles: RoleServiceDep, user_id: UserIdPath
-) -> EffectivePermissions:
+    _caller: CallerDep, roles: RoleServiceDep, user_id: UserIdPath
+) -> EffectivePermissionsRead:
     return await roles.effective_permissions(user_id, is_admin=None)
 
 
@@ -115,5 +117,5 @@ async def get_user_permissions(
     openapi_extra=access(Access.AUTHENTICATED),
     summary="The caller's effective permissions (for showing buttons and menus)",
 )
-async def my_permissions(caller: Caller, roles: RoleServiceDep) -> EffectivePermissions:
+async def my_permissions(caller: CallerDep, roles: RoleServiceDep) -> EffectivePermissionsRead:
     return await roles.effective_permissions(caller.sub, is_admin=caller.adm)

@@ -5,32 +5,33 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from rbac.models import RolePermissionRow, RoleRow, UserRoleRow
+from rbac.models import Role, RolePermission, UserRole
 
 
 class RoleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, code: str) -> RoleRow | None:
-        return await self.session.get(RoleRow, code)
+    async def get(self, code: str) -> Role | None:
+        return await self.session.get(Role, code)
 
-    async def page(self, *, limit: int, offset: int) -> tuple[Sequence[RoleRow], int]:
-        total = await self.session.scalar(select(func.count()).select_from(RoleRow))
+    async def page(self, *, limit: int, offset: int) -> tuple[Sequence[Role], int]:
+        total = await self.session.scalar(select(func.count()).select_from(Role))
         rows = await self.session.scalars(
-            select(RoleRow).order_by(RoleRow.code).limit(limit).offset(offset)
+            select(Role).order_by(col(Role.code)).limit(limit).offset(offset)
         )
         return rows.all(), int(total or 0)
 
-    async def add(self, role: RoleRow) -> None:
+    async def add(self, role: Role) -> None:
         self.session.add(role)
         await self.session.flush()
 
-    async def delete(self, role: RoleRow) -> None:
-        await self.session.execute(delete(UserRoleRow).where(UserRoleRow.role_code == role.code))
+    async def delete(self, role: Role) -> None:
+        await self.session.execute(delete(UserRole).where(col(UserRole.role_code) == role.code))
         await self.session.execute(
-            delete(RolePermissionRow).where(RolePermissionRow.role_code == role.code)
+            delete(RolePermission).where(col(RolePermission.role_code) == role.code)
         )
         await self.session.delete(role)
         await self.session.flush()
@@ -40,9 +41,9 @@ class RoleRepository:
         if not codes:
             return found
         rows = await self.session.execute(
-            select(RolePermissionRow.role_code, RolePermissionRow.pattern)
-            .where(RolePermissionRow.role_code.in_(codes))
-            .order_by(RolePermissionRow.pattern)
+            select(col(RolePermission.role_code), col(RolePermission.pattern))
+            .where(col(RolePermission.role_code).in_(codes))
+            .order_by(col(RolePermission.pattern))
         )
         for code, pattern in rows:
             found[code].append(pattern)
@@ -50,42 +51,44 @@ class RoleRepository:
 
     async def set_permissions(self, code: str, patterns: Sequence[str]) -> None:
         await self.session.execute(
-            delete(RolePermissionRow).where(RolePermissionRow.role_code == code)
+            delete(RolePermission).where(col(RolePermission.role_code) == code)
         )
-        self.session.add_all(RolePermissionRow(role_code=code, pattern=p) for p in patterns)
+        self.session.add_all(RolePermission(role_code=code, pattern=p) for p in patterns)
         await self.session.flush()
 
     async def binding_count(self, code: str) -> int:
         count = await self.session.scalar(
-            select(func.count()).select_from(UserRoleRow).where(UserRoleRow.role_code == code)
+            select(func.count()).select_from(UserRole).where(col(UserRole.role_code) == code)
         )
         return int(count or 0)
 
     async def existing_codes(self, codes: Sequence[str]) -> set[str]:
         if not codes:
             return set()
-        return set(await self.session.scalars(select(RoleRow.code).where(RoleRow.code.in_(codes))))
+        return set(
+            await self.session.scalars(select(col(Role.code)).where(col(Role.code).in_(codes)))
+        )
 
     async def user_role_codes(self, user_id: str) -> list[str]:
         rows = await self.session.scalars(
-            select(UserRoleRow.role_code)
-            .where(UserRoleRow.user_id == user_id)
-            .order_by(UserRoleRow.role_code)
+            select(col(UserRole.role_code))
+            .where(col(UserRole.user_id) == user_id)
+            .order_by(col(UserRole.role_code))
         )
         return list(rows)
 
     async def set_user_roles(self, user_id: str, codes: Sequence[str]) -> None:
-        await self.session.execute(delete(UserRoleRow).where(UserRoleRow.user_id == user_id))
-        self.session.add_all(UserRoleRow(user_id=user_id, role_code=c) for c in codes)
+        await self.session.execute(delete(UserRole).where(col(UserRole.user_id) == user_id))
+        self.session.add_all(UserRole(user_id=user_id, role_code=c) for c in codes)
         await self.session.flush()
 
     async def user_patterns(self, user_id: str) -> frozenset[str]:
         """Every pattern granted to `user_id` through an active role."""
         rows = await self.session.scalars(
-            select(RolePermissionRow.pattern)
-            .join(UserRoleRow, UserRoleRow.role_code == RolePermissionRow.role_code)
-            .join(RoleRow, RoleRow.code == RolePermissionRow.role_code)
-            .where(UserRoleRow.user_id == user_id, RoleRow.is_active.is_(True))
+            select(col(RolePermission.pattern))
+            .join(UserRole, col(UserRole.role_code) == col(RolePermission.role_code))
+            .join(Role, col(Role.code) == col(RolePermission.role_code))
+            .where(col(UserRole.user_id) == user_id, col(Role.is_active).is_(True))
         )
         return frozenset(rows)
 

@@ -41,7 +41,7 @@ class RoleUpdate(BaseModel):
     is_active: StrictBool | None = Field(None, json_schema_extra=never_null)
 
 
-class Role(BaseModel):
+class RoleRead(BaseModel):
     code: str
     name: str
     description: str
@@ -61,12 +61,12 @@ class UserRolesUpdate(BaseModel):
     roles: Annotated[list[RoleCode], Field(max_length=100)]
 
 
-class UserRoles(BaseModel):
+class UserRolesRead(BaseModel):
     user_id: str
     roles: list[str]
 
 
-class EffectivePermissions(BaseModel):
+class EffectivePermissionsRead(BaseModel):
     user_id: str
     is_admin: bool | None = Field(
         description="Whether the user is an administrator: known for the caller "

@@ -10,7 +10,7 @@ from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
 from common.tokens import AccessClaims
 from rbac.changes import ChangeKind, record_change
-from rbac.models import RoleRow
+from rbac.models import Role
 from rbac.patterns import Grants, InvalidPatternError, validate_pattern
 from rbac.registry.repository import RegistryRepository
 from rbac.roles.delegation import Delegator
@@ -23,11 +23,11 @@ from rbac.roles.errors import (
 )
 from rbac.roles.repository import RoleRepository, utcnow
 from rbac.roles.schemas import (
-    EffectivePermissions,
-    Role,
+    EffectivePermissionsRead,
     RoleCreate,
+    RoleRead,
     RoleUpdate,
-    UserRoles,
+    UserRolesRead,
     UserRolesUpdate,
 )
 
@@ -56,13 +56,13 @@ class RoleService:
             admin_only=frozenset(await self.registry.admin_only_permissions()),
         )
 
-    async def create(self, data: RoleCreate, caller: AccessClaims) -> Role:
+    async def create(self, data: RoleCreate, caller: AccessClaims) -> RoleRead:
         patterns = _validated(data.permissions)
         (await self.delegator(caller)).check_grant(patterns)
         if await self.roles.get(data.code) is not None:
             raise RoleExistsError(f"role {data.code!r} already exists")
         now = utcnow()
-        row = RoleRow(
+        row = Role(
             code=data.code,
             name=data.name,
             description=data.description,
@@ -78,11 +78,11 @@ class RoleService:
         record_change(self.roles.session, ChangeKind.ROLES)
         return await self._role(row, patterns)
 
-    async def get(self, code: str) -> Role:
+    async def get(self, code: str) -> RoleRead:
         row = await self._row(code)
         return await self._role(row, (await self.roles.permissions([code]))[code])
 
-    async def page(self, page: PageParams) -> Page[Role]:
+    async def page(self, page: PageParams) -> Page[RoleRead]:
         rows, total = await self.roles.page(limit=page.limit, offset=page.offset)
         permissions = await self.roles.permissions([r.code for r in rows])
         known = await self.registry.active_permissions()
@@ -91,7 +91,7 @@ class RoleService:
             total=total,
         )
 
-    async def update(self, code: str, data: RoleUpdate, caller: AccessClaims) -> Role:
+    async def update(self, code: str, data: RoleUpdate, caller: AccessClaims) -> RoleRead:
         row = await self._row(code)
         refuse_nulls(data.model_dump(exclude_unset=True), RoleUpdate.model_fields)
         patterns = (await self.roles.permissions([code]))[code]
@@ -126,12 +126,12 @@ class RoleService:
         await self.roles.delete(row)
         record_change(self.roles.session, ChangeKind.ROLES)
 
-    async def user_roles(self, user_id: str) -> UserRoles:
-        return UserRoles(user_id=user_id, roles=await self.roles.user_role_codes(user_id))
+    async def user_roles(self, user_id: str) -> UserRolesRead:
+        return UserRolesRead(user_id=user_id, roles=await self.roles.user_role_codes(user_id))
 
     async def set_user_roles(
         self, user_id: str, data: UserRolesUpdate, caller: AccessClaims
-    ) -> UserRoles:
+    ) -> UserRolesRead:
         codes = sorted(set(data.roles))
         missing = sorted(set(codes) - await self.roles.existing_codes(codes))
         if missing:
@@ -146,11 +146,11 @@ class RoleService:
             delegator.check_role(action, role, permissions[role])
         await self.roles.set_user_roles(user_id, codes)
         record_change(self.roles.session, ChangeKind.BINDINGS)
-        return UserRoles(user_id=user_id, roles=codes)
+        return UserRolesRead(user_id=user_id, roles=codes)
 
     async def effective_permissions(
         self, user_id: str, *, is_admin: bool | None
-    ) -> EffectivePermissions:
+    ) -> EffectivePermissionsRead:
         """What `user_id` may call; `is_admin` None: unknown here (admin is auth's to say), so
         only what the user's roles open is listed."""
         roles = await self.roles.user_role_codes(user_id)
@@ -162,7 +162,7 @@ class RoleService:
             known = await self.registry.active_permissions(levels=(Access.PERMISSION,))
             grants = Grants(patterns)
             held = {code for code in known if grants.allows(code)}
-        return EffectivePermissions(
+        return EffectivePermissionsRead(
             user_id=user_id,
             is_admin=is_admin,
             roles=roles,
@@ -170,19 +170,19 @@ class RoleService:
             permissions=sorted(held),
         )
 
-    async def _row(self, code: str) -> RoleRow:
+    async def _row(self, code: str) -> Role:
         row = await self.roles.get(code)
         if row is None:
             raise RoleNotFoundError(f"no role {code!r}")
         return row
 
-    async def _role(self, row: RoleRow, patterns: list[str]) -> Role:
+    async def _role(self, row: Role, patterns: list[str]) -> RoleRead:
         return _as_role(row, patterns, await self.registry.active_permissions())
 
 
-def _as_role(row: RoleRow, patterns: list[str], known: set[str]) -> Role:
+def _as_role(row: Role, patterns: list[str], known: set[str]) -> RoleRead:
     unknown = [p for p in patterns if not any(Grants([p]).allows(code) for code in known)]
-    return Role(
+    return RoleRead(
         code=row.code,
         name=row.name,
         description=row.description,

@@ -1,7 +1,10 @@
 """An auth app running in process, for tests and benchmarks (no server, no network).
 
-async with running_auth(settings, admin_password="...") as auth:
-    pair = await auth.login("admin", "...")
+    await seed_admin(settings, "admin", password)          # auth.seed
+    async with running_auth(create_app(settings), settings, admin_password=password) as auth:
+        pair = await auth.login("admin", password)
+
+testkit imports no service: the caller builds auth's app and seeds its admin.
 """
 
 import uuid
@@ -13,32 +16,35 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from auth.app import create_app
-from auth.seed import seed_admin
-from auth.settings import AuthSettings
+from common.settings import ServiceSettings
 from testkit.auth_client import TokenPair, login
 
 DEFAULT_USER_AGENT = "auth-tests/1.0"
 
 
-@dataclass
-class RunningAuth:
+def _client(app: FastAPI, access_token: str | None, headers: dict[str, str]) -> httpx.AsyncClient:
+    all_headers = {"User-Agent": DEFAULT_USER_AGENT, **headers}
+    if access_token:
+        all_headers["Authorization"] = f"Bearer {access_token}"
+    # On the app's own transport: a default client builds an SSL context (0.1 s of CPU).
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app, raise_app_exceptions=False),
+        base_url="http://auth",
+        headers=all_headers,
+    )
+
+
+@dataclass(frozen=True)
+class RunningAuth[S: ServiceSettings = ServiceSettings]:
     app: FastAPI
     http: httpx.AsyncClient
-    settings: AuthSettings
+    settings: S
     admin_username: str
     admin_password: str
 
     def client(self, access_token: str | None = None, **headers: str) -> httpx.AsyncClient:
         """A new client on the app (close it); the gateway's `/auth` prefix is in the paths."""
-        all_headers = {"User-Agent": DEFAULT_USER_AGENT, **headers}
-        if access_token:
-            all_headers["Authorization"] = f"Bearer {access_token}"
-        return httpx.AsyncClient(
-            transport=httpx.ASGITransport(self.app, raise_app_exceptions=False),
-            base_url="http://auth",
-            headers=all_headers,
-        )
+        return _client(self.app, access_token, headers)
 
     async def login(self, username: str, password: str) -> TokenPair:
         return await login(self.http, username, password)
@@ -64,17 +70,10 @@ class RunningAuth:
 
 
 @asynccontextmanager
-async def running_auth(
-    settings: AuthSettings, *, admin_username: str = "admin", admin_password: str
-) -> AsyncIterator[RunningAuth]:
-    """The app with its lifespan running and the admin seeded (the schema must exist)."""
-    await seed_admin(settings, admin_username, admin_password)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        # On the app's own transport: a default client builds an SSL context (0.1 s of CPU).
-        placeholder = httpx.AsyncClient(transport=httpx.ASGITransport(app))
-        auth = RunningAuth(app, placeholder, settings, admin_username, admin_password)
-        await placeholder.aclose()
-        async with auth.client() as http:
-            auth.http = http
-            yield auth
+async def running_auth[S: ServiceSettings](
+    app: FastAPI, settings: S, *, admin_username: str = "admin", admin_password: str
+) -> AsyncIterator[RunningAuth[S]]:
+    """`app` (auth's, built on `settings`) with its lifespan running; its schema must exist and
+    the admin be seeded."""
+    async with app.router.lifespan_context(app), _client(app, None, {}) as http:
+        yield RunningAuth(app, http, settings, admin_username, admin_password)
