@@ -1,7 +1,7 @@
 """The app factory every service uses: one shape for errors, logging, health, CORS and OpenAPI."""
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
 from typing import Any
 
@@ -18,7 +18,6 @@ from common.head import HeadAsGetMiddleware
 from common.logs import configure_logging
 from common.openapi import document_routes, problem_openapi
 from common.request_context import RequestContextMiddleware
-from common.route_manifest import publish_app_routes
 from common.security import offer_password_login
 from common.settings import Environment, ServiceSettings
 from common.strict_input import refuse_lax_bodies
@@ -73,34 +72,21 @@ def create_app(
     version: str = "0.1.0",
     description: str = "",
     configure_logs: bool = True,
-    publish_routes: bool = True,
 ) -> FastAPI:
     """A FastAPI app served under `/{name}` behind the gateway.
 
-    `lifespan` owns the service's engines and clients; it stores them on `app.state` and adds
-    `/ready` checks with `common.health.register_ready_check`. When the lifespan leaves a Redis
-    client on `app.state.redis`, the app's routes are published to the rbac registry at start-up.
+    `lifespan` owns the service's engines and clients (`common.lifespan.service_lifespan`
+    builds it: it keeps them on `app.state`, adds their `/ready` checks and publishes the
+    app's routes to the rbac registry).
     """
     if configure_logs:
         configure_logging(name, settings.log_level, json_format=settings.log_json)
-
-    @asynccontextmanager
-    async def run(app: FastAPI) -> AsyncIterator[None]:
-        if lifespan is None:
-            yield
-            return
-        async with lifespan(app):
-            # Convention: a service keeps its Redis client on `app.state.redis`.
-            redis = getattr(app.state, "redis", None)
-            if redis is not None and publish_routes:
-                await publish_app_routes(app, redis)
-            yield
 
     app = FastAPI(
         title=f"{name} service",
         version=version,
         description=description,
-        lifespan=run,
+        lifespan=lifespan,
         # Served by `common.docs_pages` instead, with scripts from pinned packages, not a CDN.
         docs_url=None,
         redoc_url=None,
@@ -137,8 +123,8 @@ def create_app(
             return app.openapi_schema
         schema = problem_openapi(app)
         # auth's password form exists only in local, so only there may the docs point at it.
-        if is_local:
-            offer_password_login(schema)
+        if is_local and settings.swagger_login_url:
+            offer_password_login(schema, settings.swagger_login_url)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -37,7 +37,7 @@ async def create_user(body: UserCreate, _admin: AdminUser, users: UserAdmin) -> 
 
 @router.get("/users", summary="List users (admin)", responses=error_responses(ForbiddenError))
 async def list_users(_admin: AdminUser, users: UserAdmin, page: PageQuery) -> Page[UserDetail]:
-    items, total = await users.list(limit=page.limit, offset=page.offset)
+    items, total = await users.page(page)
     return Page(items=[UserDetail.model_validate(u) for u in items], total=total)
 
 
