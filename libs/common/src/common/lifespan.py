@@ -10,7 +10,7 @@ rbac registry last, once everything is up.
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from beanie import Document
 from fastapi import FastAPI
@@ -21,7 +21,7 @@ from common.health import register_ready_check
 from common.mongo import init_mongo, ping_mongo
 from common.redis_client import create_redis
 from common.route_manifest import publish_app_routes
-from common.security import install_token_verification
+from common.security import install_verifier, token_verifier
 from common.settings import MongoSettings, ServiceSettings, SqlSettings
 from common.sql import SqlDatabase
 from common.tokens import JwksClient, KeySource, TokenVerifier
@@ -70,12 +70,11 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 def service_lifespan(
     settings: ServiceSettings,
     *,
-    sql: bool = False,
-    redis: bool = False,
+    sql: bool | SqlDatabase = False,
+    redis: "bool | Redis" = False,
     mongo: Sequence[type[Document]] | MongoOpener | None = None,
     s3: S3Opener | None = None,
-    tokens: bool = False,
-    keys: KeySource | None = None,
+    tokens: bool | KeySource | TokenVerifier = False,
     publish_routes: bool = False,
     started: StartedPart | None = None,
 ) -> Lifespan:
@@ -86,12 +85,15 @@ def service_lifespan(
     - `mongo`: Beanie documents (or an opener) on `settings.mongo_url`/`mongo_database`
       (`MongoSettings`), `app.state.mongo`.
     - `s3`: what `s3()` opens, `app.state.s3`.
-    - `tokens`: `CurrentUser` works: a `TokenVerifier` on `keys`, or on auth's JWKS (a client
-      this lifespan closes), with revocation looked up in Redis when `redis` is on.
+    - `tokens`: `CurrentUser` works: tokens verified with auth's JWKS (`True`), the keys or
+      the verifier given; revocation looked up in Redis when `redis` is on.
     - `publish_routes`: the app's route manifest is published to the rbac registry through
       Redis once the service has started (every service behind the gateway).
+
+    A database, Redis client or verifier given (one the app built beforehand) is owned all
+    the same: disposed, closed (a JWKS client too) when the lifespan ends.
     """
-    if sql and not isinstance(settings, SqlSettings):
+    if sql is True and not isinstance(settings, SqlSettings):
         raise TypeError("sql=True needs the settings to be SqlSettings")
     if mongo is not None and not isinstance(settings, MongoSettings):
         raise TypeError("mongo needs the settings to be MongoSettings")
@@ -111,13 +113,13 @@ def service_lifespan(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = Resources()
         async with AsyncExitStack() as stack:
-            if isinstance(settings, SqlSettings) and sql:
-                database = SqlDatabase(settings.database_url, pool_size=settings.sql_pool_size)
+            if sql is not False:
+                database = _sql_database(settings, sql)
                 stack.push_async_callback(database.dispose)
                 opened.database = app.state.database = database
                 register_ready_check(app, "sql", database.ping)
-            if redis:
-                client = create_redis(settings.redis_url)
+            if redis is not False:
+                client = create_redis(settings.redis_url) if redis is True else redis
                 stack.push_async_callback(client.aclose)
                 opened.redis = app.state.redis = client
                 register_ready_check(app, "redis", client.ping)
@@ -130,15 +132,12 @@ def service_lifespan(
                 store = await s3()
                 opened.s3 = app.state.s3 = store
                 register_ready_check(app, "s3", store.ping)
-            if tokens:
-                source = keys
-                if source is None:
-                    jwks = JwksClient(str(settings.jwks_url))
-                    stack.push_async_callback(jwks.aclose)
-                    source = jwks
-                opened.token_verifier = install_token_verification(
-                    app, settings, redis=opened.redis, keys=source
-                )
+            if tokens is not False:
+                verifier = _token_verifier(settings, tokens)
+                if isinstance(verifier.keys, JwksClient):
+                    stack.push_async_callback(verifier.keys.aclose)
+                install_verifier(app, verifier, redis=opened.redis)
+                opened.token_verifier = verifier
             if started is not None:
                 await stack.enter_async_context(started(app, opened))
             if publish_routes:
@@ -146,3 +145,20 @@ def service_lifespan(
             yield
 
     return lifespan
+
+
+def _sql_database(settings: ServiceSettings, sql: "Literal[True] | SqlDatabase") -> SqlDatabase:
+    if isinstance(sql, SqlDatabase):
+        return sql
+    if not isinstance(settings, SqlSettings):
+        raise TypeError("sql=True needs the settings to be SqlSettings")
+    return SqlDatabase(settings.database_url, pool_size=settings.sql_pool_size)
+
+
+def _token_verifier(
+    settings: ServiceSettings, tokens: "Literal[True] | KeySource | TokenVerifier"
+) -> TokenVerifier:
+    if isinstance(tokens, TokenVerifier):
+        return tokens
+    keys = JwksClient(str(settings.jwks_url)) if tokens is True else tokens
+    return token_verifier(settings, keys)

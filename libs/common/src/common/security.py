@@ -59,9 +59,14 @@ def install_token_verification(
     """Make `CurrentUser` work in `app`: tokens verified with `keys`, revocation in Redis
     (`common.lifespan` does it for a service; `keys` belong to the caller, who closes them)."""
     verifier = token_verifier(settings, keys)
+    install_verifier(app, verifier, redis=redis)
+    return verifier
+
+
+def install_verifier(app: FastAPI, verifier: TokenVerifier, *, redis: "Redis | None") -> None:
+    """Make `CurrentUser` work in `app` with `verifier`; revocation looked up in `redis`."""
     app.state.token_verifier = verifier
     app.state.revocations = RedisRevocations(redis) if redis is not None else None
-    return verifier
 
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

@@ -30,8 +30,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         sql=True,
         redis=True,
         # auth verifies its own tokens with the keys it holds, without a JWKS round trip.
-        tokens=True,
-        keys=StaticKeys(dict(keys.verification_keys())),
+        tokens=StaticKeys(dict(keys.verification_keys())),
         publish_routes=True,
     )
     routers: list[APIRouter] = [login_router, sessions_router, users_router]

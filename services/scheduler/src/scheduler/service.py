@@ -102,9 +102,7 @@ class PeriodicTaskService:
             if owner_id not in (None, user.sub):
                 return Page(items=[], total=0)
             owner_id = user.sub
-        items, total = await self.repository.page(
-            owner_id, limit=params.limit, offset=params.offset
-        )
+        items, total = await self.repository.page(owner_id, params)
         return Page(items=[to_read(t) for t in items], total=total)
 
     async def get(self, user: AccessClaims, task_id: uuid.UUID) -> PeriodicTaskRead:

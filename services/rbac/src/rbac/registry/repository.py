@@ -1,27 +1,25 @@
 """SQL access to the registry tables."""
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from common.access import Access
+from common.clock import utcnow
+from common.pagination import PageParams
 from common.route_manifest import RouteManifest
+from common.sql_repository import SqlRepository
 from rbac.models import RouteRow, ServiceManifestRow
 
 
-class RegistryRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class RegistryRepository(SqlRepository):
     async def manifest_digest(self, service: str) -> str | None:
         row = await self.session.get(ServiceManifestRow, service)
         return row.digest if row is not None else None
 
     async def replace_service_routes(self, manifest: RouteManifest) -> None:
         """Upsert every route of the manifest; routes it no longer lists become stale."""
-        now = datetime.now(UTC)
+        now = utcnow()
         existing = {
             (row.method, row.path): row
             for row in await self.session.scalars(
@@ -54,21 +52,16 @@ class RegistryRepository:
     async def active_routes(self) -> Sequence[RouteRow]:
         return (await self.session.scalars(select(RouteRow).where(RouteRow.stale.is_(False)))).all()
 
-    async def list_routes(
-        self, *, service: str | None, include_stale: bool, limit: int, offset: int
-    ) -> tuple[Sequence[RouteRow], int]:
+    async def page(
+        self, params: PageParams, *, service: str | None, include_stale: bool
+    ) -> tuple[list[RouteRow], int]:
         query = select(RouteRow)
         if service is not None:
             query = query.where(RouteRow.service == service)
         if not include_stale:
             query = query.where(RouteRow.stale.is_(False))
-        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = await self.session.scalars(
-            query.order_by(RouteRow.service, RouteRow.path, RouteRow.method)
-            .limit(limit)
-            .offset(offset)
-        )
-        return rows.all(), int(total or 0)
+        ordered = query.order_by(RouteRow.service, RouteRow.path, RouteRow.method)
+        return await self.select_page(ordered, params)
 
     async def active_permissions(self, *, levels: Collection[Access] | None = None) -> set[str]:
         """Permission codes of live routes; `levels`: only routes of those access levels."""

@@ -1,30 +1,27 @@
 """SQL access to roles, their permission patterns and user bindings."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.pagination import PageParams
+from common.sql_repository import SqlRepository
 from rbac.models import RolePermissionRow, RoleRow, UserRoleRow
 
 
-class RoleRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class RoleRepository(SqlRepository):
     async def get(self, code: str) -> RoleRow | None:
         return await self.session.get(RoleRow, code)
 
-    async def page(self, *, limit: int, offset: int) -> tuple[Sequence[RoleRow], int]:
-        total = await self.session.scalar(select(func.count()).select_from(RoleRow))
-        rows = await self.session.scalars(
-            select(RoleRow).order_by(RoleRow.code).limit(limit).offset(offset)
-        )
-        return rows.all(), int(total or 0)
+    async def page(self, params: PageParams) -> tuple[list[RoleRow], int]:
+        return await self.select_page(select(RoleRow).order_by(RoleRow.code), params)
 
     async def add(self, role: RoleRow) -> None:
         self.session.add(role)
+        await self.session.flush()
+
+    async def save(self, role: RoleRow) -> None:
+        """Write the changes made to `role` now (its row is already in the session)."""
         await self.session.flush()
 
     async def delete(self, role: RoleRow) -> None:
@@ -88,7 +85,3 @@ class RoleRepository:
             .where(UserRoleRow.user_id == user_id, RoleRow.is_active.is_(True))
         )
         return frozenset(rows)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
