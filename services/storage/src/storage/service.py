@@ -312,9 +312,7 @@ class FileService:
         await self.files.delete(record.id)
 
     async def list_files(self, user: AccessClaims, page: PageParams) -> Page[FileOut]:
-        items, total = await self.files.page(
-            None if user.adm else user.sub, limit=page.limit, offset=page.offset
-        )
+        items, total = await self.files.page(None if user.adm else user.sub, page)
         return Page[FileOut](items=[FileOut.of(r) for r in items], total=total)
 
     async def get_file(self, user: AccessClaims, file_id: UUID) -> FileOut:
