@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from common.app import Lifespan
 from common.health import register_ready_check
 from common.mongo import init_mongo, ping_mongo
 from common.redis_client import create_redis
@@ -64,7 +65,6 @@ class Resources:
 
 # The service's own start-up and shutdown, run inside the shared resources.
 StartedPart = Callable[[FastAPI, Resources], AbstractAsyncContextManager[None]]
-Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def service_lifespan(
