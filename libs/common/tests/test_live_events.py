@@ -67,7 +67,6 @@ def demo_app(redis_url: str, signer: TokenSigner, rbac_url: str | None = None) -
         routers=[router],
         lifespan=lifespan,
         configure_logs=False,
-        publish_routes=False,
     )
 
 

@@ -159,7 +159,7 @@ async def test_an_unreachable_redis_denies_instead_of_skipping_the_revocation_ch
     assert response.json()["code"] == "revocation_unavailable"
 
 
-def openapi_of(environment: Environment) -> dict[str, Any]:
+def openapi_of(environment: Environment, **settings_fields: Any) -> dict[str, Any]:
     router = APIRouter()
 
     @router.get("/me", openapi_extra=access(Access.AUTHENTICATED))
@@ -170,7 +170,7 @@ def openapi_of(environment: Environment) -> dict[str, Any]:
     async def open_route() -> dict[str, str]:
         return {}
 
-    settings = ServiceSettings(environment=environment)
+    settings = ServiceSettings.model_validate({"environment": environment, **settings_fields})
     return create_app("demo", settings, routers=[router], configure_logs=False).openapi()
 
 
@@ -189,6 +189,15 @@ def test_a_local_app_lets_swagger_ui_log_in_with_a_password_at_the_gateway() -> 
     }
     assert schema["paths"]["/me"]["get"]["security"] == [{"HTTPBearer": []}, {"OAuth2Password": []}]
     assert "security" not in schema["paths"]["/open"]["get"]
+
+
+def test_the_password_login_posts_where_swagger_login_url_says_and_is_off_when_empty() -> None:
+    moved = openapi_of(Environment.LOCAL, SWAGGER_LOGIN_URL="/identity/login/swagger")
+    flows = moved["components"]["securitySchemes"]["OAuth2Password"]["flows"]
+    assert flows["password"]["tokenUrl"] == "/identity/login/swagger"
+
+    off = openapi_of(Environment.LOCAL, SWAGGER_LOGIN_URL="")
+    assert list(off["components"]["securitySchemes"]) == ["HTTPBearer"]
 
 
 @pytest.mark.parametrize("environment", [Environment.TEST, Environment.PRODUCTION])

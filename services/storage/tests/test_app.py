@@ -18,7 +18,7 @@ async def test_ready_checks_redis_mongodb_and_s3(api: httpx.AsyncClient) -> None
     response = await api.get("/ready")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {"redis": "ok", "mongodb": "ok", "s3": "ok"}
+    assert response.json()["checks"] == {"redis": "ok", "mongo": "ok", "s3": "ok"}
 
 
 async def test_every_storage_route_requires_a_permission_or_an_admin(

@@ -11,6 +11,7 @@ Admin-only access has no marker of its own: the `AdminUser` dependency that enfo
 it, so the two cannot disagree.
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -54,3 +55,21 @@ def _requires_admin(dependant: Dependant) -> bool:
 def permission_code(service: str, method: str, path_template: str) -> str:
     """`{service}:{METHOD}:{path template}`, e.g. `storage:POST:/uploads`."""
     return f"{service}:{method.upper()}:{path_template}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """What the OpenAPI says of a route, and the registry and the gateway hold it to."""
+
+    method: str
+    permission: str
+    access: Access
+
+
+def route_rule(service: str, route: APIRoute) -> RouteRule:
+    """The rule of `route` in `service`: its method (the first, for a route serving several),
+    permission code and access level."""
+    method = sorted(route.methods or {"GET"})[0]
+    return RouteRule(
+        method, permission_code(service, method, route.path_format), route_access(route)
+    )

@@ -1,8 +1,8 @@
 """The app factory every service uses: one shape for errors, logging, health, CORS and OpenAPI."""
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from http import HTTPStatus
 from typing import Any
 
@@ -19,7 +19,6 @@ from common.head import HeadAsGetMiddleware
 from common.logs import configure_logging
 from common.openapi import SharedSchemas, document_routes, problem_openapi, router_objects
 from common.request_context import RequestContextMiddleware
-from common.route_manifest import publish_app_routes
 from common.security import offer_password_login
 from common.settings import Environment, ServiceSettings
 from common.strict_input import refuse_lax_bodies
@@ -76,37 +75,24 @@ def create_app[App: FastAPI = FastAPI](
     version: str = "0.1.0",
     description: str = "",
     configure_logs: bool = True,
-    publish_routes: bool = True,
     app_class: type[App] = FastAPI,  # type: ignore[assignment]
 ) -> App:
     """A FastAPI app served under `/{name}` behind the gateway.
 
     `app_class`: a FastAPI subclass to build instead (rbac's answers `/authorize` first).
 
-    `lifespan` owns the service's engines and clients; it stores them on `app.state` and adds
-    `/ready` checks with `common.health.register_ready_check`. When the lifespan leaves a Redis
-    client on `app.state.redis`, the app's routes are published to the rbac registry at start-up.
+    `lifespan` owns the service's engines and clients (`common.lifespan.service_lifespan`
+    builds it: it keeps them on `app.state`, adds their `/ready` checks and publishes the
+    app's routes to the rbac registry).
     """
     if configure_logs:
         configure_logging(name, settings.log_level, json_format=settings.log_json)
-
-    @asynccontextmanager
-    async def run(app: FastAPI) -> AsyncIterator[None]:
-        if lifespan is None:
-            yield
-            return
-        async with lifespan(app):
-            # Convention: a service keeps its Redis client on `app.state.redis`.
-            redis = getattr(app.state, "redis", None)
-            if redis is not None and publish_routes:
-                await publish_app_routes(app, redis)
-            yield
 
     app = app_class(
         title=f"{name} service",
         version=version,
         description=description,
-        lifespan=run,
+        lifespan=lifespan,
         # Served by `common.docs_pages` instead, with scripts from pinned packages, not a CDN.
         docs_url=None,
         redoc_url=None,
@@ -143,8 +129,8 @@ def create_app[App: FastAPI = FastAPI](
     def make_openapi() -> dict[str, Any]:
         schema = problem_openapi(app)
         # auth's password form exists only in local, so only there may the docs point at it.
-        if is_local:
-            offer_password_login(schema)
+        if is_local and settings.swagger_login_url:
+            offer_password_login(schema, settings.swagger_login_url)
         return schema
 
     def openapi() -> dict[str, Any]:
@@ -161,6 +147,7 @@ def create_app[App: FastAPI = FastAPI](
             json.dumps(app.openapi_tags),
             json.dumps(app.servers),
             is_local,
+            settings.swagger_login_url,
         )
         app.openapi_schema = _SCHEMAS.get(shape, router_objects(included), make_openapi)
         return app.openapi_schema

@@ -10,7 +10,7 @@ from fastapi.dependencies.utils import get_flat_params
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from common.access import ACCESS_KEY, PERMISSION_KEY, Access, permission_code, route_access
+from common.access import ACCESS_KEY, PERMISSION_KEY, Access, route_rule
 from common.errors import PROBLEM_MEDIA_TYPE, Problem
 
 _BY_ACCESS: dict[Access, dict[int, str]] = {
@@ -41,13 +41,12 @@ def document_routes(router: APIRouter, service: str) -> None:
     for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
-        level = route_access(route)
+        rule = route_rule(service, route)
         extra = dict(route.openapi_extra or {})
-        extra[ACCESS_KEY] = level.value
-        method = sorted(route.methods or {"GET"})[0]
-        extra[PERMISSION_KEY] = permission_code(service, method, route.path_format)
+        extra[ACCESS_KEY] = rule.access.value
+        extra[PERMISSION_KEY] = rule.permission
         route.openapi_extra = extra
-        standard = dict(_BY_ACCESS[level])
+        standard = dict(_BY_ACCESS[rule.access])
         standard[500] = "Unexpected error (logged under the request id)"
         if route.path_format != "/health":  # liveness needs no dependency
             standard[503] = "A dependency is unavailable (`dependency_unavailable`, Retry-After)"

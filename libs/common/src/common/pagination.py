@@ -1,5 +1,6 @@
 """`?limit=&offset=` in, `{items, total}` out: the same in every service."""
 
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -32,3 +33,8 @@ PageQuery = Annotated[PageParams, Depends(page_params)]
 class Page[T](BaseModel):
     items: list[T]
     total: int
+
+
+def page_slice[T](items: Sequence[T], params: PageParams) -> list[T]:
+    """The `params` window of a list already held in memory (its `total` is `len(items)`)."""
+    return list(items[params.offset : params.offset + params.limit])

@@ -13,17 +13,14 @@ from redis.asyncio import Redis
 from common.credentials import RedisRevocations, Rejection, authenticate
 from common.errors import DomainError, ForbiddenError, ServiceUnavailableError, UnauthorizedError
 from common.settings import ServiceSettings
-from common.tokens import AccessClaims, JwksClient, KeySource, TokenVerifier
+from common.tokens import AccessClaims, KeySource, TokenVerifier
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /auth/login")
 
-# An absolute gateway path: Swagger UI resolves it against the page's origin, so the same value
-# works from every service's /docs and from the portal. auth serves it in ENVIRONMENT=local only.
-SWAGGER_LOGIN_URL = "/auth/login/swagger"
 PASSWORD_LOGIN_SCHEME = "OAuth2Password"  # noqa: S105 - a scheme name, not a secret
 
 
-def offer_password_login(schema: dict[str, Any], token_url: str = SWAGGER_LOGIN_URL) -> None:
+def offer_password_login(schema: dict[str, Any], token_url: str) -> None:
     """Offer Swagger UI's username/password login wherever `schema` asks for the bearer token.
 
     The OAuth2 password flow is added as an alternative, not a replacement: pasting a token (one
@@ -46,24 +43,30 @@ def offer_password_login(schema: dict[str, Any], token_url: str = SWAGGER_LOGIN_
                 requirements.append({PASSWORD_LOGIN_SCHEME: []})
 
 
-def install_token_verification(
-    app: FastAPI,
-    settings: ServiceSettings,
-    *,
-    redis: "Redis | None",
-    keys: KeySource | None = None,
-) -> TokenVerifier:
-    """Make `CurrentUser` work in `app`: keys from auth's JWKS unless given, revocation in Redis."""
-    source = keys if keys is not None else JwksClient(str(settings.jwks_url))
-    verifier = TokenVerifier(
-        source,
+def token_verifier(settings: ServiceSettings, keys: KeySource) -> TokenVerifier:
+    """A verifier of the access tokens auth issues, with the keys of `keys`."""
+    return TokenVerifier(
+        keys,
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         max_lifetime_seconds=settings.access_token_ttl_seconds,
     )
+
+
+def install_token_verification(
+    app: FastAPI, settings: ServiceSettings, *, redis: "Redis | None", keys: KeySource
+) -> TokenVerifier:
+    """Make `CurrentUser` work in `app`: tokens verified with `keys`, revocation in Redis
+    (`common.lifespan` does it for a service; `keys` belong to the caller, who closes them)."""
+    verifier = token_verifier(settings, keys)
+    install_verifier(app, verifier, redis=redis)
+    return verifier
+
+
+def install_verifier(app: FastAPI, verifier: TokenVerifier, *, redis: "Redis | None") -> None:
+    """Make `CurrentUser` work in `app` with `verifier`; revocation looked up in `redis`."""
     app.state.token_verifier = verifier
     app.state.revocations = RedisRevocations(redis) if redis is not None else None
-    return verifier
 
 
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

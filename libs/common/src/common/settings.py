@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     # rbac's address, for services that judge open sockets again when roles change
     # (`common.live_events`); unset, a role change does not close sockets (logout still does).
     rbac_url: AnyHttpUrl | None = Field(None, validation_alias="RBAC_URL")
+    # Where Swagger UI's username/password login posts (ENVIRONMENT=local only): an absolute
+    # gateway path, so it works from every service's /docs and from the portal. Empty: not offered.
+    swagger_login_url: str = Field("/auth/login/swagger", validation_alias="SWAGGER_LOGIN_URL")
     jwt_issuer: str = Field("async-fastapi-multidb", validation_alias="JWT_ISSUER")
     jwt_audience: str = Field("async-fastapi-multidb", validation_alias="JWT_AUDIENCE")
     # One setting under auth's name: auth issues tokens for this long, and every verifier
@@ -73,6 +76,22 @@ class ServiceSettings(BaseSettings):
                     f"when ENVIRONMENT={self.environment.value}"
                 )
         return self
+
+
+class SqlSettings(ServiceSettings):
+    """A service with its own SQL database: `{PREFIX}DATABASE_URL` (each service sets its
+    default) and `{PREFIX}SQL_POOL_SIZE`."""
+
+    database_url: str
+    sql_pool_size: int = Field(10, ge=1, le=100)
+
+
+class MongoSettings(ServiceSettings):
+    """A service with a MongoDB database: the shared `MONGO_URL`, and `{PREFIX}MONGO_DATABASE`
+    (each service sets its default)."""
+
+    mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
+    mongo_database: str
 
 
 def service_config(prefix: str) -> SettingsConfigDict:

@@ -116,6 +116,11 @@ class JwksClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    @property
+    def closed(self) -> bool:
+        """Whether `aclose()` has released the HTTP client (a lifespan that opened it must)."""
+        return self._http.is_closed
+
 
 def parse_jwks(document: Any) -> dict[str, Any]:
     keys: dict[str, Any] = {}

@@ -1,8 +1,6 @@
 """The auth app: `uvicorn --factory auth.app:create_app` runs it with settings from the env."""
 
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
@@ -15,11 +13,8 @@ from auth.sessions.api import router as sessions_router
 from auth.settings import AuthSettings
 from auth.users.api import router as users_router
 from common.app import create_app as create_service_app
-from common.health import register_ready_check
-from common.redis_client import create_redis
-from common.security import install_token_verification
+from common.lifespan import service_lifespan
 from common.settings import Environment, load_settings
-from common.sql import SqlDatabase
 from common.tokens import StaticKeys
 
 
@@ -30,23 +25,14 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     except KeyConfigurationError as exc:
         sys.exit(f"invalid setting {exc}")
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = SqlDatabase(settings.database_url, pool_size=settings.sql_pool_size)
-        redis = create_redis(settings.redis_url)
-        app.state.database = database
-        app.state.redis = redis
-        install_token_verification(
-            app, settings, redis=redis, keys=StaticKeys(dict(keys.verification_keys()))
-        )
-        register_ready_check(app, "sql", database.ping)
-        register_ready_check(app, "redis", redis.ping)
-        try:
-            yield
-        finally:
-            await redis.aclose()
-            await database.dispose()
-
+    lifespan = service_lifespan(
+        settings,
+        sql=True,
+        redis=True,
+        # auth verifies its own tokens with the keys it holds, without a JWKS round trip.
+        tokens=StaticKeys(dict(keys.verification_keys())),
+        publish_routes=True,
+    )
     routers: list[APIRouter] = [login_router, sessions_router, users_router]
     if settings.environment is Environment.LOCAL:
         routers.append(swagger_login_router)

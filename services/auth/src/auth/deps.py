@@ -1,11 +1,9 @@
 """Request dependencies of the auth service, declared once as `Annotated` aliases."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.keys import KeyRing
 from auth.login.client_ip import client_ip
@@ -19,14 +17,7 @@ from auth.settings import AuthSettings
 from auth.users.passwords import PasswordPolicy, Passwords
 from auth.users.repository import UserRepository
 from auth.users.service import UserService
-from common.sql import SqlDatabase
-
-
-async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: the only place that commits or rolls back."""
-    database: SqlDatabase = request.app.state.database
-    async with database.session() as session:
-        yield session
+from common.unit_of_work import SessionDep
 
 
 async def get_settings(request: Request) -> AuthSettings:
@@ -44,9 +35,6 @@ async def get_keys(request: Request) -> KeyRing:
     return keys
 
 
-# "function" scope: commit before the response leaves (FastAPI's default runs it after), so a
-# client holding the answer finds the change from its next request on.
-SessionDep = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 SettingsDep = Annotated[AuthSettings, Depends(get_settings)]
 RedisDep = Annotated["Redis", Depends(get_redis)]
 KeysDep = Annotated[KeyRing, Depends(get_keys)]

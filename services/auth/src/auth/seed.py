@@ -12,9 +12,10 @@ import sys
 
 from auth.deps import password_hasher
 from auth.settings import AuthSettings
-from auth.users.models import User, utcnow
+from auth.users.models import User
 from auth.users.passwords import Passwords
 from auth.users.repository import UserRepository, username_key
+from common.clock import utcnow
 from common.logs import configure_logging
 from common.settings import load_settings
 from common.sql import SqlDatabase

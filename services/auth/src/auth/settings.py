@@ -1,4 +1,4 @@
-"""Settings of the auth service (`AUTH_` prefix; shared ones come from `ServiceSettings`)."""
+"""Settings of the auth service (`AUTH_` prefix; shared ones come from `SqlSettings`)."""
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
-from common.settings import Environment, ServiceSettings, service_config
+from common.settings import Environment, SqlSettings, service_config
 
 Network = IPv4Network | IPv6Network
 
@@ -29,11 +29,10 @@ def owasp_strength(memory_kib: int, time_cost: int) -> bool:
     return any(memory_kib >= m and time_cost >= t for m, t in OWASP_ARGON2ID_SETTINGS)
 
 
-class AuthSettings(ServiceSettings):
+class AuthSettings(SqlSettings):
     model_config = service_config("AUTH_")
 
     database_url: str = "sqlite+aiosqlite:///.auth/auth.db"
-    sql_pool_size: int = Field(10, ge=1, le=100)
     # Local only: the RSA key pair is generated here once and reused by every restart.
     state_dir: Path = Path(".auth")
     private_key: SecretStr | None = None

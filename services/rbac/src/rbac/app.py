@@ -13,11 +13,13 @@ from starlette.types import Receive, Scope, Send
 from common.app import create_app as create_service_app
 from common.docs_portal import router as docs_portal_router
 from common.health import register_ready_check
+from common.lifespan import Resources, service_lifespan
 from common.redis_client import create_redis
 from common.route_manifest import build_manifest
+from common.security import token_verifier
 from common.settings import load_settings
 from common.sql import SqlDatabase
-from common.tokens import JwksClient, KeySource, TokenVerifier
+from common.tokens import JwksClient, KeySource
 from rbac.decision.authorizer import Authorizer
 from rbac.decision.endpoint import AUTHORIZE_PATH, AuthorizeEndpoint
 from rbac.decision.grants_cache import GrantsCache
@@ -45,15 +47,10 @@ def create_app(
 ) -> "RbacApi":
     """The rbac app; `keys` replaces auth's JWKS (tests sign their own tokens)."""
     settings = settings or load_settings(RbacSettings)
-    database = SqlDatabase(settings.database_url)
+    # Built before the lifespan: the decision endpoint holds them from the first request on.
+    database = SqlDatabase(settings.database_url, pool_size=settings.sql_pool_size)
     redis: Redis = create_redis(settings.redis_url)
-    key_source = keys if keys is not None else JwksClient(str(settings.jwks_url))
-    verifier = TokenVerifier(
-        key_source,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        max_lifetime_seconds=settings.access_token_ttl_seconds,
-    )
+    verifier = token_verifier(settings, keys or JwksClient(str(settings.jwks_url)))
 
     async def load_grants(user_id: str) -> frozenset[str]:
         async with database.session() as session:
@@ -70,13 +67,9 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.database = database
-        app.state.redis = redis
+    async def decide(app: FastAPI, _resources: Resources) -> AsyncIterator[None]:
         app.state.authorizer = authorizer
         app.state.listener = listener
-        register_ready_check(app, "sql", database.ping)
-        register_ready_check(app, "redis", redis.ping)
         register_ready_check(app, "pubsub", listener.wait_connected)
         # rbac's own routes do not depend on Redis being up.
         await apply_manifest(database, build_manifest(SERVICE, app.openapi()))
@@ -88,11 +81,15 @@ def create_app(
             yield
         finally:
             await listener.stop()
-            if isinstance(key_source, JwksClient):
-                await key_source.aclose()
-            await redis.aclose()
-            await database.dispose()
 
+    lifespan = service_lifespan(
+        settings,
+        sql=database,
+        redis=redis,
+        tokens=verifier,
+        publish_routes=True,
+        started=decide,
+    )
     app = create_service_app(
         SERVICE,
         settings,

@@ -1,16 +1,18 @@
 """`rbac:changes`: every rbac process drops its caches when any of them changes roles, bindings
-or the registry. Changes are collected on the SQL session and announced after it commits."""
+or the registry. A request's changes are collected by its `ChangeRecorder` and announced from
+the session's after-commit hook, so a rolled-back change is never announced."""
 
 import json
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.unit_of_work import AfterCommit
 
 CHANNEL = "rbac:changes"
-_PENDING = "rbac_changes"
 
 logger = logging.getLogger("rbac.changes")
 
@@ -21,14 +23,27 @@ class ChangeKind(StrEnum):
     REGISTRY = "registry"
 
 
-def record_change(session: AsyncSession, kind: ChangeKind) -> None:
-    """Announce `kind` once the session's transaction has committed."""
-    session.info.setdefault(_PENDING, set()).add(kind)
+class ChangeRecorder:
+    """The changes of one request, announced once its transaction has committed: this process
+    first (`drop_caches`, no round trip), then every other rbac process."""
 
+    def __init__(
+        self, after_commit: AfterCommit, redis: "Redis", drop_caches: Callable[[], None]
+    ) -> None:
+        self._after_commit = after_commit
+        self._redis = redis
+        self._drop_caches = drop_caches
+        self._kinds: set[ChangeKind] = set()
 
-def pending_changes(session: AsyncSession) -> set[ChangeKind]:
-    pending: set[ChangeKind] = session.info.pop(_PENDING, set())
-    return pending
+    def record(self, kind: ChangeKind) -> None:
+        if not self._kinds:
+            self._after_commit.add(self._announce)
+        self._kinds.add(kind)
+
+    async def _announce(self) -> None:
+        kinds, self._kinds = self._kinds, set()
+        self._drop_caches()
+        await announce(self._redis, kinds)
 
 
 def parse_change(data: object) -> ChangeKind | None:

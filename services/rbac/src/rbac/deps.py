@@ -1,18 +1,16 @@
 """The request's dependencies: its SQL session (the only place that commits) and its caller."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.access import permission_code, route_access
+from common.access import route_rule
 from common.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
 from common.security import BearerCredentials
-from common.sql import SqlDatabase
 from common.tokens import AccessClaims
-from rbac.changes import announce, pending_changes
+from common.unit_of_work import AfterCommitDep, SessionDep
+from rbac.changes import ChangeRecorder
 from rbac.decision.authorizer import Authorizer
 from rbac.registry.repository import RegistryRepository
 from rbac.registry.service import RegistryService
@@ -21,25 +19,18 @@ from rbac.roles.service import RoleService
 from rbac.route_table import RouteInfo
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    database: SqlDatabase = request.app.state.database
-    async with database.session() as session:
-        yield session
-    kinds = pending_changes(session)
-    if kinds:
-        # This process first (no round trip), then every other rbac process.
-        authorizer: Authorizer = request.app.state.authorizer
-        authorizer.grants.invalidate()
-        await announce(request.app.state.redis, kinds)
+def get_changes(request: Request, after_commit: AfterCommitDep) -> ChangeRecorder:
+    authorizer: Authorizer = request.app.state.authorizer
+    return ChangeRecorder(after_commit, request.app.state.redis, authorizer.grants.invalidate)
 
 
-# "function" scope: commit and announce before the response leaves, so a client that sees the
-# response can rely on the change being in force.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# Announced from the session's after-commit hook, which runs before the response leaves: a
+# client that sees the response can rely on the change being in force.
+ChangesDep = Annotated[ChangeRecorder, Depends(get_changes)]
 
 
-def get_role_service(session: SessionDep) -> RoleService:
-    return RoleService(RoleRepository(session), RegistryRepository(session))
+def get_role_service(session: SessionDep, changes: ChangesDep) -> RoleService:
+    return RoleService(RoleRepository(session), RegistryRepository(session), changes)
 
 
 def get_registry_service(session: SessionDep) -> RegistryService:
@@ -60,13 +51,14 @@ async def current_caller(request: Request, _credentials: BearerCredentials) -> A
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         raise ForbiddenError("unregistered route", code="unregistered_route")
-    method = sorted(route.methods or {"GET"})[0]
+    service = request.app.state.service_name
+    rule = route_rule(service, route)
     info = RouteInfo(
-        service=request.app.state.service_name,
-        method=method,
+        service=service,
+        method=rule.method,
         path=route.path_format,
-        permission=permission_code(request.app.state.service_name, method, route.path_format),
-        access=route_access(route),
+        permission=rule.permission,
+        access=rule.access,
     )
     authorizer: Authorizer = request.app.state.authorizer
     decision = await authorizer.check_route(info, request.headers.getlist("authorization"))

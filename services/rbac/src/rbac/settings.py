@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from common.settings import ServiceSettings, service_config
+from common.settings import SqlSettings, service_config
 
 
-class RbacSettings(ServiceSettings):
+class RbacSettings(SqlSettings):
     model_config = service_config("RBAC_")
 
     database_url: str = "sqlite+aiosqlite:///.mesh/rbac/rbac.db"

@@ -7,13 +7,9 @@ from celery import Celery
 from fastapi import FastAPI
 
 from common.app import create_app as create_service_app
-from common.health import register_ready_check
+from common.lifespan import Resources, service_lifespan
 from common.live_events.lifecycle import running_hub
-from common.mongo import ping_mongo
-from common.redis_client import create_redis
-from common.security import install_token_verification
 from common.settings import load_settings
-from common.sql import SqlDatabase
 from common.tokens import KeySource
 from scheduler.api import router
 from scheduler.lost_run_sweep import sweeping
@@ -33,20 +29,11 @@ def create_app(
     settings = settings or load_settings(SchedulerSettings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = SqlDatabase(settings.database_url, pool_size=settings.sql_pool_size)
-        redis = create_redis(settings.redis_url)
-        # Rekeys run records from before `_id` was the task id, then registers TaskRun.
-        mongo = await open_run_history(settings.mongo_url, settings.mongo_database)
+    async def run_tasks(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
+        redis = resources.redis_client()
         celery = Celery("scheduler", broker=settings.broker_url, set_as_current=False)
         celery.conf.update(task_serializer="json", accept_content=["json"], enable_utc=True)
-        app.state.database = database
-        app.state.redis = redis
         app.state.celery = celery
-        install_token_verification(app, settings, redis=redis, keys=keys)
-        register_ready_check(app, "database", database.ping)
-        register_ready_check(app, "redis", redis.ping)
-        register_ready_check(app, "mongo", lambda: ping_mongo(mongo))
         sweeper = LostRunSweeper(
             redis,
             TaskRun.get_pymongo_collection(),
@@ -56,15 +43,22 @@ def create_app(
         try:
             async with (
                 sweeping(sweeper, settings.lost_run_sweep_seconds),
-                running_hub(app, settings, redis, RUNS_STREAM, owner_of=RunOwners(database)),
+                running_hub(app, settings, redis, RUNS_STREAM, owner_of=RunOwners(resources.sql())),
             ):
                 yield
         finally:
-            await database.dispose()
-            await redis.aclose()
-            await mongo.close()
             celery.close()
 
+    lifespan = service_lifespan(
+        settings,
+        sql=True,
+        redis=True,
+        # Rekeys run records from before `_id` was the task id, then registers TaskRun.
+        mongo=open_run_history,
+        tokens=keys or True,
+        publish_routes=True,
+        started=run_tasks,
+    )
     return create_service_app(
         "scheduler",
         settings,

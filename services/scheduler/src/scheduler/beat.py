@@ -140,7 +140,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         if recorded is not None:
             new_entry.last_run_at = recorded.last_run_at
         self._schedule.entries[entry.name] = new_entry
-        state = recorded or _state_after(entry, as_utc(new_entry.last_run_at))
+        state = recorded or _state_after(entry, new_entry.last_run_at)
         self._unsynced[entry.name] = state
         if recorded is None:
             self._unpublished[entry.name] = state
@@ -409,7 +409,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         recorded = await self._last_runs.read(list(schedule.entries))
         for key, state in recorded.items():
             current = schedule.entries.get(key)
-            if current is not None and state.last_run_at > as_utc(current.last_run_at):
+            if current is not None and state.last_run_at > current.last_run_at:
                 current.last_run_at = state.last_run_at
                 current.total_run_count = state.total_run_count
         schedule.invalidate()
@@ -432,7 +432,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 continue
             current = schedule.entries.get(key)
             state = (
-                RunState(model.id, as_utc(current.last_run_at), current.total_run_count)
+                RunState(model.id, current.last_run_at, current.total_run_count)
                 if current is not None
                 else recorded.get(key)
             )
@@ -453,7 +453,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     def _entry(self, model: PeriodicTask, recorded: RunState | None) -> PeriodicTaskEntry | None:
         last, count = model.last_run_at, model.total_run_count
-        if recorded is not None and (last is None or recorded.last_run_at >= as_utc(last)):
+        if recorded is not None and (last is None or recorded.last_run_at >= last):
             last, count = recorded.last_run_at, recorded.total_run_count
         try:
             return PeriodicTaskEntry.from_model(

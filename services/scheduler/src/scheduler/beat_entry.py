@@ -80,7 +80,7 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
         if model.priority is not None:
             options["priority"] = model.priority
         if model.expires_at is not None:
-            options["expires"] = as_utc(model.expires_at)
+            options["expires"] = model.expires_at
         last = last_run_at or model.last_run_at
         return cls(
             name=str(model.id),
@@ -90,12 +90,12 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
             kwargs=dict(model.kwargs),
             options=options,
             # A task that never ran counts its first period from its creation.
-            last_run_at=as_utc(last) if last is not None else as_utc(model.created_at),
+            last_run_at=last if last is not None else model.created_at,
             total_run_count=model.total_run_count if total_run_count is None else total_run_count,
             app=app,
             one_off=model.one_off,
-            start_time=as_utc(model.start_time) if model.start_time else None,
-            expires_at=as_utc(model.expires_at) if model.expires_at else None,
+            start_time=model.start_time,
+            expires_at=model.expires_at,
         )
 
     def __next__(self) -> Self:
@@ -142,7 +142,7 @@ class PeriodicTaskEntry(ScheduleEntry):  # type: ignore[misc]  # celery ships no
         if type(schedule) is interval_schedule and not schedule.relative and self._utc_clock():
             # Celery's `schedule.is_due` for a UTC clock, without its per-call time zone work.
             every = schedule.run_every
-            left = (as_utc(self.last_run_at) + every - now).total_seconds()
+            left = (self.last_run_at + every - now).total_seconds()
             if left <= 0:
                 return schedstate(True, every.total_seconds())
             return schedstate(False, left)

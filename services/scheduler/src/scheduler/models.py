@@ -1,12 +1,13 @@
 """The scheduler's SQL schema: periodic tasks and the change marker beat watches."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
+from common.clock import utcnow
 from common.ids import uuid7
 from common.sql import UtcDateTime
 
@@ -14,10 +15,6 @@ CHANGE_MARKER_ID = 1
 # The owner of the platform's seeded tasks and of the rows that predate owners: no user id (auth's
 # are UUIDs) can equal it, so only admins, who see every task, see these.
 SYSTEM_OWNER = "system"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # The pydantic plugin trips over a field named `kwargs` next to its generated `**kwargs`.

@@ -9,27 +9,21 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from scheduler.models import CHANGE_MARKER_ID, PeriodicTask, ScheduleChange, utcnow
+from common.clock import utcnow
+from common.pagination import PageParams
+from common.sql_repository import SqlRepository
+from scheduler.models import CHANGE_MARKER_ID, PeriodicTask, ScheduleChange
 
 
-class PeriodicTaskRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class PeriodicTaskRepository(SqlRepository):
     async def page(
-        self, owner_id: str | None, *, limit: int, offset: int
-    ) -> tuple[Sequence[PeriodicTask], int]:
+        self, owner_id: str | None, params: PageParams
+    ) -> tuple[list[PeriodicTask], int]:
         """Oldest first; `owner_id=None` lists every owner's tasks."""
-        count = select(func.count()).select_from(PeriodicTask)
         query = select(PeriodicTask)
         if owner_id is not None:
-            count = count.where(col(PeriodicTask.owner_id) == owner_id)
             query = query.where(col(PeriodicTask.owner_id) == owner_id)
-        total = await self.session.scalar(count)
-        rows = await self.session.scalars(
-            query.order_by(col(PeriodicTask.id)).limit(limit).offset(offset)
-        )
-        return rows.all(), int(total or 0)
+        return await self.select_page(query.order_by(col(PeriodicTask.id)), params)
 
     async def get(self, task_id: uuid.UUID) -> PeriodicTask | None:
         return await self.session.get(PeriodicTask, task_id)

@@ -1,6 +1,6 @@
 """The four kinds of schedule a periodic task can have, validated, and their Celery form."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from importlib.resources import files
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from common.clock import utcnow
 from scheduler.clocked import ClockedSchedule
 from scheduler.instants import UtcInstant
 from scheduler.zoned_crontab import CrontabFields, ZonedCrontab, next_run_after
@@ -114,7 +115,7 @@ class CrontabSpec(BaseModel):
                 raise ValueError(f"{name}: {exc}") from exc
         # Fields valid one by one can still never meet (30 February).
         try:
-            next_run_after(self.fields(), self.zone(), datetime.now(UTC))
+            next_run_after(self.fields(), self.zone(), utcnow())
         except ValueError as exc:
             raise ValueError(f"the crontab never fires: {exc}") from exc
         return self

@@ -10,11 +10,12 @@ point a task at one or change its arguments, or run one now.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from common.clock import utcnow
 from common.errors import InvalidInputError
 from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
@@ -27,7 +28,6 @@ from scheduler.errors import (
     PeriodicTaskNotFoundError,
     RunNotFoundError,
 )
-from scheduler.instants import as_utc
 from scheduler.models import PeriodicTask
 from scheduler.repository import PeriodicTaskRepository
 from scheduler.schedule_specs import ClockedSpec, ScheduleSpec, schedule_from_json
@@ -102,9 +102,7 @@ class PeriodicTaskService:
             if owner_id not in (None, user.sub):
                 return Page(items=[], total=0)
             owner_id = user.sub
-        items, total = await self.repository.page(
-            owner_id, limit=params.limit, offset=params.offset
-        )
+        items, total = await self.repository.page(owner_id, params)
         return Page(items=[to_read(t) for t in items], total=total)
 
     async def get(self, user: AccessClaims, task_id: uuid.UUID) -> PeriodicTaskRead:
@@ -255,9 +253,9 @@ def _settle_one_off(
 def _check_times(start: datetime | None, expires: datetime | None, *, expiry_changed: bool) -> None:
     if expires is None:
         return
-    if start is not None and as_utc(expires) <= as_utc(start):
+    if start is not None and expires <= start:
         raise InvalidInputError("expires_at", "must be after start_time", code="invalid_time_range")
-    if expiry_changed and as_utc(expires) <= datetime.now(UTC):
+    if expiry_changed and expires <= utcnow():
         raise InvalidInputError("expires_at", "must be in the future", code="invalid_time_range")
 
 
@@ -265,7 +263,4 @@ def to_read(task: PeriodicTask) -> PeriodicTaskRead:
     spec: ScheduleSpec = schedule_from_json(task.schedule)
     values: dict[str, Any] = task.model_dump(mode="python", exclude={"schedule_type", "revision"})
     values["schedule"] = spec
-    for field in ("start_time", "expires_at", "last_run_at", "created_at", "updated_at"):
-        if values[field] is not None:
-            values[field] = as_utc(values[field])
     return PeriodicTaskRead.model_validate(values)

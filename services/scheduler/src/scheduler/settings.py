@@ -2,15 +2,13 @@
 
 from pydantic import Field
 
-from common.settings import ServiceSettings, service_config
+from common.settings import MongoSettings, SqlSettings, service_config
 
 
-class SchedulerSettings(ServiceSettings):
+class SchedulerSettings(SqlSettings, MongoSettings):
     model_config = service_config("SCHEDULER_")
 
     database_url: str = "sqlite+aiosqlite:///.scheduler/scheduler.db"
-    sql_pool_size: int = Field(10, ge=1, le=100)
-    mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
     # The run history database; the worker writes it (`WORKER_MONGO_DATABASE`, same default).
     mongo_database: str = "scheduler"
     celery_broker_url: str | None = Field(None, validation_alias="CELERY_BROKER_URL")

@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 
 from common.errors import error_responses
-from common.pagination import Page, PageQuery
+from common.pagination import Page, PageQuery, page_slice
 from common.security import AdminUser, CurrentUser
 from common.strict_input import DecimalDigits
 from storage.deps import FileServiceDep
@@ -176,6 +176,4 @@ async def list_buckets(
     _admin: AdminUser, page: PageQuery, files: FileServiceDep
 ) -> Page[BucketRead]:
     buckets = await files.buckets()
-    return Page[BucketRead](
-        items=buckets[page.offset : page.offset + page.limit], total=len(buckets)
-    )
+    return Page[BucketRead](items=page_slice(buckets, page), total=len(buckets))

@@ -9,14 +9,11 @@ import urllib3
 from fastapi import FastAPI
 
 from common import app as common_app
-from common.health import register_ready_check
+from common.lifespan import Resources, service_lifespan
 from common.live_events.lifecycle import running_hub
-from common.mongo import init_mongo, ping_mongo
-from common.redis_client import create_redis
 from common.s3 import create_s3
-from common.security import install_token_verification
 from common.settings import load_settings
-from common.tokens import JwksClient, KeySource
+from common.tokens import KeySource
 from storage.api import router
 from storage.file_events import FILES_STREAM
 from storage.file_events import router as events_router
@@ -69,29 +66,32 @@ def create_app(
     """The storage app; settings from the environment unless given, keys from auth's JWKS."""
     settings = settings or load_settings(StorageSettings)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = create_redis(settings.redis_url)
-        app.state.redis = redis
-        verifier = install_token_verification(app, settings, redis=redis, keys=keys)
-        mongo = await init_mongo(settings.mongo_url, settings.mongo_database, [FileRecord])
-        app.state.mongo = mongo
+    async def open_store() -> ObjectStore:
         store = build_object_store(settings)
         try:
             await store.ensure_bucket()
-            app.state.files = FileService(FileRepository(), store, settings, events=redis)
-            register_ready_check(app, "redis", redis.ping)
-            register_ready_check(app, "mongodb", lambda: ping_mongo(mongo))
-            register_ready_check(app, "s3", store.ping)
-            async with running_hub(app, settings, redis, FILES_STREAM):
-                yield
-        finally:
+        except BaseException:
             store.close()
-            await mongo.close()
-            await redis.aclose()
-            if isinstance(verifier.keys, JwksClient):
-                await verifier.keys.aclose()
+            raise
+        return store
 
+    @asynccontextmanager
+    async def serve_files(app: FastAPI, resources: Resources) -> AsyncIterator[None]:
+        redis = resources.redis_client()
+        store: ObjectStore = app.state.s3
+        app.state.files = FileService(FileRepository(), store, settings, events=redis)
+        async with running_hub(app, settings, redis, FILES_STREAM):
+            yield
+
+    lifespan = service_lifespan(
+        settings,
+        redis=True,
+        mongo=[FileRecord],
+        s3=open_store,
+        tokens=keys or True,
+        publish_routes=True,
+        started=serve_files,
+    )
     return common_app.create_app(
         SERVICE_NAME,
         settings,

@@ -11,8 +11,9 @@ that lost a race or crashed.
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from common.clock import utcnow
 from common.errors import DomainError
 from storage.legacy_sealing import seal_legacy_files
 from storage.models import FileRecord, FileStatus
@@ -44,7 +45,7 @@ async def cleanup_stale_uploads(
 ) -> CleanupReport:
     """Remove stale pending files, abort orphaned multipart uploads, remove objects no file
     serves and seal files from before staging keys; safe to run repeatedly."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     cutoff = now - older_than
     removed = failures = 0
     while True:

@@ -5,12 +5,13 @@ Published on `events:storage:files` with the file's owner, so a user's socket
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
+from common.clock import utcnow
 from common.live_events.event_stream import publish_event, stream_key
 from common.live_events.routes import events_router
 from common.live_events.socket_session import EventFilter
@@ -68,6 +69,6 @@ async def announce_file(
         size=size,
         status="ready" if kind == FILE_READY else "deleted",
         owner_id=owner_id,
-        at=datetime.now(UTC),
+        at=utcnow(),
     )
     await publish_event(redis, FILES_STREAM, kind, event.model_dump(mode="json"), owner=owner_id)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
+from common.clock import utcnow
+
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -92,7 +94,7 @@ class Presigner:
     ) -> str:
         if not 1 <= expires_seconds <= 7 * 24 * 3600:
             raise ValueError("a presigned URL lives between 1 second and 7 days")
-        moment = (now or datetime.now(UTC)).astimezone(UTC)
+        moment = (now or utcnow()).astimezone(UTC)
         amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
         day = amz_date[:8]
         scope = f"{day}/{self.credentials.region}/s3/aws4_request"

@@ -10,6 +10,7 @@ from uuid import UUID
 from beanie import SortDirection
 from pymongo.errors import ConnectionFailure
 
+from common.pagination import PageParams
 from storage.errors import MetadataUnavailableError
 from storage.models import FileRecord, FileStatus, StoredPart
 
@@ -45,9 +46,7 @@ class FileRepository:
         with _reachable():
             return await FileRecord.get(file_id)
 
-    async def page(
-        self, owner_id: str | None, *, limit: int, offset: int
-    ) -> tuple[list[FileRecord], int]:
+    async def page(self, owner_id: str | None, params: PageParams) -> tuple[list[FileRecord], int]:
         """Newest first; `owner_id=None` lists every owner's files."""
         query = (
             FileRecord.find_all()
@@ -58,8 +57,8 @@ class FileRepository:
             total = await query.count()
             items = (
                 await query.sort([("created_at", SortDirection.DESCENDING)])
-                .skip(offset)
-                .limit(limit)
+                .skip(params.offset)
+                .limit(params.limit)
                 .to_list()
             )
         return items, total

@@ -6,11 +6,12 @@ until `complete` has checked what S3 holds, and `ready` after; a ready file's by
 """
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from redis.asyncio import Redis
 
+from common.clock import utcnow
 from common.pagination import Page, PageParams
 from common.tokens import AccessClaims
 from storage import upload_rules
@@ -51,10 +52,6 @@ from storage.sealing import discard_copy, seal_upload
 from storage.settings import StorageSettings
 
 logger = logging.getLogger("storage.service")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _etag(value: str) -> str:
@@ -103,7 +100,7 @@ class FileService:
             filename=request.filename,
             content_type=request.content_type,
             size=request.size,
-            created_at=_now(),
+            created_at=utcnow(),
             upload_expires_at=expires_at,
         )
         if multipart:
@@ -123,7 +120,7 @@ class FileService:
     async def start_upload(self, user: AccessClaims, request: UploadCreate) -> UploadTicket:
         limit = min(self.settings.max_single_upload_bytes, self.settings.max_file_bytes)
         expires_in = self._check_declaration(request, limit, "use_multipart")
-        now = _now()
+        now = utcnow()
         expires_at = now + timedelta(seconds=expires_in)
         record = self._new_record(user, request, expires_at, multipart=False)
         url = self.store.presign_put(
@@ -162,7 +159,7 @@ class FileService:
         # to point at, and the cleanup removes it otherwise.
         ready = await self.files.mark_ready(
             record.id,
-            _now(),
+            utcnow(),
             [],
             ReadyObject(sealed.key, sealed.digest.etag, sealed.digest.sha256),
         )
@@ -194,7 +191,7 @@ class FileService:
         plan = upload_rules.plan_parts(
             request.size, request.part_size, self.settings.default_part_size_bytes
         )
-        now = _now()
+        now = utcnow()
         expires_at = now + timedelta(seconds=expires_in)
         record = self._new_record(user, request, expires_at, multipart=True)
         upload_id = await self.store.create_multipart(record.object_key, request.content_type)
@@ -252,7 +249,7 @@ class FileService:
         # S3 stores no SHA-256 of a multipart object (its checksums are per part, composite):
         # the assembled object's ETag is recorded, the parts' ETags beside it.
         ready = await self.files.mark_ready(
-            record.id, _now(), stored, ReadyObject(record.object_key, info.etag, None)
+            record.id, utcnow(), stored, ReadyObject(record.object_key, info.etag, None)
         )
         if ready is None:
             raise AlreadyCompletedError("The upload was already completed.")
@@ -315,9 +312,7 @@ class FileService:
         await self.files.delete(record.id)
 
     async def page(self, user: AccessClaims, page: PageParams) -> Page[FileRead]:
-        items, total = await self.files.page(
-            None if user.adm else user.sub, limit=page.limit, offset=page.offset
-        )
+        items, total = await self.files.page(None if user.adm else user.sub, page)
         return Page[FileRead](items=[FileRead.of(r) for r in items], total=total)
 
     async def get_file(self, user: AccessClaims, file_id: UUID) -> FileRead:
@@ -330,7 +325,7 @@ class FileService:
         record = await self._owned(user, file_id)
         if record.status is not FileStatus.READY:
             raise FileNotReadyError("The file has not been completed yet.")
-        now = _now()
+        now = utcnow()
         url = self.store.presign_get(
             record.object_key, record.filename, expires_seconds=seconds, now=now
         )

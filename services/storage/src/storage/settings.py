@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 
-from common.settings import ServiceSettings, service_config
+from common.settings import MongoSettings, service_config
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -19,10 +19,9 @@ MAX_PART_SIZE = 5 * GIB
 MAX_PARTS = 10_000
 
 
-class StorageSettings(ServiceSettings):
+class StorageSettings(MongoSettings):
     model_config = service_config("STORAGE_")
 
-    mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
     mongo_database: str = "storage"
     s3_endpoint: str = Field("http://127.0.0.1:9000", validation_alias="S3_ENDPOINT")
     s3_public_endpoint: str | None = Field(None, validation_alias="S3_PUBLIC_ENDPOINT")

@@ -11,9 +11,10 @@ from auth.login.nonces import NonceStore
 from auth.login.public_key_rate_limit import PublicKeyRateLimit
 from auth.login.throttle import LoginThrottle
 from auth.sessions.service import IssuedTokens, SessionService
-from auth.users.models import User, utcnow
+from auth.users.models import User
 from auth.users.passwords import Passwords
 from auth.users.repository import UserRepository, username_key
+from common.clock import utcnow
 
 # A base64 string this long cannot hold one RSA block of any key we accept.
 MAX_CIPHERTEXT_CHARS = 2048

@@ -10,7 +10,7 @@ from auth.sessions.schemas import SessionRead
 from auth.sessions.store import SessionRecord
 from common.access import Access, access
 from common.errors import error_responses
-from common.pagination import Page, PageQuery
+from common.pagination import Page, PageQuery, page_slice
 from common.security import CurrentUser
 
 router = APIRouter(tags=["sessions"])
@@ -50,7 +50,7 @@ async def list_sessions(
     user: CurrentUser, sessions: SessionServiceDep, page: PageQuery
 ) -> Page[SessionRead]:
     records = await sessions.list_sessions(user.sub)
-    window = records[page.offset : page.offset + page.limit]
+    window = page_slice(records, page)
     return Page(items=[_session_out(r, user.sid) for r in window], total=len(records))
 
 

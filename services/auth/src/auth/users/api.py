@@ -39,7 +39,7 @@ async def create_user(body: UserCreate, _admin: AdminUser, users: UserServiceDep
 async def list_users(
     _admin: AdminUser, users: UserServiceDep, page: PageQuery
 ) -> Page[UserDetailRead]:
-    items, total = await users.page(limit=page.limit, offset=page.offset)
+    items, total = await users.page(page)
     return Page(items=[UserDetailRead.model_validate(u) for u in items], total=total)
 
 

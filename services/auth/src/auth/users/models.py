@@ -1,20 +1,17 @@
 """The `users` table."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
+from common.clock import utcnow
 from common.ids import uuid7
 from common.sql import UtcDateTime
 
 USERNAME_MAX_LENGTH = 150
 EMAIL_MAX_LENGTH = 320
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class User(SQLModel, table=True):

@@ -2,11 +2,12 @@
 
 import uuid
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 from sqlmodel import col
 
 from auth.users.models import User
+from common.pagination import PageParams
+from common.sql_repository import SqlRepository
 
 
 def username_key(username: str) -> str:
@@ -14,10 +15,7 @@ def username_key(username: str) -> str:
     return username.casefold()
 
 
-class UserRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class UserRepository(SqlRepository):
     async def get(self, user_id: uuid.UUID) -> User | None:
         return await self.session.get(User, user_id)
 
@@ -37,12 +35,8 @@ class UserRepository:
             query = query.where(col(User.id) != other_than)
         return (await self.session.execute(query)).first() is not None
 
-    async def page(self, *, limit: int, offset: int) -> tuple[list[User], int]:
-        total = await self.session.scalar(select(func.count()).select_from(User))
-        result = await self.session.execute(
-            select(User).order_by(col(User.id)).limit(limit).offset(offset)
-        )
-        return list(result.scalars()), int(total or 0)
+    async def page(self, params: PageParams) -> tuple[list[User], int]:
+        return await self.select_page(select(User).order_by(col(User.id)), params)
 
     async def add(self, user: User) -> User:
         self.session.add(user)

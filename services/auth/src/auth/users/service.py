@@ -11,11 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from auth.errors import EmailTakenError, SelfLockoutError, UsernameTakenError, UserNotFoundError
 from auth.sessions.service import SessionService
-from auth.users.models import User, utcnow
+from auth.users.models import User
 from auth.users.passwords import PasswordPolicy, Passwords
 from auth.users.repository import UserRepository, username_key
 from auth.users.schemas import NOT_NULLABLE, UserCreate, UserUpdate
 from common import user_events
+from common.clock import utcnow
+from common.pagination import PageParams
 from common.patch import refuse_nulls
 from common.user_events import UserEventKind
 
@@ -60,8 +62,8 @@ class UserService:
             raise UserNotFoundError
         return user
 
-    async def page(self, *, limit: int, offset: int) -> tuple[list[User], int]:
-        return await self.users.page(limit=limit, offset=offset)
+    async def page(self, params: PageParams) -> tuple[list[User], int]:
+        return await self.users.page(params)
 
     async def update(self, user_id: uuid.UUID, data: UserUpdate, *, actor_id: str) -> User:
         user = await self.get(user_id)

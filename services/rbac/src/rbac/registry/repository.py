@@ -1,28 +1,26 @@
 """SQL access to the registry tables."""
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 from sqlmodel import col
 
 from common.access import Access
+from common.clock import utcnow
+from common.pagination import PageParams
 from common.route_manifest import RouteManifest
+from common.sql_repository import SqlRepository
 from rbac.models import Route, ServiceManifest
 
 
-class RegistryRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class RegistryRepository(SqlRepository):
     async def manifest_digest(self, service: str) -> str | None:
         row = await self.session.get(ServiceManifest, service)
         return row.digest if row is not None else None
 
     async def replace_service_routes(self, manifest: RouteManifest) -> None:
         """Upsert every route of the manifest; routes it no longer lists become stale."""
-        now = datetime.now(UTC)
+        now = utcnow()
         existing = {
             (row.method, row.path): row
             for row in await self.session.scalars(
@@ -68,20 +66,15 @@ class RegistryRepository:
         return (await self.session.scalars(select(Route).where(col(Route.stale).is_(False)))).all()
 
     async def page(
-        self, *, service: str | None, include_stale: bool, limit: int, offset: int
-    ) -> tuple[Sequence[Route], int]:
+        self, params: PageParams, *, service: str | None, include_stale: bool
+    ) -> tuple[list[Route], int]:
         query = select(Route)
         if service is not None:
             query = query.where(col(Route.service) == service)
         if not include_stale:
             query = query.where(col(Route.stale).is_(False))
-        total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = await self.session.scalars(
-            query.order_by(col(Route.service), col(Route.path), col(Route.method))
-            .limit(limit)
-            .offset(offset)
-        )
-        return rows.all(), int(total or 0)
+        ordered = query.order_by(col(Route.service), col(Route.path), col(Route.method))
+        return await self.select_page(ordered, params)
 
     async def active_permissions(self, *, levels: Collection[Access] | None = None) -> set[str]:
         """Permission codes of live routes; `levels`: only routes of those access levels."""

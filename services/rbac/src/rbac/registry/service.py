@@ -98,7 +98,5 @@ class RegistryService:
     async def page(
         self, page: PageParams, *, service: str | None, include_stale: bool
     ) -> Page[RouteRead]:
-        rows, total = await self.repository.page(
-            service=service, include_stale=include_stale, limit=page.limit, offset=page.offset
-        )
+        rows, total = await self.repository.page(page, service=service, include_stale=include_stale)
         return Page(items=[RouteRead.from_row(row) for row in rows], total=total)

@@ -1,31 +1,28 @@
 """SQL access to roles, their permission patterns and user bindings."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from common.pagination import PageParams
+from common.sql_repository import SqlRepository
 from rbac.models import Role, RolePermission, UserRole
 
 
-class RoleRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class RoleRepository(SqlRepository):
     async def get(self, code: str) -> Role | None:
         return await self.session.get(Role, code)
 
-    async def page(self, *, limit: int, offset: int) -> tuple[Sequence[Role], int]:
-        total = await self.session.scalar(select(func.count()).select_from(Role))
-        rows = await self.session.scalars(
-            select(Role).order_by(col(Role.code)).limit(limit).offset(offset)
-        )
-        return rows.all(), int(total or 0)
+    async def page(self, params: PageParams) -> tuple[list[Role], int]:
+        return await self.select_page(select(Role).order_by(col(Role.code)), params)
 
     async def add(self, role: Role) -> None:
         self.session.add(role)
+        await self.session.flush()
+
+    async def save(self, role: Role) -> None:
+        """Write the changes made to `role` now (its row is already in the session)."""
         await self.session.flush()
 
     async def delete(self, role: Role) -> None:
@@ -91,7 +88,3 @@ class RoleRepository:
             .where(col(UserRole.user_id) == user_id, col(Role.is_active).is_(True))
         )
         return frozenset(rows)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

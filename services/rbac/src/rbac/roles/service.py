@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 
 from common.access import Access
+from common.clock import utcnow
 from common.pagination import Page, PageParams
 from common.patch import refuse_nulls
 from common.tokens import AccessClaims
-from rbac.changes import ChangeKind, record_change
+from rbac.changes import ChangeKind, ChangeRecorder
 from rbac.models import Role
 from rbac.patterns import Grants, InvalidPatternError, validate_pattern
 from rbac.registry.repository import RegistryRepository
@@ -21,7 +22,7 @@ from rbac.roles.errors import (
     RoleNotFoundError,
     UnknownRoleError,
 )
-from rbac.roles.repository import RoleRepository, utcnow
+from rbac.roles.repository import RoleRepository
 from rbac.roles.schemas import (
     EffectivePermissionsRead,
     RoleCreate,
@@ -42,9 +43,12 @@ def _validated(patterns: Sequence[str]) -> list[str]:
 
 
 class RoleService:
-    def __init__(self, roles: RoleRepository, registry: RegistryRepository) -> None:
+    def __init__(
+        self, roles: RoleRepository, registry: RegistryRepository, changes: ChangeRecorder
+    ) -> None:
         self.roles = roles
         self.registry = registry
+        self.changes = changes
 
     async def delegator(self, caller: AccessClaims) -> Delegator:
         """What `caller` may hand out, read in this request's transaction."""
@@ -75,7 +79,7 @@ class RoleService:
         except IntegrityError as exc:
             raise RoleExistsError(f"role {data.code!r} already exists") from exc
         await self.roles.set_permissions(row.code, patterns)
-        record_change(self.roles.session, ChangeKind.ROLES)
+        self.changes.record(ChangeKind.ROLES)
         return await self._role(row, patterns)
 
     async def get(self, code: str) -> RoleRead:
@@ -83,7 +87,7 @@ class RoleService:
         return await self._role(row, (await self.roles.permissions([code]))[code])
 
     async def page(self, page: PageParams) -> Page[RoleRead]:
-        rows, total = await self.roles.page(limit=page.limit, offset=page.offset)
+        rows, total = await self.roles.page(page)
         permissions = await self.roles.permissions([r.code for r in rows])
         known = await self.registry.active_permissions()
         return Page(
@@ -110,8 +114,8 @@ class RoleService:
         if data.is_active is not None:
             row.is_active = data.is_active
         row.updated_at = utcnow()
-        await self.roles.session.flush()
-        record_change(self.roles.session, ChangeKind.ROLES)
+        await self.roles.save(row)
+        self.changes.record(ChangeKind.ROLES)
         return await self._role(row, patterns)
 
     async def delete(self, code: str, caller: AccessClaims, *, force: bool) -> None:
@@ -124,7 +128,7 @@ class RoleService:
                 f"role {code!r} is bound to {users} user(s); delete with ?force=true to unbind them"
             )
         await self.roles.delete(row)
-        record_change(self.roles.session, ChangeKind.ROLES)
+        self.changes.record(ChangeKind.ROLES)
 
     async def user_roles(self, user_id: str) -> UserRolesRead:
         return UserRolesRead(user_id=user_id, roles=await self.roles.user_role_codes(user_id))
@@ -145,7 +149,7 @@ class RoleService:
             action = "bind" if role in added else "unbind"
             delegator.check_role(action, role, permissions[role])
         await self.roles.set_user_roles(user_id, codes)
-        record_change(self.roles.session, ChangeKind.BINDINGS)
+        self.changes.record(ChangeKind.BINDINGS)
         return UserRolesRead(user_id=user_id, roles=codes)
 
     async def effective_permissions(
