@@ -18,7 +18,7 @@ from common.errors import (
     error_responses,
 )
 from common.health import register_ready_check
-from common.pagination import Page, PageQuery
+from common.pagination import Page, PageQueryDep
 from common.settings import ServiceSettings
 
 PROBLEM = "application/problem+json"
@@ -51,7 +51,7 @@ def build_app() -> FastAPI:
         return {"user": body.username}
 
     @router.get("/mine", openapi_extra=access(Access.AUTHENTICATED))
-    async def mine(page: PageQuery) -> Page[int]:
+    async def mine(page: PageQueryDep) -> Page[int]:
         items = list(range(1000))[page.offset : page.offset + page.limit]
         return Page(items=items, total=1000)
 

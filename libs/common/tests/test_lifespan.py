@@ -23,8 +23,14 @@ class DemoSettings(SqlSettings, MongoSettings):
 class ReachableStore:
     """An S3 store that answers its ping (the storage service's is tested against real S3)."""
 
+    def __init__(self) -> None:
+        self.closed = False
+
     async def ping(self) -> None:
         return None
+
+    def close(self) -> None:
+        self.closed = True
 
 
 async def open_store() -> ReachableStore:
@@ -59,9 +65,12 @@ async def test_every_resource_is_checked_by_ready_under_its_fixed_name(
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:
             ready = await client.get("/ready")
+        store = app.state.s3
+        assert not store.closed
 
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"sql": "ok", "redis": "ok", "mongo": "ok", "s3": "ok"}
+    assert store.closed  # its pooled connections with it, not at a random garbage collection
 
 
 async def test_the_jwks_client_a_lifespan_opens_is_closed_at_shutdown(

@@ -15,7 +15,7 @@ from common.route_manifest import (
     manifest_key,
     publish_app_routes,
 )
-from common.security import AdminUser, admin_user
+from common.security import AdminUserDep, admin_user
 from common.settings import ServiceSettings
 
 
@@ -35,7 +35,7 @@ def demo_app() -> object:
         return {}
 
     @router.get("/buckets")
-    async def buckets(_admin: AdminUser) -> dict[str, str]:
+    async def buckets(_admin: AdminUserDep) -> dict[str, str]:
         return {}
 
     @router.delete("/buckets/{name}", dependencies=[Depends(admin_user)])
@@ -78,8 +78,8 @@ def test_a_route_that_depends_on_admin_user_is_listed_as_admin_only() -> None:
 
 
 def test_admin_only_access_cannot_be_declared_by_a_marker_alone() -> None:
-    # The gateway would refuse non-admins while the service, lacking AdminUser, let them in.
-    with pytest.raises(ValueError, match="AdminUser"):
+    # The gateway would refuse non-admins while the service, lacking AdminUserDep, let them in.
+    with pytest.raises(ValueError, match="AdminUserDep"):
         access(Access.ADMIN)
 
 

@@ -1,4 +1,4 @@
-"""CurrentUser / AdminUser in a service: verified token, revocation checked, fail closed."""
+"""CurrentUserDep / AdminUserDep in a service: verified token, revocation checked, fail closed."""
 
 import json
 import time
@@ -15,7 +15,7 @@ from common.app import create_app
 from common.ids import uuid7
 from common.redis_client import create_redis
 from common.revocation import revoke_session, revoke_user_tokens
-from common.security import AdminUser, CurrentUser, install_token_verification
+from common.security import AdminUserDep, CurrentUserDep, install_token_verification
 from common.settings import Environment, ServiceSettings
 from testkit.credential_shapes import HEADER_SHAPES, HeaderShape
 from testkit.tokens import TokenSigner
@@ -26,11 +26,11 @@ async def build_client(signer: TokenSigner, redis_url: str) -> AsyncIterator[htt
     router = APIRouter()
 
     @router.get("/me", openapi_extra=access(Access.AUTHENTICATED))
-    async def me(user: CurrentUser) -> dict[str, str]:
+    async def me(user: CurrentUserDep) -> dict[str, str]:
         return {"sub": user.sub}
 
     @router.get("/admin-only")
-    async def admin_only(user: AdminUser) -> dict[str, str]:
+    async def admin_only(user: AdminUserDep) -> dict[str, str]:
         return {"sub": user.sub}
 
     settings = ServiceSettings(jwt_issuer=signer.issuer, jwt_audience=signer.audience)
@@ -163,7 +163,7 @@ def openapi_of(environment: Environment, **settings_fields: Any) -> dict[str, An
     router = APIRouter()
 
     @router.get("/me", openapi_extra=access(Access.AUTHENTICATED))
-    async def me(user: CurrentUser) -> dict[str, str]:
+    async def me(user: CurrentUserDep) -> dict[str, str]:
         return {"sub": user.sub}
 
     @router.get("/open", openapi_extra=access(Access.PUBLIC))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Form, Query
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictFloat, StrictInt
 
 from common.app import create_app
-from common.pagination import PageQuery
+from common.pagination import PageQueryDep
 from common.settings import ServiceSettings
 from common.strict_input import DecimalDigits, LaxBodyError, refuse_lax_bodies
 
@@ -35,7 +35,7 @@ def build_app() -> FastAPI:
 
     @router.get("/things")
     async def list_things(
-        page: PageQuery, size: Annotated[int | None, Query(ge=-5), DecimalDigits] = None
+        page: PageQueryDep, size: Annotated[int | None, Query(ge=-5), DecimalDigits] = None
     ) -> dict[str, int | None]:
         return {"limit": page.limit, "offset": page.offset, "size": size}
 

@@ -3,11 +3,11 @@
     @router.get("/health", openapi_extra=access(Access.PUBLIC))
     @router.get("/me", openapi_extra=access(Access.AUTHENTICATED))
     @router.post("/uploads")              # no marker: Access.PERMISSION, the default
-    @router.get("/buckets")               # Access.ADMIN, as the route depends on `AdminUser`:
-    async def buckets(_admin: AdminUser) -> ...
+    @router.get("/buckets")               # Access.ADMIN, as the route depends on `AdminUserDep`:
+    async def buckets(_admin: AdminUserDep) -> ...
 
 The rbac registry reads `x-access` from each service's OpenAPI; the gateway decision follows it.
-Admin-only access has no marker of its own: the `AdminUser` dependency that enforces it declares
+Admin-only access has no marker of its own: the `AdminUserDep` dependency that enforces it declares
 it, so the two cannot disagree.
 """
 
@@ -28,7 +28,7 @@ class Access(StrEnum):
     PUBLIC = "public"
     AUTHENTICATED = "authenticated"
     PERMISSION = "permission"
-    # Administrators only, whatever their roles grant (a route depending on `AdminUser`).
+    # Administrators only, whatever their roles grant (a route depending on `AdminUserDep`).
     ADMIN = "admin"
 
 
@@ -36,12 +36,12 @@ def access(level: Access, **openapi_extra: Any) -> dict[str, Any]:
     """The `openapi_extra` that marks a route with its access level."""
     if level is Access.ADMIN:
         # A marker alone would let the gateway refuse while the service itself let anyone in.
-        raise ValueError("an admin-only route depends on AdminUser instead of a marker")
+        raise ValueError("an admin-only route depends on AdminUserDep instead of a marker")
     return {ACCESS_KEY: level.value, **openapi_extra}
 
 
 def route_access(route: APIRoute) -> Access:
-    """`ADMIN` for a route that depends on `AdminUser`, else its marker (`PERMISSION` if none)."""
+    """`ADMIN` for a route depending on `AdminUserDep`, else its marker (`PERMISSION` if none)."""
     if _requires_admin(route.dependant):
         return Access.ADMIN
     extra = route.openapi_extra or {}

@@ -1,6 +1,6 @@
 """`authenticate`: the one reading of a request's credential, for the gateway and every service.
 
-The gateway's decision (rbac `/authorize`) and each service's `CurrentUser` both call it with
+The gateway's decision (rbac `/authorize`) and each service's `CurrentUserDep` both call it with
 every `Authorization` value the request carries, so the two cannot judge different credentials:
 a request that carries more than one (two header lines, or one value holding several, as a proxy
 folds repeated headers into `a, b`) is refused outright instead of one side picking the first and

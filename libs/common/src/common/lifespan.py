@@ -88,7 +88,7 @@ def service_lifespan(
     - `mongo`: Beanie documents (or an opener) on `settings.mongo_url`/`mongo_database`
       (`MongoSettings`), `app.state.mongo`.
     - `s3`: what `s3()` opens, `app.state.s3`.
-    - `tokens`: `CurrentUser` works: tokens verified with auth's JWKS (`True`), the keys or
+    - `tokens`: `CurrentUserDep` works: tokens verified with auth's JWKS (`True`), the keys or
       the verifier given; revocation looked up in Redis when `redis` is on.
     - `publish_routes`: the app's route manifest is published to the rbac registry through
       Redis once the service has started (every service behind the gateway).

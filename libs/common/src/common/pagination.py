@@ -27,7 +27,7 @@ def page_params(
     return PageParams(limit=limit, offset=offset)
 
 
-PageQuery = Annotated[PageParams, Depends(page_params)]
+PageQueryDep = Annotated[PageParams, Depends(page_params)]
 
 
 class Page[T](BaseModel):

@@ -1,4 +1,4 @@
-"""`CurrentUser` and `AdminUser`: each service verifies the caller's token itself too.
+"""`CurrentUserDep` and `AdminUserDep`: each service verifies the caller's token itself too.
 
 The gateway has already decided; verifying again in the service means a request that reaches it
 some other way (a misrouted internal call) is still refused.
@@ -56,7 +56,7 @@ def token_verifier(settings: ServiceSettings, keys: KeySource) -> TokenVerifier:
 def install_token_verification(
     app: FastAPI, settings: ServiceSettings, *, redis: "Redis | None", keys: KeySource
 ) -> TokenVerifier:
-    """Make `CurrentUser` work in `app`: tokens verified with `keys`, revocation in Redis
+    """Make `CurrentUserDep` work in `app`: tokens verified with `keys`, revocation in Redis
     (`common.lifespan` does it for a service; `keys` belong to the caller, who closes them)."""
     verifier = token_verifier(settings, keys)
     install_verifier(app, verifier, redis=redis)
@@ -64,17 +64,17 @@ def install_token_verification(
 
 
 def install_verifier(app: FastAPI, verifier: TokenVerifier, *, redis: "Redis | None") -> None:
-    """Make `CurrentUser` work in `app` with `verifier`; revocation looked up in `redis`."""
+    """Make `CurrentUserDep` work in `app` with `verifier`; revocation looked up in `redis`."""
     app.state.token_verifier = verifier
     app.state.revocations = RedisRevocations(redis) if redis is not None else None
 
 
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+BearerCredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 """The request's bearer credentials, if any. A route depending on it (directly or through
-`CurrentUser`) is documented in OpenAPI as asking for the token."""
+`CurrentUserDep`) is documented in OpenAPI as asking for the token."""
 
 
-async def current_user(request: Request, _credentials: BearerCredentials) -> AccessClaims:
+async def current_user(request: Request, _credentials: BearerCredentialsDep) -> AccessClaims:
     """The verified caller. The credentials are declared so that the OpenAPI asks for the
     token; `authenticate` reads every `Authorization` value itself, as the gateway's does."""
     result = await authenticate(
@@ -94,13 +94,13 @@ def rejection_error(rejection: Rejection) -> DomainError:
     return UnauthorizedError(rejection.detail, code=rejection.code)
 
 
-CurrentUser = Annotated[AccessClaims, Depends(current_user)]
+CurrentUserDep = Annotated[AccessClaims, Depends(current_user)]
 
 
-async def admin_user(user: CurrentUser) -> AccessClaims:
+async def admin_user(user: CurrentUserDep) -> AccessClaims:
     if not user.adm:
         raise ForbiddenError("This action is reserved to administrators.", code="admin_required")
     return user
 
 
-AdminUser = Annotated[AccessClaims, Depends(admin_user)]
+AdminUserDep = Annotated[AccessClaims, Depends(admin_user)]

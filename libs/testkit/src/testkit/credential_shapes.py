@@ -1,6 +1,6 @@
 """Shapes of `Authorization` headers, and what the platform answers to each.
 
-One table for every layer that reads credentials - a service's `CurrentUser`, rbac's decision,
+One table for every layer that reads credentials - a service's `CurrentUserDep`, rbac's decision,
 the gateway end to end - so each is tested against the same shapes:
 
     @pytest.mark.parametrize("shape", HEADER_SHAPES, ids=str)

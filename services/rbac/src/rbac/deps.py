@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 
 from common.access import route_rule
 from common.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
-from common.security import BearerCredentials
+from common.security import BearerCredentialsDep
 from common.tokens import AccessClaims
 from common.unit_of_work import AfterCommitDep, SessionDep
 from rbac.changes import ChangeRecorder
@@ -41,7 +41,7 @@ RoleServiceDep = Annotated[RoleService, Depends(get_role_service)]
 RegistryServiceDep = Annotated[RegistryService, Depends(get_registry_service)]
 
 
-async def current_caller(request: Request, _credentials: BearerCredentials) -> AccessClaims:
+async def current_caller(request: Request, _credentials: BearerCredentialsDep) -> AccessClaims:
     """The caller, held to this route's own access level exactly as the gateway holds it.
 
     Requests that reach rbac without the gateway are refused the same way. The credentials are

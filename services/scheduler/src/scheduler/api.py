@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from common.errors import InvalidInputError, error_responses
-from common.pagination import Page, PageQuery
-from common.security import CurrentUser, current_user
+from common.pagination import Page, PageQueryDep
+from common.security import CurrentUserDep, current_user
 from scheduler.deps import ServiceDep
 from scheduler.errors import (
     AdminOnlyTaskError,
@@ -39,7 +39,7 @@ router = APIRouter(tags=["scheduler"], dependencies=[Depends(current_user)])
     "(admin-only tasks to admins only)",
     responses=error_responses(CatalogUnavailableError),
 )
-async def list_registered_tasks(user: CurrentUser, service: ServiceDep) -> list[TaskInfo]:
+async def list_registered_tasks(user: CurrentUserDep, service: ServiceDep) -> list[TaskInfo]:
     return await service.registered_tasks(user)
 
 
@@ -52,16 +52,16 @@ async def list_registered_tasks(user: CurrentUser, service: ServiceDep) -> list[
     ),
 )
 async def create_periodic_task(
-    data: PeriodicTaskCreate, user: CurrentUser, service: ServiceDep
+    data: PeriodicTaskCreate, user: CurrentUserDep, service: ServiceDep
 ) -> PeriodicTaskRead:
     return await service.create(user, data)
 
 
 @router.get("/periodic-tasks", summary="List periodic tasks (your own; every owner's for admins)")
 async def list_periodic_tasks(
-    user: CurrentUser,
+    user: CurrentUserDep,
     service: ServiceDep,
-    page: PageQuery,
+    page: PageQueryDep,
     owner_id: Annotated[
         str | None,
         Query(
@@ -80,7 +80,7 @@ async def list_periodic_tasks(
     responses=error_responses(PeriodicTaskNotFoundError),
 )
 async def get_periodic_task(
-    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep
+    task_id: uuid.UUID, user: CurrentUserDep, service: ServiceDep
 ) -> PeriodicTaskRead:
     return await service.get(user, task_id)
 
@@ -97,7 +97,7 @@ async def get_periodic_task(
     ),
 )
 async def update_periodic_task(
-    task_id: uuid.UUID, data: PeriodicTaskUpdate, user: CurrentUser, service: ServiceDep
+    task_id: uuid.UUID, data: PeriodicTaskUpdate, user: CurrentUserDep, service: ServiceDep
 ) -> PeriodicTaskRead:
     return await service.update(user, task_id, data)
 
@@ -109,7 +109,7 @@ async def update_periodic_task(
     responses=error_responses(PeriodicTaskNotFoundError),
 )
 async def delete_periodic_task(
-    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep
+    task_id: uuid.UUID, user: CurrentUserDep, service: ServiceDep
 ) -> Response:
     await service.delete(user, task_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -127,7 +127,7 @@ async def delete_periodic_task(
     ),
 )
 async def run_periodic_task_now(
-    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep
+    task_id: uuid.UUID, user: CurrentUserDep, service: ServiceDep
 ) -> RunAccepted:
     return await service.run_now(user, task_id)
 
@@ -138,7 +138,7 @@ async def run_periodic_task_now(
     responses=error_responses(PeriodicTaskNotFoundError, RunHistoryUnavailableError),
 )
 async def list_periodic_task_runs(
-    task_id: uuid.UUID, user: CurrentUser, service: ServiceDep, page: PageQuery
+    task_id: uuid.UUID, user: CurrentUserDep, service: ServiceDep, page: PageQueryDep
 ) -> Page[RunRead]:
     return await service.runs(user, task_id, page)
 
@@ -148,5 +148,5 @@ async def list_periodic_task_runs(
     summary="One run, by its Celery task id",
     responses=error_responses(RunNotFoundError, RunHistoryUnavailableError),
 )
-async def get_run(run_task_id: str, user: CurrentUser, service: ServiceDep) -> RunRead:
+async def get_run(run_task_id: str, user: CurrentUserDep, service: ServiceDep) -> RunRead:
     return await service.run(user, run_task_id)

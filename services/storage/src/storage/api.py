@@ -6,8 +6,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, status
 
 from common.errors import error_responses
-from common.pagination import Page, PageQuery, page_slice
-from common.security import AdminUser, CurrentUser
+from common.pagination import Page, PageQueryDep, page_slice
+from common.security import AdminUserDep, CurrentUserDep
 from common.strict_input import DecimalDigits
 from storage.deps import FileServiceDep
 from storage.errors import (
@@ -50,7 +50,7 @@ _COMPLETE_ERRORS = error_responses(
     responses=error_responses(InvalidUploadRequestError, StorageUnavailableError),
 )
 async def start_upload(
-    body: UploadCreate, user: CurrentUser, files: FileServiceDep
+    body: UploadCreate, user: CurrentUserDep, files: FileServiceDep
 ) -> UploadTicket:
     return await files.start_upload(user, body)
 
@@ -70,7 +70,7 @@ async def start_upload(
         ),
     },
 )
-async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileRead:
+async def complete_upload(file_id: UUID, user: CurrentUserDep, files: FileServiceDep) -> FileRead:
     return await files.complete_upload(user, file_id)
 
 
@@ -82,7 +82,7 @@ async def complete_upload(file_id: UUID, user: CurrentUser, files: FileServiceDe
     responses=error_responses(InvalidUploadRequestError, StorageUnavailableError),
 )
 async def start_multipart(
-    body: MultipartCreate, user: CurrentUser, files: FileServiceDep
+    body: MultipartCreate, user: CurrentUserDep, files: FileServiceDep
 ) -> MultipartTicket:
     return await files.start_multipart(user, body)
 
@@ -94,7 +94,7 @@ async def start_multipart(
     responses={**_COMPLETE_ERRORS, **error_responses(SizeMismatchError, WrongUploadKindError)},
 )
 async def complete_multipart(
-    file_id: UUID, body: MultipartCompletionCreate, user: CurrentUser, files: FileServiceDep
+    file_id: UUID, body: MultipartCompletionCreate, user: CurrentUserDep, files: FileServiceDep
 ) -> FileRead:
     return await files.complete_multipart(user, file_id, body.parts)
 
@@ -111,12 +111,14 @@ async def complete_multipart(
         StorageUnavailableError,
     ),
 )
-async def abort_multipart(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> None:
+async def abort_multipart(file_id: UUID, user: CurrentUserDep, files: FileServiceDep) -> None:
     await files.abort_multipart(user, file_id)
 
 
 @router.get("/files", summary="List files (your own; every file for admins)", tags=["files"])
-async def list_files(user: CurrentUser, page: PageQuery, files: FileServiceDep) -> Page[FileRead]:
+async def list_files(
+    user: CurrentUserDep, page: PageQueryDep, files: FileServiceDep
+) -> Page[FileRead]:
     return await files.page(user, page)
 
 
@@ -126,7 +128,7 @@ async def list_files(user: CurrentUser, page: PageQuery, files: FileServiceDep) 
     tags=["files"],
     responses=error_responses(StoredFileNotFoundError),
 )
-async def get_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> FileRead:
+async def get_file(file_id: UUID, user: CurrentUserDep, files: FileServiceDep) -> FileRead:
     return await files.get_file(user, file_id)
 
 
@@ -140,7 +142,7 @@ async def get_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> F
 )
 async def download_file(
     file_id: UUID,
-    user: CurrentUser,
+    user: CurrentUserDep,
     files: FileServiceDep,
     expires_in: Annotated[
         int | None,
@@ -162,7 +164,7 @@ async def download_file(
     tags=["files"],
     responses=error_responses(StoredFileNotFoundError, StorageUnavailableError),
 )
-async def delete_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -> None:
+async def delete_file(file_id: UUID, user: CurrentUserDep, files: FileServiceDep) -> None:
     await files.delete_file(user, file_id)
 
 
@@ -173,7 +175,7 @@ async def delete_file(file_id: UUID, user: CurrentUser, files: FileServiceDep) -
     responses=error_responses(StorageUnavailableError),
 )
 async def list_buckets(
-    _admin: AdminUser, page: PageQuery, files: FileServiceDep
+    _admin: AdminUserDep, page: PageQueryDep, files: FileServiceDep
 ) -> Page[BucketRead]:
     buckets = await files.buckets()
     return Page[BucketRead](items=page_slice(buckets, page), total=len(buckets))

@@ -1,4 +1,4 @@
-"""`SocketCallerDep`: the caller of a WebSocket route, judged as `CurrentUser` judges HTTP ones.
+"""`SocketCallerDep`: the caller of a WebSocket route, judged as `CurrentUserDep` judges HTTP ones.
 
 The credential is either the `Authorization` header (non-browser clients) or a `ticket` query
 parameter the gateway's decision has claimed (`tickets`); never both. The token is then verified

@@ -21,7 +21,7 @@ from common.live_events.asyncapi import asyncapi_document
 from common.live_events.identity import SocketCallerDep
 from common.live_events.socket_session import EventFilter, serve_events
 from common.live_events.tickets import TICKET_TTL_SECONDS, issue_ticket
-from common.security import CurrentUser
+from common.security import CurrentUserDep
 
 SOCKET_PATH = "/events"
 
@@ -61,7 +61,7 @@ def events_router(
         summary="A single-use ticket (30 s) that opens one event socket without a token in the URL",
         openapi_extra=access(Access.AUTHENTICATED),
     )
-    async def issue_socket_ticket(request: Request, _user: CurrentUser) -> SocketTicket:
+    async def issue_socket_ticket(request: Request, _user: CurrentUserDep) -> SocketTicket:
         token = request.headers["authorization"].split()[1]
         ticket = await issue_ticket(request.app.state.redis, token, socket_path)
         return SocketTicket(ticket=ticket, expires_in=TICKET_TTL_SECONDS, socket_path=socket_path)
@@ -77,7 +77,7 @@ def events_router(
         },
         openapi_extra={"x-websocket": True, "x-asyncapi": f"{socket_path}/asyncapi.json"},
     )
-    async def events_handshake(_user: CurrentUser) -> None:
+    async def events_handshake(_user: CurrentUserDep) -> None:
         raise UpgradeRequiredError
 
     @router.websocket(SOCKET_PATH)

@@ -10,8 +10,8 @@ from auth.sessions.schemas import SessionRead
 from auth.sessions.store import SessionRecord
 from common.access import Access, access
 from common.errors import error_responses
-from common.pagination import Page, PageQuery, page_slice
-from common.security import CurrentUser
+from common.pagination import Page, PageQueryDep, page_slice
+from common.security import CurrentUserDep
 
 router = APIRouter(tags=["sessions"])
 
@@ -38,7 +38,7 @@ def _session_out(record: SessionRecord, current_sid: str) -> SessionRead:
     openapi_extra=access(Access.AUTHENTICATED),
     summary="End the current session; its tokens stop working at once",
 )
-async def logout(user: CurrentUser, sessions: SessionServiceDep) -> Response:
+async def logout(user: CurrentUserDep, sessions: SessionServiceDep) -> Response:
     await sessions.revoke(user.sid, user.sub)
     return Response(status_code=204)
 
@@ -47,7 +47,7 @@ async def logout(user: CurrentUser, sessions: SessionServiceDep) -> Response:
     "/sessions", openapi_extra=access(Access.AUTHENTICATED), summary="The caller's sessions"
 )
 async def list_sessions(
-    user: CurrentUser, sessions: SessionServiceDep, page: PageQuery
+    user: CurrentUserDep, sessions: SessionServiceDep, page: PageQueryDep
 ) -> Page[SessionRead]:
     records = await sessions.list_sessions(user.sub)
     window = page_slice(records, page)
@@ -62,7 +62,7 @@ async def list_sessions(
     responses=error_responses(SessionNotFoundError),
 )
 async def delete_session(
-    session_id: str, user: CurrentUser, sessions: SessionServiceDep
+    session_id: str, user: CurrentUserDep, sessions: SessionServiceDep
 ) -> Response:
     await sessions.revoke_own(user.sub, session_id)
     return Response(status_code=204)

@@ -9,8 +9,8 @@ from auth.errors import EmailTakenError, SelfLockoutError, UsernameTakenError, U
 from auth.users.schemas import UserCreate, UserDetailRead, UserRead, UserUpdate
 from common.access import Access, access
 from common.errors import ForbiddenError, error_responses
-from common.pagination import Page, PageQuery
-from common.security import AdminUser, CurrentUser
+from common.pagination import Page, PageQueryDep
+from common.security import AdminUserDep, CurrentUserDep
 
 router = APIRouter(tags=["users"])
 
@@ -21,7 +21,7 @@ router = APIRouter(tags=["users"])
     summary="The signed-in user",
     responses=error_responses(UserNotFoundError),
 )
-async def me(user: CurrentUser, users: UserServiceDep) -> UserRead:
+async def me(user: CurrentUserDep, users: UserServiceDep) -> UserRead:
     return UserRead.model_validate(await users.get(uuid.UUID(user.sub)))
 
 
@@ -31,13 +31,15 @@ async def me(user: CurrentUser, users: UserServiceDep) -> UserRead:
     summary="Create a user (admin)",
     responses=error_responses(ForbiddenError, UsernameTakenError, EmailTakenError),
 )
-async def create_user(body: UserCreate, _admin: AdminUser, users: UserServiceDep) -> UserDetailRead:
+async def create_user(
+    body: UserCreate, _admin: AdminUserDep, users: UserServiceDep
+) -> UserDetailRead:
     return UserDetailRead.model_validate(await users.create(body))
 
 
 @router.get("/users", summary="List users (admin)", responses=error_responses(ForbiddenError))
 async def list_users(
-    _admin: AdminUser, users: UserServiceDep, page: PageQuery
+    _admin: AdminUserDep, users: UserServiceDep, page: PageQueryDep
 ) -> Page[UserDetailRead]:
     items, total = await users.page(page)
     return Page(items=[UserDetailRead.model_validate(u) for u in items], total=total)
@@ -48,7 +50,9 @@ async def list_users(
     summary="One user (admin)",
     responses=error_responses(ForbiddenError, UserNotFoundError),
 )
-async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserServiceDep) -> UserDetailRead:
+async def get_user(
+    user_id: uuid.UUID, _admin: AdminUserDep, users: UserServiceDep
+) -> UserDetailRead:
     return UserDetailRead.model_validate(await users.get(user_id))
 
 
@@ -58,7 +62,7 @@ async def get_user(user_id: uuid.UUID, _admin: AdminUser, users: UserServiceDep)
     responses=error_responses(ForbiddenError, UserNotFoundError, EmailTakenError, SelfLockoutError),
 )
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, admin: AdminUser, users: UserServiceDep
+    user_id: uuid.UUID, body: UserUpdate, admin: AdminUserDep, users: UserServiceDep
 ) -> UserDetailRead:
     return UserDetailRead.model_validate(await users.update(user_id, body, actor_id=admin.sub))
 
@@ -69,6 +73,6 @@ async def update_user(
     summary="Delete a user and end their sessions (admin)",
     responses=error_responses(ForbiddenError, UserNotFoundError, SelfLockoutError),
 )
-async def delete_user(user_id: uuid.UUID, admin: AdminUser, users: UserServiceDep) -> Response:
+async def delete_user(user_id: uuid.UUID, admin: AdminUserDep, users: UserServiceDep) -> Response:
     await users.delete(user_id, actor_id=admin.sub)
     return Response(status_code=204)

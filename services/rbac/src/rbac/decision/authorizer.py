@@ -235,7 +235,7 @@ class Authorizer:
         return _deny(403, "permission_denied", f"missing permission {route.permission}")
 
     async def _authenticate(self, authorization: Sequence[str]) -> AccessClaims | Decision:
-        # The same reading and verification as every service's `CurrentUser`.
+        # The same reading and verification as every service's `CurrentUserDep`.
         result = await authenticate(authorization, self.verifier, self.revocations)
         if isinstance(result, Rejection):
             return _deny(result.status, result.code, result.detail)

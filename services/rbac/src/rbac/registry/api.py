@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from common.pagination import Page, PageQuery
+from common.pagination import Page, PageQueryDep
 from rbac.deps import CallerDep, RegistryServiceDep
 from rbac.registry.schemas import RouteRead
 
@@ -13,7 +13,7 @@ router = APIRouter(tags=["registry"])
 async def list_routes(
     _caller: CallerDep,
     registry: RegistryServiceDep,
-    page: PageQuery,
+    page: PageQueryDep,
     service: Annotated[str | None, Query(max_length=64, description="Only this service")] = None,
     include_stale: Annotated[
         bool, Query(description="Also routes their service no longer serves")

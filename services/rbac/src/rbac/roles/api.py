@@ -4,7 +4,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from common.access import Access, access
 from common.errors import Problem, error_responses
-from common.pagination import Page, PageQuery
+from common.pagination import Page, PageQueryDep
 from rbac.deps import CallerDep, RoleServiceDep
 from rbac.roles.errors import (
     AdminOnlyPermissionError,
@@ -51,7 +51,9 @@ async def create_role(caller: CallerDep, roles: RoleServiceDep, data: RoleCreate
 
 
 @router.get("/roles", summary="List roles")
-async def list_roles(_caller: CallerDep, roles: RoleServiceDep, page: PageQuery) -> Page[RoleRead]:
+async def list_roles(
+    _caller: CallerDep, roles: RoleServiceDep, page: PageQueryDep
+) -> Page[RoleRead]:
     return await roles.page(page)
 
 
