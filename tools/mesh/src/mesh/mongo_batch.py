@@ -33,13 +33,13 @@ Tested against mongoeco's own path in tools/mesh/tests/test_mongo_batch.py.
 
 import datetime
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
+from mongoeco._types._bson_objectid import ObjectId as EcoObjectId
 from mongoeco.core.bson_scalars import normalize_utc_bson_datetime
+from mongoeco.core.codec import DocumentCodec
 from mongoeco.core.operation_context import ChangePublicationPolicy
-from mongoeco.types import ObjectId as EcoObjectId
 from mongoeco.wire.executor import WireCommandExecutor
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 from mongoeco.wire.requests import WireRequestContext
@@ -122,7 +122,9 @@ def _statement(spec: object) -> KeyedUpdate | None:
             if operator == "$addToSet" and isinstance(value, dict):
                 return None  # `$each` and documents: mongoeco's path
             seen.add(name)
-            plain_fields[name] = plain
+            # As mongoeco holds command values (`DocumentCodec.to_internal`): its update
+            # operators tell a change by type too.
+            plain_fields[name] = DocumentCodec.mark_internal(plain)
         operators.append((operator, plain_fields))
     return KeyedUpdate(query["_id"], tuple(operators), upsert=upsert, null_fields=null_fields)
 

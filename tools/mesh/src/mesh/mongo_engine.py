@@ -64,7 +64,7 @@ class KeyedOutcome:
     upserted: list[tuple[int, Any]] = field(default_factory=list)
 
 
-class NotBatchable(Exception):
+class NotBatchableError(Exception):
     """A statement only mongoeco's own path runs right (it would fail): the batch rolls back."""
 
 
@@ -136,9 +136,10 @@ class KeyedSQLiteEngine(SQLiteEngine):
         """Apply `updates` in order in one transaction, committed before returning; None (and
         nothing written) when the collection or a statement needs mongoeco's own path
         (`mesh.mongo_batch`)."""
-        return await self._run_blocking(
+        outcome: KeyedOutcome | None = await self._run_blocking(  # type: ignore[no-untyped-call]
             self._apply_keyed_updates_sync, db_name, coll_name, updates, dialect, change_context
         )
+        return outcome
 
     def _apply_keyed_updates_sync(
         self,
@@ -161,8 +162,9 @@ class KeyedSQLiteEngine(SQLiteEngine):
                         return self._apply_keyed_updates(
                             conn, db_name, coll_name, updates, dialect, change_context
                         )
-                except NotBatchable:
-                    return None
+                except NotBatchableError:
+                    pass
+        return None
 
     def _apply_keyed_updates(
         self,
@@ -173,23 +175,23 @@ class KeyedSQLiteEngine(SQLiteEngine):
         dialect: Any,
         change_context: OperationContext,
     ) -> KeyedOutcome:
-        if self._lookup_collection_id(conn, db_name, coll_name) is None:
-            raise NotBatchable  # mongoeco creates the collection
+        if not self._collection_exists_sync(conn, db_name, coll_name):
+            raise NotBatchableError  # mongoeco's path creates it
         if self._collection_options_or_empty_sync(conn, db_name, coll_name):
-            raise NotBatchable  # a validator, a capped collection, ...
+            raise NotBatchableError  # a validator, a capped collection, ...
         indexes = self._load_indexes(db_name, coll_name)
         if any(
             (index.unique and index.name != "_id_") or index.expire_after_seconds is not None
             for index in indexes
         ) or self._load_search_index_rows(db_name, coll_name):
-            raise NotBatchable
+            raise NotBatchableError
         keys = list(dict.fromkeys(self._storage_key(u.document_id) for u in updates))
         documents: dict[str, dict[str, Any]] = {}
         for start in range(0, len(keys), READ_CHUNK):
             chunk = keys[start : start + READ_CHUNK]
             marks = ",".join("?" * len(chunk))
             for key, text in conn.execute(
-                "SELECT storage_key, document FROM documents"
+                "SELECT storage_key, document FROM documents"  # noqa: S608 - only "?" marks
                 f" WHERE db_name = ? AND coll_name = ? AND storage_key IN ({marks})",
                 (db_name, coll_name, *chunk),
             ):
@@ -200,6 +202,12 @@ class KeyedSQLiteEngine(SQLiteEngine):
         try:
             for index, update in enumerate(updates):
                 key = self._storage_key(update.document_id)
+                if key in changed:
+                    # Changed earlier in this batch: as mongoeco's next statement would read it
+                    # back (its operators tell a change by type, and hold values immutable).
+                    documents[key] = self._deserialize_document(
+                        self._serialize_document(documents[key])
+                    )
                 document = documents.get(key)
                 if document is None:
                     if update.upsert:
@@ -217,12 +225,15 @@ class KeyedSQLiteEngine(SQLiteEngine):
                     outcome.modified += 1
                     changed.add(key)
         except PyMongoError as error:
-            raise NotBatchable from error
+            raise NotBatchableError from error
         if not changed:
             return outcome
-        rows = [(self._serialize_document(documents[key]), db_name, coll_name, key) for key in changed]
+        rows = [
+            (self._serialize_document(documents[key]), db_name, coll_name, key) for key in changed
+        ]
         conn.executemany(
-            "UPDATE documents SET document = ? WHERE db_name = ? AND coll_name = ? AND storage_key = ?",
+            "UPDATE documents SET document = ?"
+            " WHERE db_name = ? AND coll_name = ? AND storage_key = ?",
             [row for row in rows if row[3] in stored],
         )
         conn.executemany(
@@ -257,7 +268,7 @@ def _matches_nulls(document: dict[str, Any], null_fields: tuple[str, ...]) -> bo
     for name in null_fields:
         value = document.get(name)
         if isinstance(value, list):
-            raise NotBatchable  # {field: null} against an array: mongoeco's matcher
+            raise NotBatchableError  # {field: null} against an array: mongoeco's matcher
         if value is not None:
             return False
     return True
@@ -274,7 +285,7 @@ def _apply(document: dict[str, Any], update: KeyedUpdate, dialect: Any, *, inser
             elif operator == "$min":
                 found, current = get_document_value(document, name)
                 if isinstance(current, (dict, list)):
-                    raise NotBatchable
+                    raise NotBatchableError
                 if not found or dialect.policy.compare_values(current, value) > 0:
                     modified = set_document_value(document, name, deepcopy(value)) or modified
             elif operator == "$addToSet":
