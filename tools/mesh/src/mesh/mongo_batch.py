@@ -36,7 +36,6 @@ import uuid
 from typing import Any
 
 from bson import ObjectId
-from mongoeco._types._bson_objectid import ObjectId as EcoObjectId
 from mongoeco.core.bson_scalars import normalize_utc_bson_datetime
 from mongoeco.core.codec import DocumentCodec
 from mongoeco.core.operation_context import ChangePublicationPolicy
@@ -55,7 +54,8 @@ INT32 = 2**31
 
 
 def _exact_id(value: object) -> bool:
-    return isinstance(value, (str, ObjectId, EcoObjectId, uuid.UUID))
+    # (mongoeco's wire ObjectId is a `bson.ObjectId`.)
+    return isinstance(value, (str, ObjectId, uuid.UUID))
 
 
 def _field(name: object) -> bool:
