@@ -12,6 +12,7 @@ Two measurements, on the server `make up` starts (mongoeco over SQLite, `mesh.mo
   turns, `ROUNDS` times each; the ratio of the medians is reported.
 """
 
+import os
 import statistics
 import tempfile
 import time
@@ -42,10 +43,11 @@ DATABASE = "scheduler"
 TASK = SimpleNamespace(name="demo.add", request=SimpleNamespace())
 
 
-def _record_runs(url: str) -> list[tuple[int, float]]:
-    """(stored runs before the batch, recorded runs/s of its flush), one per batch."""
+def _record_runs(url: str, redis_url: str) -> list[tuple[int, float]]:
+    """(stored runs before the batch, recorded runs/s of its flush), one per batch. A flush
+    stores the batch and then announces its live events on the private Valkey, as a worker's."""
     settings = WorkerSettings.model_validate(
-        {"mongo_url": url, "mongo_database": DATABASE, "log_json": False}
+        {"mongo_url": url, "mongo_database": DATABASE, "redis_url": redis_url, "log_json": False}
     )
     recorder = RunRecorder(settings, "bench:1", flush_seconds=3600)
     rates: list[tuple[int, float]] = []
@@ -115,10 +117,11 @@ def _drain(redis_url: str, mongo_url: str, *, record: bool, workdir: Path) -> fl
 
 
 def run() -> str:
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-history-") as tmp:
         root = Path(tmp)
         with mongo_server(root / "mongo") as mongo_url, valkey_server(root / "valkey") as redis_url:
-            rates = _record_runs(mongo_url)
+            rates = _record_runs(mongo_url, redis_url)
             on: list[float] = []
             off: list[float] = []
             with MongoClient[dict[str, object]](mongo_url) as client:
@@ -128,6 +131,7 @@ def run() -> str:
                     off.append(_drain(redis_url, mongo_url, record=False, workdir=root))
                     on.append(_drain(redis_url, mongo_url, record=True, workdir=root))
                 recorded = runs.estimated_document_count() - before
+    load_at_end = os.getloadavg()[0]
     rows = [f"| {c:,} | {_near(rates, c):,.0f} |" for c in CHECKPOINTS]
     ratio = statistics.median(on) / statistics.median(off)
     return "\n".join(
@@ -135,7 +139,9 @@ def run() -> str:
             "### Run history on the embedded MongoDB",
             "",
             f"`uv run python -m bench.run_history` on {describe()}, the embedded server `make up`"
-            " starts (mongoeco over SQLite).",
+            " starts (mongoeco over SQLite, `update` commands of writes by `_id` batched by"
+            f" `mesh.mongo_batch`); 1-minute load average {load_at_start:.1f} at the start,"
+            f" {load_at_end:.1f} at the end.",
             "",
             f"The worker's recorder writing runs (a start and an end each) in batches of "
             f"{BATCH_RUNS} runs, one ordered `bulk_write` per flush, until {STORED_RUNS:,} runs "

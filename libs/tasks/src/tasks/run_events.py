@@ -10,7 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from common.live_events.event_stream import publish_event, stream_key
+from common.live_events.event_stream import publish_event, publish_events, stream_key
 
 RUNS_STREAM = stream_key("scheduler", "runs")
 RUN_STATE = "run.state"
@@ -45,3 +45,8 @@ def run_event(
 async def announce_run(redis: "Redis", event: dict[str, Any]) -> None:
     """Publish; never raises (a lost event is logged; the run history stays the truth)."""
     await publish_event(redis, RUNS_STREAM, RUN_STATE, event)
+
+
+async def announce_runs(redis: "Redis", events: list[dict[str, Any]]) -> None:
+    """Publish `events` in order in one round trip; never raises (as `announce_run`)."""
+    await publish_events(redis, RUNS_STREAM, RUN_STATE, events)

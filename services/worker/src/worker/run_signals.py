@@ -43,7 +43,7 @@ from redis.asyncio import Redis
 from common.redis_client import create_redis
 from tasks.event_loop import process_loop
 from tasks.queued_at import queued_at_of
-from tasks.run_events import announce_run, run_event
+from tasks.run_events import announce_runs, run_event
 from tasks.run_history import (
     UNSTORABLE_ERRORS,
     RunWrite,
@@ -127,15 +127,15 @@ class RunRecorder:
             process_loop.run(events.aclose(), timeout=WRITE_TIMEOUT_SECONDS)
 
     async def _announce(self, events: list[dict[str, Any]]) -> None:
-        """Publish the live events of stored writes, in order; never fails a flush."""
+        """Publish the live events of stored writes, in order, in one round trip; never fails a
+        flush."""
         if not events:
             return
         if self._events is None or self._events_pid != os.getpid():
             self._events = create_redis(self.settings.redis_url)
             self._events_pid = os.getpid()
         try:
-            for event in events:
-                await announce_run(self._events, event)
+            await announce_runs(self._events, events)
         except Exception as exc:
             logger.warning("run events not published: %s", type(exc).__name__)
 

@@ -19,13 +19,53 @@ tools/mesh/tests/test_mongo_engine.py (which also notices if a mongoeco upgrade 
 overridden here).
 """
 
+import sqlite3
 import uuid
+from copy import deepcopy
+from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
+from mongoeco.core.filtering import QueryEngine
+from mongoeco.core.operation_context import OperationContext
+from mongoeco.core.paths import get_document_value, set_document_value
 from mongoeco.core.query_plan import EqualsCondition
+from mongoeco.core.update_array_operators import (
+    expand_array_update_values,
+    get_or_create_array_target,
+)
+from mongoeco.core.upserts import seed_upsert_document
 from mongoeco.engines._sqlite_connection import sqlite_read_scope
+from mongoeco.engines._sqlite_outbox import append_change
+from mongoeco.engines._sqlite_write_scope import sqlite_write_scope
 from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.errors import PyMongoError
+
+# Rows read per `IN (...)` query (SQLite's default limit on parameters is 32,766).
+READ_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedUpdate:
+    """One statement of a batched `update` command (`mesh.mongo_batch`): its operators in the
+    order given, each with its top-level fields and plain values; `null_fields` must be null or
+    missing for the document to match."""
+
+    document_id: Any
+    operators: tuple[tuple[str, dict[str, Any]], ...]
+    upsert: bool = False
+    null_fields: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class KeyedOutcome:
+    matched: int = 0
+    modified: int = 0
+    upserted: list[tuple[int, Any]] = field(default_factory=list)
+
+
+class NotBatchableError(Exception):
+    """A statement only mongoeco's own path runs right (it would fail): the batch rolls back."""
 
 
 def _exact_id(value: object) -> bool:
@@ -83,3 +123,195 @@ class KeyedSQLiteEngine(SQLiteEngine):
         return super()._select_first_document_for_plan(
             db_name, coll_name, plan, hint=hint, context=context
         )
+
+    async def apply_keyed_updates(
+        self,
+        db_name: str,
+        coll_name: str,
+        updates: list[KeyedUpdate],
+        *,
+        dialect: Any,
+        change_context: OperationContext,
+    ) -> KeyedOutcome | None:
+        """Apply `updates` in order in one transaction, committed before returning; None (and
+        nothing written) when the collection or a statement needs mongoeco's own path
+        (`mesh.mongo_batch`)."""
+        outcome: KeyedOutcome | None = await self._run_blocking(  # type: ignore[no-untyped-call]
+            self._apply_keyed_updates_sync, db_name, coll_name, updates, dialect, change_context
+        )
+        return outcome
+
+    def _apply_keyed_updates_sync(
+        self,
+        db_name: str,
+        coll_name: str,
+        updates: list[KeyedUpdate],
+        dialect: Any,
+        change_context: OperationContext,
+    ) -> KeyedOutcome | None:
+        with self._lock:
+            conn = self._require_connection(None)
+            with self._bind_connection(conn):
+                try:
+                    with sqlite_write_scope(
+                        conn,
+                        begin_write=lambda current: self._begin_write(current, None),
+                        commit_write=lambda current: self._commit_write(current, None),
+                        rollback_write=lambda current: self._rollback_write(current, None),
+                    ):
+                        return self._apply_keyed_updates(
+                            conn, db_name, coll_name, updates, dialect, change_context
+                        )
+                except NotBatchableError:
+                    pass
+        return None
+
+    def _apply_keyed_updates(
+        self,
+        conn: sqlite3.Connection,
+        db_name: str,
+        coll_name: str,
+        updates: list[KeyedUpdate],
+        dialect: Any,
+        change_context: OperationContext,
+    ) -> KeyedOutcome:
+        if not self._collection_exists_sync(conn, db_name, coll_name):
+            raise NotBatchableError  # mongoeco's path creates it
+        if self._collection_options_or_empty_sync(conn, db_name, coll_name):
+            raise NotBatchableError  # a validator, a capped collection, ...
+        indexes = self._load_indexes(db_name, coll_name)
+        if any(
+            (index.unique and index.name != "_id_") or index.expire_after_seconds is not None
+            for index in indexes
+        ) or self._load_search_index_rows(db_name, coll_name):
+            raise NotBatchableError
+        keys = list(dict.fromkeys(self._storage_key(u.document_id) for u in updates))
+        documents: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), READ_CHUNK):
+            chunk = keys[start : start + READ_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, text in conn.execute(
+                "SELECT storage_key, document FROM documents"  # noqa: S608 - only "?" marks
+                f" WHERE db_name = ? AND coll_name = ? AND storage_key IN ({marks})",
+                (db_name, coll_name, *chunk),
+            ):
+                documents[key] = self._deserialize_document(text)
+        stored = set(documents)
+        changed: set[str] = set()
+        outcome = KeyedOutcome()
+        try:
+            for index, update in enumerate(updates):
+                key = self._storage_key(update.document_id)
+                if key in changed:
+                    # Changed earlier in this batch: as mongoeco's next statement would read it
+                    # back (its operators tell a change by type, and hold values immutable).
+                    documents[key] = self._deserialize_document(
+                        self._serialize_document(documents[key])
+                    )
+                document = documents.get(key)
+                if document is None:
+                    if update.upsert:
+                        document = {}
+                        seed_upsert_document(document, {"_id": update.document_id})
+                        _apply(document, update, dialect, inserting=True)
+                        documents[key] = document
+                        changed.add(key)
+                        outcome.upserted.append((index, document["_id"]))
+                    continue
+                if not _matches_nulls(document, update.null_fields):
+                    continue
+                outcome.matched += 1
+                if _apply(document, update, dialect, inserting=False):
+                    outcome.modified += 1
+                    changed.add(key)
+        except PyMongoError as error:
+            raise NotBatchableError from error
+        if not changed:
+            return outcome
+        rows = [
+            (self._serialize_document(documents[key]), db_name, coll_name, key) for key in changed
+        ]
+        conn.executemany(
+            "UPDATE documents SET document = ?"
+            " WHERE db_name = ? AND coll_name = ? AND storage_key = ?",
+            [row for row in rows if row[3] in stored],
+        )
+        conn.executemany(
+            "INSERT INTO documents (document, db_name, coll_name, storage_key) VALUES (?, ?, ?, ?)",
+            [row for row in rows if row[3] not in stored],
+        )
+        for key in changed:
+            self._rebuild_multikey_entries_for_document(
+                conn, db_name, coll_name, key, documents[key], indexes
+            )
+            self._rebuild_scalar_entries_for_document(
+                conn, db_name, coll_name, key, documents[key], indexes
+            )
+        self._invalidate_collection_features_cache(db_name, coll_name)
+        # mongoeco records a gap per write while no change stream listens; one for the batch
+        # tells a resumed stream the same (it cannot resume across these writes).
+        append_change(
+            conn,
+            context=change_context,
+            operation_type="update",
+            db_name=db_name,
+            coll_name=coll_name,
+            document_key={},
+            full_document=None,
+            serialize_document=self._serialize_document,
+            max_entries=self._change_outbox_max_entries,
+        )
+        return outcome
+
+
+def _matches_nulls(document: dict[str, Any], null_fields: tuple[str, ...]) -> bool:
+    for name in null_fields:
+        value = document.get(name)
+        if isinstance(value, list):
+            raise NotBatchableError  # {field: null} against an array: mongoeco's matcher
+        if value is not None:
+            return False
+    return True
+
+
+def _apply(document: dict[str, Any], update: KeyedUpdate, dialect: Any, *, inserting: bool) -> bool:
+    """Apply the operators as mongoeco's do (its own path helpers), fields in the dialect's
+    order; True if the document changed."""
+    modified = False
+    for operator, fields in update.operators:
+        for name, value in dialect.policy.sort_update_path_items(fields):
+            if operator == "$set" or (operator == "$setOnInsert" and inserting):
+                modified = set_document_value(document, name, deepcopy(value)) or modified
+            elif operator == "$min":
+                found, current = get_document_value(document, name)
+                if isinstance(current, (dict, list)):
+                    raise NotBatchableError
+                if not found or dialect.policy.compare_values(current, value) > 0:
+                    modified = set_document_value(document, name, deepcopy(value)) or modified
+            elif operator == "$addToSet":
+                modified = _add_to_set(document, name, value, dialect) or modified
+    return modified
+
+
+def _add_to_set(document: dict[str, Any], name: str, value: Any, dialect: Any) -> bool:
+    values = expand_array_update_values("$addToSet", value)
+    current, created = get_or_create_array_target(document, name, operator_name="$addToSet")
+    if created:
+        unique: list[Any] = []
+        for candidate in values:
+            if not any(
+                QueryEngine._values_equal(e, candidate, dialect=dialect, collation=None)
+                for e in unique
+            ):
+                unique.append(candidate)
+        return bool(set_document_value(document, name, unique))
+    modified = False
+    for candidate in values:
+        if any(
+            QueryEngine._values_equal(e, candidate, dialect=dialect, collation=None)
+            for e in current
+        ):
+            continue
+        current.append(candidate)
+        modified = True
+    return modified

@@ -17,8 +17,7 @@ import sqlite3
 from pathlib import Path
 from typing import TextIO
 
-from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
-
+from mesh.mongo_batch import BatchingProxyServer
 from mesh.mongo_engine import KeyedSQLiteEngine
 
 logger = logging.getLogger("mesh.mongo_server")
@@ -67,7 +66,7 @@ async def serve(host: str, port: int, path: Path) -> None:
 
 async def _serve_locked(host: str, port: int, path: Path) -> None:
     await asyncio.to_thread(checkpoint, path)
-    server = AsyncMongoEcoProxyServer(engine=KeyedSQLiteEngine(str(path)), host=host, port=port)
+    server = BatchingProxyServer(engine=KeyedSQLiteEngine(str(path)), host=host, port=port)
     address = await server.start()
     logger.info("mongoeco wire server on %s:%s, data in %s", address.host, address.port, path)
     stop = asyncio.Event()

@@ -67,6 +67,31 @@ async def publish_event(
     return entry_id if isinstance(entry_id, str) else entry_id.decode()
 
 
+async def publish_events(
+    redis: "Redis", stream: str, kind: str, events: list[dict[str, Any]]
+) -> bool:
+    """Append `events` in order in one round trip (a pipeline); False when Redis could not take
+    them (logged, not raised)."""
+    if not events:
+        return True
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for data in events:
+                pipe.xadd(
+                    stream,
+                    encode_event(kind, data),  # type: ignore[arg-type]
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        logger.warning(
+            "%d events not published: %s", len(events), type(exc).__name__, extra={"stream": stream}
+        )
+        return False
+    return True
+
+
 async def last_id(redis: "Redis", stream: str) -> str:
     """The id of the stream's newest entry (`0-0` when empty): where a new client resumes from."""
     newest = await redis.xrevrange(stream, count=1)
