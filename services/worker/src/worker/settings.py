@@ -3,14 +3,13 @@ history goes."""
 
 from pydantic import Field
 
-from common.settings import service_config
+from common.settings import MongoSettings, service_config
 from tasks.settings import TaskSettings
 
 
-class WorkerSettings(TaskSettings):
+class WorkerSettings(TaskSettings, MongoSettings):
     model_config = service_config("WORKER_")
 
-    mongo_url: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGO_URL")
     mongo_database: str = "scheduler"
     record_runs: bool = True
     catalog_ttl_seconds: int = 60
