@@ -20,6 +20,11 @@ Only kombu's Redis transport, task protocol 2 and uncompressed bodies are templa
 else (and a task whose routes are callables, which may route by arguments) is sent one by one
 through `apply_async`, as before. Per-message publish signals (`before_task_publish`,
 `after_task_publish`) fire once per shape, when its template is built, not per send.
+
+Each send is announced as a live event, `run.state` `PENDING` (`queued_event`, the schema of
+"run now"'s): where the broker is the events' Redis, the batch's XADDs go first in the same
+MULTI/EXEC as its pushes, so a subscriber sees a run queued before any worker can start it, and
+never sees one queued that was not pushed.
 """
 
 import logging
@@ -35,6 +40,10 @@ from kombu.messaging import Producer
 from kombu.serialization import registry
 from kombu.transport.redis import Channel as RedisChannel
 from kombu.utils.json import dumps as _kombu_dumps
+
+from common.live_events.event_stream import append_event, encode_event
+from worker.run_events import RUN_STATE, run_event
+from worker.runs import RunState
 
 logger = logging.getLogger("scheduler.beat")
 
@@ -233,8 +242,8 @@ class BatchPublisher:
         if check is not None:
             check(*entry.args, **entry.kwargs)
 
-    def render(self, prepared: Prepared, now: datetime) -> tuple[str, str]:
-        """(the list key, the JSON kombu would push) for one send of `prepared`."""
+    def render(self, prepared: Prepared, now: datetime) -> tuple[str, str, str]:
+        """(the list key, the JSON kombu would push, its task id) for one send of `prepared`."""
         task_id = str(uuid.uuid4())
         template = prepared.template
         message = template.message
@@ -260,7 +269,7 @@ class BatchPublisher:
         envelope["body"] = prepared.body
         envelope["headers"] = headers
         envelope["properties"] = properties
-        return template.key, kombu_dumps(envelope)
+        return template.key, kombu_dumps(envelope), task_id
 
     # Publishing ---------------------------------------------------------------------------
 
@@ -268,11 +277,18 @@ class BatchPublisher:
         self,
         messages: Sequence[tuple[Prepared, str]],
         record: tuple[str, dict[str, str]] | None = None,
+        events: tuple[str, Sequence[dict[str, str]]] | None = None,
     ) -> None:
         """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client; with
-        `record` (a hash and its fields), also HSET that after the pushes, in the same trip."""
+        `record` (a hash and its fields), also HSET that after the pushes, in the same trip.
+        With `events` (a stream and encoded events), XADD those before the pushes, all of it in
+        one MULTI/EXEC: the events land with the pushes or not at all."""
         channel, _ = self._parts()
-        with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+        atomic = events is not None and bool(events[1])
+        with channel.conn_or_acquire() as client, client.pipeline(transaction=atomic) as pipe:
+            if events is not None:
+                for fields in events[1]:
+                    append_event(pipe, events[0], fields)
             for prepared, payload in messages:
                 pipe.lpush(prepared.template.key, payload)
                 for key, ms in prepared.template.expire_keys:
@@ -300,6 +316,36 @@ class BatchPublisher:
 
     def close(self) -> None:
         self.reset()
+
+
+def queued_event(entry: Any, task_id: str, at: datetime) -> dict[str, str]:
+    """The live event (encoded for its stream) announcing `entry` sent as `task_id` at `at`:
+    the `PENDING` "run now" announces (`worker.run_events`), `at` the message's `queued_at`."""
+    return encode_event(
+        RUN_STATE,
+        run_event(task_id, entry.task, RunState.PENDING.value, periodic_task_id=entry.name, at=at),
+    )
+
+
+def unsent_event(entry: Any, task_id: str) -> dict[str, str]:
+    """The event ending a run announced queued whose send failed (as "run now" ends one);
+    beat sends the entry again, as a new run."""
+    return encode_event(
+        RUN_STATE,
+        run_event(
+            task_id,
+            entry.task,
+            RunState.FAILURE.value,
+            periodic_task_id=entry.name,
+            error="the task could not be sent to the broker",
+        ),
+    )
+
+
+def with_task_id(entry: Any, task_id: str) -> Any:
+    """`entry` as `Scheduler.apply_async` reads it, sent as `task_id` (announced before)."""
+    options = {**entry.options, "task_id": task_id}
+    return _Probe(entry.name, entry.task, list(entry.args), dict(entry.kwargs), options)
 
 
 # Characters whose `repr` inside a str is the character itself, as Celery's `saferepr` writes it.

@@ -27,13 +27,14 @@ def run_event(
     runtime_ms: float | None = None,
     error: str | None = None,
     result: Any = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "task_id": task_id,
         "task": task,
         "periodic_task_id": periodic_task_id,
         "state": state,
-        "at": datetime.now(UTC).isoformat(),
+        "at": (at or datetime.now(UTC)).isoformat(),
         "runtime_ms": runtime_ms,
         "error": error[:MAX_RESULT_CHARS] if error else error,
     }

@@ -8,6 +8,7 @@ dropped (the record it announces is the truth; a client re-reads it over HTTP).
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,27 @@ def decode_entry(entry_id: str, fields: Any) -> StreamEvent | None:
         return None
     owner = fields.get("owner")
     return StreamEvent(entry_id, kind, owner if isinstance(owner, str) and owner else None, data)
+
+
+def append_event(pipeline: Any, stream: str, fields: dict[str, str]) -> None:
+    """Queue the XADD of an encoded event (`encode_event`) on a Redis pipeline, sync or async,
+    trimmed as `publish_event` trims: for events that ride the caller's own round trip (beat's
+    sends). Whether the pipeline runs is the caller's to handle."""
+    pipeline.xadd(stream, fields, maxlen=STREAM_MAXLEN, approximate=True)
+
+
+async def publish_events(redis: "Redis", stream: str, entries: Sequence[dict[str, str]]) -> bool:
+    """Append encoded events in one round trip; False when Redis could not take them (logged,
+    not raised)."""
+    try:
+        async with redis.pipeline(transaction=False) as pipeline:
+            for fields in entries:
+                append_event(pipeline, stream, fields)
+            await pipeline.execute()
+    except (RedisError, OSError) as exc:
+        logger.warning("events not published: %s", type(exc).__name__, extra={"stream": stream})
+        return False
+    return True
 
 
 async def publish_event(
