@@ -1,10 +1,14 @@
-"""Live events: latency from a run's announcement to the client, sockets one scheduler holds.
+"""Live events: latency from a run's state change in the worker to the client, sockets one
+scheduler holds.
 
 One scheduler process (uvicorn, SQLite, embedded Valkey and MongoDB-wire server) serves every
-socket; the load generator (this process) opens them and announces run state changes exactly as
-the worker does after writing the run's record (`worker.run_events.announce_run`: an XADD on
-`events:scheduler:runs`). Latency runs from that XADD to the event's arrival at the client: the
-scheduler's stream read, its owner lookup (SQL, then cached), the fan-out and the socket.
+socket; the load generator (this process) opens them and starts runs the way a worker process
+does: Celery's `task_prerun` handler of the worker's own recorder (`worker.run_signals`), which
+buffers the run's record, writes it after its linger (`LINGER_SECONDS`, one `bulk_write` to the
+run history) and then announces it (`worker.run_events`: an XADD on `events:scheduler:runs`).
+Latency runs from that state change to the event's arrival at the client: the recorder's linger
+and write, the scheduler's stream read, its owner lookup (SQL, then cached), the fan-out and the
+socket.
 
 At each size most sockets are idle (another user's: the hub judges every event for them and sends
 nothing) and `ACTIVE` belong to the task's owner and receive every event.
@@ -25,13 +29,12 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+from celery import Celery
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.machine import describe as describe_machine
 from bench.scale import sized
 from bench.storage_presign import _jwks
-from common.redis_client import create_redis
 from common.sql import SqlDatabase
 from mesh.net import free_port, wait_for_port
 from scheduler.migrations import upgrade_database
@@ -39,7 +42,8 @@ from scheduler.models import PeriodicTask
 from testkit.embedded import mongo_server
 from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
-from worker.run_events import announce_run, run_event
+from worker.run_signals import LINGER_SECONDS, RunRecorder
+from worker.settings import WorkerSettings
 
 SIZES: list[int] = sized([1, 1000, 1500, 2000, 3000, 4000, 6000, 8000], [1, 20])
 ACTIVE = sized(10, 2)
@@ -103,28 +107,64 @@ async def _open(url: str, tokens: list[str]) -> list[ClientConnection]:
 
 
 async def _collect(
-    ws: ClientConnection, latencies: list[float], expected: int, round_id: str
+    ws: ClientConnection, latencies: list[float], started: dict[str, float], expected: int
 ) -> None:
     """Latencies of this round's events (a socket not read in an earlier round still holds
     that round's events: they are skipped)."""
     got = 0
     while got < expected:
         message = json.loads(await asyncio.wait_for(ws.recv(), 60))
-        if message.get("type") == "event" and message["data"].get("round") == round_id:
-            latencies.append((time.time() - message["data"]["sent"]) * 1000)
+        if message.get("type") == "event" and message["data"].get("task_id") in started:
+            latencies.append((time.time() - started[message["data"]["task_id"]]) * 1000)
             got += 1
 
 
-async def _measure(redis: "Redis", active: list[ClientConnection], task_id: str) -> list[float]:
+def _add(x: int, y: int) -> int:
+    return x + y
+
+
+class _Runs:
+    """Runs started as a worker process starts them: `task_prerun` → the worker's recorder."""
+
+    def __init__(self, redis_url: str, mongo_url: str, task_id: str) -> None:
+        settings = WorkerSettings.model_validate(
+            {"environment": "test", "redis_url": redis_url, "mongo_url": mongo_url}
+        )
+        self.recorder = RunRecorder(settings, "bench-worker")
+        self.app = Celery("bench", set_as_current=False)
+        self.task: Any = self.app.task(name="demo.add")(_add)
+        self.periodic_task_id = task_id
+
+    def start(self) -> tuple[str, float]:
+        """A run enters STARTED now (its id and when)."""
+        run_id = str(uuid.uuid4())
+        self.task.push_request(id=run_id, periodic_task_id=self.periodic_task_id)
+        try:
+            at = time.time()
+            self.recorder.on_prerun(run_id, self.task, [1, 2], {})
+        finally:
+            self.task.pop_request()
+        return run_id, at
+
+    def warm(self) -> None:
+        """One run recorded and announced before measuring: the recorder's first write opens
+        its run history client (and checks the collection's keys)."""
+        self.start()
+        self.recorder.flush(force=True)
+
+    def close(self) -> None:
+        self.recorder.close()
+
+
+async def _measure(runs: _Runs, active: list[ClientConnection]) -> list[float]:
     count = max(1, int(EVENTS_PER_SECOND * SECONDS))
     latencies: list[float] = []
-    round_id = uuid.uuid4().hex
-    readers = [asyncio.create_task(_collect(ws, latencies, count, round_id)) for ws in active]
+    # A run's start time is noted as it starts, before its event can reach a reader.
+    started: dict[str, float] = {}
+    readers = [asyncio.create_task(_collect(ws, latencies, started, count)) for ws in active]
     for _ in range(count):
-        event = run_event(str(uuid.uuid4()), "demo.add", "STARTED", periodic_task_id=task_id)
-        event["round"] = round_id
-        event["sent"] = time.time()
-        await announce_run(redis, event)
+        run_id, at = runs.start()
+        started[run_id] = at
         await asyncio.sleep(1 / EVENTS_PER_SECOND)
     await asyncio.gather(*readers)
     return latencies
@@ -135,9 +175,8 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -> list[Any]:
+async def _steps(url: str, pid: int, runs: _Runs, owner: str) -> list[Any]:
     signer = _SIGNER
-    redis = create_redis(redis_url)
     rows: list[Any] = []
     active: list[ClientConnection] = []
     opened: list[ClientConnection] = []
@@ -159,14 +198,13 @@ async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -
                 baseline = (rss, len(opened))
             elif len(opened) > baseline[1]:
                 per_socket = (rss - baseline[0]) / (len(opened) - baseline[1])
-            latencies = await _measure(redis, active, task_id)
+            latencies = await _measure(runs, active)
             p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
             rows.append((len(opened), len(active), p50, p99, per_socket, len(latencies)))
             if p99 > LIMIT_MS:
                 break
     finally:
         await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
-        await redis.aclose()
     return rows
 
 
@@ -194,7 +232,12 @@ def run() -> str:
             "SCHEDULER_DATABASE_URL": database_url,
         }
         url, pid = stack.enter_context(_scheduler(env, root / "scheduler.log"))
-        rows = asyncio.run(_steps(url, pid, redis_url, task_id, owner))
+        runs = _Runs(redis_url, mongo_url, task_id)
+        try:
+            runs.warm()
+            rows = asyncio.run(_steps(url, pid, runs, owner))
+        finally:
+            runs.close()
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     held = [r[0] for r in rows if r[3] <= LIMIT_MS]
     last = rows[-1]
@@ -214,9 +257,10 @@ def run() -> str:
         f"jobs). One scheduler process (uvicorn, SQLite, embedded Valkey); up to {ACTIVE} sockets "
         f"of the task's owner receive every event, the rest are other users' (idle: judged for "
         f"every event, sent nothing); the load generator is one Python process on the same "
-        f"cores. {EVENTS_PER_SECOND} run events/s for {SECONDS:.0f} s per "
-        "size, announced as the worker announces them (XADD after the run's record); latency "
-        "from the XADD to the client, both on this machine's clock.",
+        f"cores. {EVENTS_PER_SECOND} runs started/s for {SECONDS:.0f} s per size through the "
+        "worker's own recorder (`task_prerun`: the record buffered, written to the embedded "
+        f"MongoDB after the {LINGER_SECONDS * 1000:.0f} ms linger, then the XADD); latency from "
+        "that state change to the client, both on this machine's clock.",
         "",
         "| open sockets | of them receiving | latency p50 | latency p99 "
         "| scheduler memory per added socket | samples |",
