@@ -46,6 +46,7 @@ from scheduler.beat_publish import (
     BatchPublisher,
     Prepared,
     queued_event,
+    queued_template,
     unsent_event,
     with_task_id,
 )
@@ -255,9 +256,9 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             self._send_templated(batch)
             return
         # One by one: each send announced first, all through beat's own Redis in one trip.
-        at = as_utc(self.app.now())
+        at = as_utc(self.app.now()).isoformat()
         sends = [(entry, next_in, str(uuid.uuid4())) for entry, next_in in batch]
-        self._announce([queued_event(entry, task_id, at) for entry, _, task_id in sends])
+        self._announce([queued_event(queued_template(e), t, at) for e, _, t in sends])
         unsent: list[dict[str, str]] = []
         for entry, next_in, task_id in sends:
             if self._send_one(entry, task_id):
@@ -279,6 +280,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         publisher = self._publisher
         now = self.app.now()
         at = as_utc(now)
+        at_text = at.isoformat()
         ready: list[tuple[PeriodicTaskEntry, float]] = []
         messages: list[tuple[Prepared, str]] = []
         task_ids: list[str] = []
@@ -297,13 +299,14 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             ready.append((entry, next_in))
             messages.append((prepared, payload))
             task_ids.append(task_id)
-            queued.append(queued_event(entry, task_id, at))
+            queued.append(queued_event(prepared.queued, task_id, at_text))
         if not messages:
             return
         # Where the broker is the Redis of the last-run hash and the live events, the sends'
         # records ride in the same round trip, after them (a send is never recorded before it
-        # is pushed), and their queued events before them, in one MULTI/EXEC. Elsewhere the
-        # events go first through beat's own Redis, as "run now" announces before it sends.
+        # is pushed), and their queued events before them, in one MULTI/EXEC (a lost connection
+        # loses all or none). Elsewhere the events go first through beat's own Redis, as "run
+        # now" announces before it sends.
         riding = self._records_with_sends and publisher.can_record()
         states: dict[str, RunState] | None = None
         if riding:
@@ -322,10 +325,9 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             self._prepared.clear()
             for entry, _ in ready:
                 self._retry(entry)
-            if not riding:
-                self._announce(
-                    [unsent_event(e, t) for (e, _), t in zip(ready, task_ids, strict=True)]
-                )
+            # As "run now" does: each run announced is ended (a push the broker refuses inside
+            # the transaction does not take back the events before it); beat sends it anew.
+            self._announce([unsent_event(e, t) for (e, _), t in zip(ready, task_ids, strict=True)])
             return
         for entry, next_in in ready:
             self._sent(entry, next_in, states.get(entry.name) if states else None)

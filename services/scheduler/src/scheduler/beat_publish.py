@@ -21,12 +21,14 @@ else (and a task whose routes are callables, which may route by arguments) is se
 through `apply_async`, as before. Per-message publish signals (`before_task_publish`,
 `after_task_publish`) fire once per shape, when its template is built, not per send.
 
-Each send is announced as a live event, `run.state` `PENDING` (`queued_event`, the schema of
-"run now"'s): where the broker is the events' Redis, the batch's XADDs go first in the same
-MULTI/EXEC as its pushes, so a subscriber sees a run queued before any worker can start it, and
-never sees one queued that was not pushed.
+Each send is announced as a live event, `run.state` `PENDING` (`queued_event`, the event of
+"run now", its JSON built once per entry): where the broker is the events' Redis, the batch's
+events go first in the same MULTI/EXEC as its pushes (one script call XADDs them all), so a
+subscriber sees a run queued before any worker can start it. A batch that fails is announced
+`FAILURE` (`unsent_event`), as "run now" announces a send that failed.
 """
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -41,13 +43,17 @@ from kombu.serialization import registry
 from kombu.transport.redis import Channel as RedisChannel
 from kombu.utils.json import dumps as _kombu_dumps
 
-from common.live_events.event_stream import append_event, encode_event
+from common.live_events.event_stream import append_events, encode_event, encoded_event
 from worker.run_events import RUN_STATE, run_event
 from worker.runs import RunState
 
 logger = logging.getLogger("scheduler.beat")
 
 QUEUED_AT_HEADER = "queued_at"
+
+# Where a send's task id and time go in its queued event's JSON (`queued_template`).
+_ID_MARK = f"task-id-{uuid.uuid4().hex}"
+_AT_MARK = f"queued-at-{uuid.uuid4().hex}"
 
 # kombu is only partly typed: its JSON encoder, as `_put` uses it, and its objects as `Any`.
 kombu_dumps: Callable[[Any], str] = _kombu_dumps
@@ -79,6 +85,7 @@ class Prepared:
     template: Template
     body: str  # args/kwargs serialized and encoded for the channel
     headers: dict[str, Any]  # argsrepr, kwargsrepr and the entry's own headers
+    queued: str  # the JSON of its sends' `PENDING` event (`queued_template`)
 
 
 @dataclass(slots=True)
@@ -231,7 +238,7 @@ class BatchPublisher:
             **(entry.options.get("headers") or {}),
         }
         encoded, _ = channel.encode_body(body, message["properties"]["body_encoding"])
-        return Prepared(template, encoded, headers)
+        return Prepared(template, encoded, headers, queued_template(entry))
 
     def _check_arguments(self, entry: Any) -> None:
         """The check `Task.apply_async` makes of a registered task's arguments."""
@@ -282,13 +289,12 @@ class BatchPublisher:
         """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client; with
         `record` (a hash and its fields), also HSET that after the pushes, in the same trip.
         With `events` (a stream and encoded events), XADD those before the pushes, all of it in
-        one MULTI/EXEC: the events land with the pushes or not at all."""
+        one MULTI/EXEC (a lost connection loses all or none of it)."""
         channel, _ = self._parts()
         atomic = events is not None and bool(events[1])
         with channel.conn_or_acquire() as client, client.pipeline(transaction=atomic) as pipe:
             if events is not None:
-                for fields in events[1]:
-                    append_event(pipe, events[0], fields)
+                append_events(pipe, events[0], events[1])
             for prepared, payload in messages:
                 pipe.lpush(prepared.template.key, payload)
                 for key, ms in prepared.template.expire_keys:
@@ -318,13 +324,20 @@ class BatchPublisher:
         self.reset()
 
 
-def queued_event(entry: Any, task_id: str, at: datetime) -> dict[str, str]:
-    """The live event (encoded for its stream) announcing `entry` sent as `task_id` at `at`:
-    the `PENDING` "run now" announces (`worker.run_events`), `at` the message's `queued_at`."""
-    return encode_event(
-        RUN_STATE,
-        run_event(task_id, entry.task, RunState.PENDING.value, periodic_task_id=entry.name, at=at),
-    )
+def queued_template(entry: Any) -> str:
+    """The JSON of the `PENDING` event announcing a send of `entry`, "run now"'s event
+    (`worker.run_events`), with marks where each send's task id and time go: built once per
+    entry, so announcing a send costs two replaces, not building and encoding the event."""
+    data = run_event(_ID_MARK, entry.task, RunState.PENDING.value, periodic_task_id=entry.name)
+    data["at"] = _AT_MARK
+    return json.dumps(data, default=str)
+
+
+def queued_event(template: str, task_id: str, at: str) -> dict[str, str]:
+    """The event (encoded for its stream) announcing a send as `task_id` at `at` (ISO 8601, the
+    message's `queued_at`)."""
+    data = template.replace(_ID_MARK, task_id, 1).replace(_AT_MARK, at, 1)
+    return encoded_event(RUN_STATE, data)
 
 
 def unsent_event(entry: Any, task_id: str) -> dict[str, str]:

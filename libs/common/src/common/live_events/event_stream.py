@@ -33,7 +33,12 @@ class StreamEvent:
 
 
 def encode_event(kind: str, data: dict[str, Any], owner: str | None = None) -> dict[str, str]:
-    return {"kind": kind, "owner": owner or "", "data": json.dumps(data, default=str)}
+    return encoded_event(kind, json.dumps(data, default=str), owner)
+
+
+def encoded_event(kind: str, data: str, owner: str | None = None) -> dict[str, str]:
+    """A stream entry's fields for an event whose data is JSON already."""
+    return {"kind": kind, "owner": owner or "", "data": data}
 
 
 def decode_entry(entry_id: str, fields: Any) -> StreamEvent | None:
@@ -51,20 +56,38 @@ def decode_entry(entry_id: str, fields: Any) -> StreamEvent | None:
     return StreamEvent(entry_id, kind, owner if isinstance(owner, str) and owner else None, data)
 
 
-def append_event(pipeline: Any, stream: str, fields: dict[str, str]) -> None:
-    """Queue the XADD of an encoded event (`encode_event`) on a Redis pipeline, sync or async,
-    trimmed as `publish_event` trims: for events that ride the caller's own round trip (beat's
-    sends). Whether the pipeline runs is the caller's to handle."""
-    pipeline.xadd(stream, fields, maxlen=STREAM_MAXLEN, approximate=True)
+# XADDs a batch of events (ARGV: the stream's MAXLEN, then kind, owner and data of each): one
+# command for the whole batch, where one XADD per event costs its caller a command and a reply
+# each (about 5 times the client CPU for beat's batches).
+_APPEND_SCRIPT = """
+for i = 2, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+    'kind', ARGV[i], 'owner', ARGV[i + 1], 'data', ARGV[i + 2])
+end
+return (#ARGV - 1) / 3
+"""
+
+
+def append_events(pipeline: Any, stream: str, entries: Sequence[dict[str, str]]) -> None:
+    """Queue the XADDs of encoded events (`encode_event`), in order and trimmed as
+    `publish_event` trims, as one command on a Redis pipeline (sync or async): for events that
+    ride the caller's own round trip (beat's sends). Whether it runs is the caller's to handle."""
+    if not entries:
+        return
+    arguments: list[str | int] = [STREAM_MAXLEN]
+    for fields in entries:
+        arguments += (fields["kind"], fields["owner"], fields["data"])
+    pipeline.eval(_APPEND_SCRIPT, 1, stream, *arguments)
 
 
 async def publish_events(redis: "Redis", stream: str, entries: Sequence[dict[str, str]]) -> bool:
     """Append encoded events in one round trip; False when Redis could not take them (logged,
     not raised)."""
+    if not entries:
+        return True
     try:
         async with redis.pipeline(transaction=False) as pipeline:
-            for fields in entries:
-                append_event(pipeline, stream, fields)
+            append_events(pipeline, stream, entries)
             await pipeline.execute()
     except (RedisError, OSError) as exc:
         logger.warning("events not published: %s", type(exc).__name__, extra={"stream": stream})
