@@ -57,7 +57,7 @@ from scheduler.repository import BeatRepository, RunState
 from scheduler.settings import SchedulerSettings
 from worker.catalog import read_catalog
 from worker.event_loop import LoopThread
-from worker.run_events import RUNS_STREAM
+from worker.run_events import RUN_STATE, RUNS_STREAM
 
 __all__ = ["LAST_RUN_KEY", "DatabaseScheduler"]
 
@@ -259,7 +259,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         at = as_utc(self.app.now()).isoformat()
         sends = [(entry, next_in, str(uuid.uuid4())) for entry, next_in in batch]
         self._announce([queued_event(queued_template(e), t, at) for e, _, t in sends])
-        unsent: list[dict[str, str]] = []
+        unsent: list[str] = []
         for entry, next_in, task_id in sends:
             if self._send_one(entry, task_id):
                 self._sent(entry, next_in)
@@ -284,7 +284,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         ready: list[tuple[PeriodicTaskEntry, float]] = []
         messages: list[tuple[Prepared, str]] = []
         task_ids: list[str] = []
-        queued: list[dict[str, str]] = []
+        queued: list[str] = []
         for entry, next_in in batch:
             try:
                 prepared = self._prepared.get(entry.name)
@@ -317,7 +317,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             publisher.publish(
                 messages,
                 (LAST_RUN_KEY, encode(states)) if states else None,
-                (RUNS_STREAM, queued) if riding else None,
+                (RUNS_STREAM, RUN_STATE, queued) if riding else None,
             )
         except Exception as exc:
             logger.error("could not send %d tasks: %s; retrying", len(messages), exc)
@@ -363,13 +363,13 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
     def _retry(self, entry: PeriodicTaskEntry) -> None:
         self._schedule.push(entry, RETRY_SECONDS)
 
-    def _announce(self, events: list[dict[str, str]]) -> None:
-        """Publish encoded run events through beat's own Redis in one round trip; a lost event
-        is logged, never a failed send (the run history stays the truth)."""
+    def _announce(self, events: list[str]) -> None:
+        """Publish run events (their data as JSON) through beat's own Redis in one round trip;
+        a lost event is logged, never a failed send (the run history stays the truth)."""
         if not events or self._redis is None:
             return
         try:
-            self._io_run(publish_events(self._redis, RUNS_STREAM, events))
+            self._io_run(publish_events(self._redis, RUNS_STREAM, RUN_STATE, events))
         except Exception as exc:
             logger.warning("run events not published: %s", type(exc).__name__)
 

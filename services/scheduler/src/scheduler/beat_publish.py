@@ -43,8 +43,8 @@ from kombu.serialization import registry
 from kombu.transport.redis import Channel as RedisChannel
 from kombu.utils.json import dumps as _kombu_dumps
 
-from common.live_events.event_stream import append_events, encode_event, encoded_event
-from worker.run_events import RUN_STATE, run_event
+from common.live_events.event_stream import append_events
+from worker.run_events import run_event
 from worker.runs import RunState
 
 logger = logging.getLogger("scheduler.beat")
@@ -284,17 +284,17 @@ class BatchPublisher:
         self,
         messages: Sequence[tuple[Prepared, str]],
         record: tuple[str, dict[str, str]] | None = None,
-        events: tuple[str, Sequence[dict[str, str]]] | None = None,
+        events: tuple[str, str, Sequence[str]] | None = None,
     ) -> None:
         """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client; with
         `record` (a hash and its fields), also HSET that after the pushes, in the same trip.
-        With `events` (a stream and encoded events), XADD those before the pushes, all of it in
-        one MULTI/EXEC (a lost connection loses all or none of it)."""
+        With `events` (a stream, their kind and each one's data as JSON), XADD those before the
+        pushes, all of it in one MULTI/EXEC (a lost connection loses all or none of it)."""
         channel, _ = self._parts()
-        atomic = events is not None and bool(events[1])
+        atomic = events is not None and bool(events[2])
         with channel.conn_or_acquire() as client, client.pipeline(transaction=atomic) as pipe:
             if events is not None:
-                append_events(pipe, events[0], events[1])
+                append_events(pipe, *events)
             for prepared, payload in messages:
                 pipe.lpush(prepared.template.key, payload)
                 for key, ms in prepared.template.expire_keys:
@@ -333,26 +333,23 @@ def queued_template(entry: Any) -> str:
     return json.dumps(data, default=str)
 
 
-def queued_event(template: str, task_id: str, at: str) -> dict[str, str]:
-    """The event (encoded for its stream) announcing a send as `task_id` at `at` (ISO 8601, the
+def queued_event(template: str, task_id: str, at: str) -> str:
+    """The data (JSON) of the event announcing a send as `task_id` at `at` (ISO 8601, the
     message's `queued_at`)."""
-    data = template.replace(_ID_MARK, task_id, 1).replace(_AT_MARK, at, 1)
-    return encoded_event(RUN_STATE, data)
+    return template.replace(_ID_MARK, task_id, 1).replace(_AT_MARK, at, 1)
 
 
-def unsent_event(entry: Any, task_id: str) -> dict[str, str]:
-    """The event ending a run announced queued whose send failed (as "run now" ends one);
-    beat sends the entry again, as a new run."""
-    return encode_event(
-        RUN_STATE,
-        run_event(
-            task_id,
-            entry.task,
-            RunState.FAILURE.value,
-            periodic_task_id=entry.name,
-            error="the task could not be sent to the broker",
-        ),
+def unsent_event(entry: Any, task_id: str) -> str:
+    """The data (JSON) of the event ending a run announced queued whose send failed (as "run
+    now" ends one); beat sends the entry again, as a new run."""
+    event = run_event(
+        task_id,
+        entry.task,
+        RunState.FAILURE.value,
+        periodic_task_id=entry.name,
+        error="the task could not be sent to the broker",
     )
+    return json.dumps(event, default=str)
 
 
 def with_task_id(entry: Any, task_id: str) -> Any:
