@@ -383,3 +383,21 @@ async def test_a_send_that_fails_is_announced_failed_and_its_retry_queued_anew(
     assert [state for _, state in events] == ["PENDING", "PENDING", "FAILURE", "PENDING"]
     assert events[2] == (failed, "FAILURE")
     assert events[3] == (message["headers"]["id"], "PENDING")
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_broker_error_while_a_message_is_first_built_does_not_stop_its_sends(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    redis: Redis,
+) -> None:
+    await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    await redis.set("celery", "not a list")  # kombu's queue check fails (WRONGTYPE)
+    scheduler = make_scheduler()
+    await tick(scheduler)
+    await redis.delete("celery")
+    await asyncio.sleep(1.0)  # beat sends a failed entry again after RETRY_SECONDS
+    await tick(scheduler)
+    assert await redis.llen("celery") == 1

@@ -192,6 +192,11 @@ class BatchPublisher:
         try:
             send_one(probe, producer)
             captured = self._captured
+        except Exception:
+            # A broker error on kombu's way (its queue declaration) leaves this connection
+            # unusable: every later template failed on it until beat restarted.
+            self.reset()
+            raise
         finally:
             self._captured = None
         if len(captured) != 1:
