@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +108,28 @@ async def _open(url: str, tokens: list[str]) -> list[ClientConnection]:
 
 
 async def _collect(
-    ws: ClientConnection, latencies: list[float], started: dict[str, float], expected: int
+    ws: ClientConnection,
+    latencies: "Latencies",
+    started: dict[str, float],
+    expected: int,
 ) -> None:
     """Latencies of this round's events (a socket not read in an earlier round still holds
-    that round's events: they are skipped)."""
+    that round's events: they are skipped): from the run's state change, and from the XADD
+    (the event's id is the stream entry's, which starts with Redis's clock in ms)."""
     got = 0
     while got < expected:
         message = json.loads(await asyncio.wait_for(ws.recv(), 60))
         if message.get("type") == "event" and message["data"].get("task_id") in started:
-            latencies.append((time.time() - started[message["data"]["task_id"]]) * 1000)
+            now = time.time()
+            latencies.changed.append((now - started[message["data"]["task_id"]]) * 1000)
+            latencies.added.append(now * 1000 - int(message["id"].split("-")[0]))
             got += 1
+
+
+@dataclass
+class Latencies:
+    changed: list[float] = field(default_factory=list)  # from the state change, ms
+    added: list[float] = field(default_factory=list)  # from the XADD, ms (1 ms resolution)
 
 
 def _add(x: int, y: int) -> int:
@@ -156,9 +169,9 @@ class _Runs:
         self.recorder.close()
 
 
-async def _measure(runs: _Runs, active: list[ClientConnection]) -> list[float]:
+async def _measure(runs: _Runs, active: list[ClientConnection]) -> "Latencies":
     count = max(1, int(EVENTS_PER_SECOND * SECONDS))
-    latencies: list[float] = []
+    latencies = Latencies()
     # A run's start time is noted as it starts, before its event can reach a reader.
     started: dict[str, float] = {}
     readers = [asyncio.create_task(_collect(ws, latencies, started, count)) for ws in active]
@@ -199,8 +212,22 @@ async def _steps(url: str, pid: int, runs: _Runs, owner: str) -> list[Any]:
             elif len(opened) > baseline[1]:
                 per_socket = (rss - baseline[0]) / (len(opened) - baseline[1])
             latencies = await _measure(runs, active)
-            p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
-            rows.append((len(opened), len(active), p50, p99, per_socket, len(latencies)))
+            changed, added = latencies.changed, latencies.added
+            p50, p99 = statistics.median(added), _percentile(added, 0.99)
+            rows.append(
+                (
+                    len(opened),
+                    len(active),
+                    statistics.median(changed),
+                    _percentile(changed, 0.99),
+                    p50,
+                    p99,
+                    per_socket,
+                    len(added),
+                )
+            )
+            # The recorder's linger and write do not grow with sockets: the process's share
+            # (from the XADD) is what a socket count is judged by.
             if p99 > LIMIT_MS:
                 break
     finally:
@@ -239,14 +266,14 @@ def run() -> str:
         finally:
             runs.close()
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    held = [r[0] for r in rows if r[3] <= LIMIT_MS]
+    held = [r[0] for r in rows if r[5] <= LIMIT_MS]
     last = rows[-1]
     verdict = (
         f"p99 passed {LIMIT_MS:.0f} ms at {last[0]:,} sockets; the largest size within it was "
         f"{max(held):,}"
-        if last[3] > LIMIT_MS and held
+        if last[5] > LIMIT_MS and held
         else f"p99 passed {LIMIT_MS:.0f} ms already at {last[0]:,} sockets"
-        if last[3] > LIMIT_MS
+        if last[5] > LIMIT_MS
         else f"p99 stayed within {LIMIT_MS:.0f} ms up to {max(held or [0]):,} sockets, the largest "
         "size tried"
     )
@@ -260,18 +287,24 @@ def run() -> str:
         f"cores. {EVENTS_PER_SECOND} runs started/s for {SECONDS:.0f} s per size through the "
         "worker's own recorder (`task_prerun`: the record buffered, written to the embedded "
         f"MongoDB after the {LINGER_SECONDS * 1000:.0f} ms linger, then the XADD); latency from "
-        "that state change to the client, both on this machine's clock.",
+        "that state change to the client, and from the XADD (the event id's Redis time, 1 ms "
+        "resolution), all on this machine's clock.",
         "",
-        "| open sockets | of them receiving | latency p50 | latency p99 "
-        "| scheduler memory per added socket | samples |",
+        "| open sockets | of them receiving | from the state change p50 / p99 "
+        "| from the XADD p50 / p99 | scheduler memory per added socket | samples |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    for sockets, receiving, p50, p99, per_socket, samples in rows:
+    for sockets, receiving, c50, c99, p50, p99, per_socket, samples in rows:
         memory = "-" if per_socket is None else f"{per_socket / 1024:.0f} KiB"
         lines.append(
-            f"| {sockets:,} | {receiving} | {p50:.1f} ms | {p99:.1f} ms | {memory} | {samples:,} |"
+            f"| {sockets:,} | {receiving} | {c50:.1f} / {c99:.1f} ms | {p50:.1f} / {p99:.1f} ms "
+            f"| {memory} | {samples:,} |"
         )
-    lines += ["", f"Sockets one process holds before event latency exceeds 100 ms p99: {verdict}."]
+    lines += [
+        "",
+        "Sockets one process holds before event latency exceeds 100 ms p99 (from the XADD: the "
+        f"recorder's linger and write do not grow with sockets): {verdict}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
