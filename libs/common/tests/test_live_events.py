@@ -130,7 +130,7 @@ async def test_a_batch_of_events_is_appended_in_order_one_entry_each(redis: Redi
     datas = [json.dumps({"n": n, "text": "two\nlines"}) for n in range(3)]
     datas.append(json.dumps({"n": 3, "nested": {"a": [1, 2]}}, indent=2))  # raw newlines
     assert await publish_events(redis, STREAM, "thing", datas, owner="someone")
-    events = [decode_entry(*entry) for entry in await redis.xrange(STREAM)]
+    events = [decode_entry(str(i), fields) for i, fields in await redis.xrange(STREAM) or []]
     assert [e.data if e else None for e in events] == [json.loads(d) for d in datas]
     assert {(e.kind, e.owner) for e in events if e} == {("thing", "someone")}
 

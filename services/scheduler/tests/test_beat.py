@@ -306,8 +306,8 @@ async def test_a_row_beat_cannot_read_is_reported_and_the_others_still_run(
 
 
 async def queued_events(redis: Redis) -> list[StreamEvent]:
-    entries = await redis.xrange(RUNS_STREAM)
-    return [event for entry in entries if (event := decode_entry(*entry)) is not None]
+    entries = await redis.xrange(RUNS_STREAM) or []
+    return [e for i, fields in entries if (e := decode_entry(str(i), fields)) is not None]
 
 
 def sent_messages(broker: SyncRedis) -> list[dict[str, Any]]:
