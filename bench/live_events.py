@@ -1,10 +1,14 @@
-"""Live events: latency from a run's announcement to the client, sockets one scheduler holds.
+"""Live events: latency from a run's state change in the worker to the client, sockets one
+scheduler holds.
 
 One scheduler process (uvicorn, SQLite, embedded Valkey and MongoDB-wire server) serves every
-socket; the load generator (this process) opens them and announces run state changes exactly as
-the worker does after writing the run's record (`tasks.run_events.announce_run`: an XADD on
-`events:scheduler:runs`). Latency runs from that XADD to the event's arrival at the client: the
-scheduler's stream read, its owner lookup (SQL, then cached), the fan-out and the socket.
+socket; the load generator (this process) opens them and starts runs the way a worker process
+does: Celery's `task_prerun` handler of the worker's own recorder (`worker.run_signals`), which
+buffers the run's record, writes it after its linger (`LINGER_SECONDS`, one `bulk_write` to the
+run history) and then announces it (`tasks.run_events`: an XADD on `events:scheduler:runs`).
+Latency runs from that state change to the event's arrival at the client: the recorder's linger
+and write, the scheduler's stream read, its owner lookup (SQL, then cached), the fan-out and the
+socket.
 
 At each size most sockets are idle (another user's: the hub judges every event for them and sends
 nothing) and `ACTIVE` belong to the task's owner and receive every event.
@@ -22,24 +26,25 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+from celery import Celery
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.machine import describe as describe_machine
 from bench.scale import sized
 from bench.storage_presign import _jwks
-from common.redis_client import create_redis
 from common.sql import SqlDatabase
 from mesh.net import free_port, wait_for_port
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
-from tasks.run_events import announce_run, run_event
 from testkit.embedded import mongo_server
 from testkit.tokens import TokenSigner
 from testkit.valkey import valkey_server
+from worker.run_signals import LINGER_SECONDS, RunRecorder
+from worker.settings import WorkerSettings
 
 SIZES: list[int] = sized([1, 1000, 1500, 2000, 3000, 4000, 6000, 8000], [1, 20])
 ACTIVE = sized(10, 2)
@@ -103,28 +108,76 @@ async def _open(url: str, tokens: list[str]) -> list[ClientConnection]:
 
 
 async def _collect(
-    ws: ClientConnection, latencies: list[float], expected: int, round_id: str
+    ws: ClientConnection,
+    latencies: "Latencies",
+    started: dict[str, float],
+    expected: int,
 ) -> None:
     """Latencies of this round's events (a socket not read in an earlier round still holds
-    that round's events: they are skipped)."""
+    that round's events: they are skipped): from the run's state change, and from the XADD
+    (the event's id is the stream entry's, which starts with Redis's clock in ms)."""
     got = 0
     while got < expected:
         message = json.loads(await asyncio.wait_for(ws.recv(), 60))
-        if message.get("type") == "event" and message["data"].get("round") == round_id:
-            latencies.append((time.time() - message["data"]["sent"]) * 1000)
+        if message.get("type") == "event" and message["data"].get("task_id") in started:
+            now = time.time()
+            latencies.changed.append((now - started[message["data"]["task_id"]]) * 1000)
+            latencies.added.append(now * 1000 - int(message["id"].split("-")[0]))
             got += 1
 
 
-async def _measure(redis: "Redis", active: list[ClientConnection], task_id: str) -> list[float]:
+@dataclass
+class Latencies:
+    changed: list[float] = field(default_factory=list)  # from the state change, ms
+    added: list[float] = field(default_factory=list)  # from the XADD, ms (1 ms resolution)
+
+
+def _add(x: int, y: int) -> int:
+    return x + y
+
+
+class _Runs:
+    """Runs started as a worker process starts them: `task_prerun` → the worker's recorder."""
+
+    def __init__(self, redis_url: str, mongo_url: str, task_id: str) -> None:
+        settings = WorkerSettings.model_validate(
+            {"environment": "test", "redis_url": redis_url, "mongo_url": mongo_url}
+        )
+        self.recorder = RunRecorder(settings, "bench-worker")
+        self.app = Celery("bench", set_as_current=False)
+        self.task: Any = self.app.task(name="demo.add")(_add)
+        self.periodic_task_id = task_id
+
+    def start(self) -> tuple[str, float]:
+        """A run enters STARTED now (its id and when)."""
+        run_id = str(uuid.uuid4())
+        self.task.push_request(id=run_id, periodic_task_id=self.periodic_task_id)
+        try:
+            at = time.time()
+            self.recorder.on_prerun(run_id, self.task, [1, 2], {})
+        finally:
+            self.task.pop_request()
+        return run_id, at
+
+    def warm(self) -> None:
+        """One run recorded and announced before measuring: the recorder's first write opens
+        its run history client (and checks the collection's keys)."""
+        self.start()
+        self.recorder.flush(force=True)
+
+    def close(self) -> None:
+        self.recorder.close()
+
+
+async def _measure(runs: _Runs, active: list[ClientConnection]) -> "Latencies":
     count = max(1, int(EVENTS_PER_SECOND * SECONDS))
-    latencies: list[float] = []
-    round_id = uuid.uuid4().hex
-    readers = [asyncio.create_task(_collect(ws, latencies, count, round_id)) for ws in active]
+    latencies = Latencies()
+    # A run's start time is noted as it starts, before its event can reach a reader.
+    started: dict[str, float] = {}
+    readers = [asyncio.create_task(_collect(ws, latencies, started, count)) for ws in active]
     for _ in range(count):
-        event = run_event(str(uuid.uuid4()), "demo.add", "STARTED", periodic_task_id=task_id)
-        event["round"] = round_id
-        event["sent"] = time.time()
-        await announce_run(redis, event)
+        run_id, at = runs.start()
+        started[run_id] = at
         await asyncio.sleep(1 / EVENTS_PER_SECOND)
     await asyncio.gather(*readers)
     return latencies
@@ -135,9 +188,8 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -> list[Any]:
+async def _steps(url: str, pid: int, runs: _Runs, owner: str) -> list[Any]:
     signer = _SIGNER
-    redis = create_redis(redis_url)
     rows: list[Any] = []
     active: list[ClientConnection] = []
     opened: list[ClientConnection] = []
@@ -159,14 +211,27 @@ async def _steps(url: str, pid: int, redis_url: str, task_id: str, owner: str) -
                 baseline = (rss, len(opened))
             elif len(opened) > baseline[1]:
                 per_socket = (rss - baseline[0]) / (len(opened) - baseline[1])
-            latencies = await _measure(redis, active, task_id)
-            p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
-            rows.append((len(opened), len(active), p50, p99, per_socket, len(latencies)))
+            latencies = await _measure(runs, active)
+            changed, added = latencies.changed, latencies.added
+            p50, p99 = statistics.median(added), _percentile(added, 0.99)
+            rows.append(
+                (
+                    len(opened),
+                    len(active),
+                    statistics.median(changed),
+                    _percentile(changed, 0.99),
+                    p50,
+                    p99,
+                    per_socket,
+                    len(added),
+                )
+            )
+            # The recorder's linger and write do not grow with sockets: the process's share
+            # (from the XADD) is what a socket count is judged by.
             if p99 > LIMIT_MS:
                 break
     finally:
         await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
-        await redis.aclose()
     return rows
 
 
@@ -194,16 +259,21 @@ def run() -> str:
             "SCHEDULER_DATABASE_URL": database_url,
         }
         url, pid = stack.enter_context(_scheduler(env, root / "scheduler.log"))
-        rows = asyncio.run(_steps(url, pid, redis_url, task_id, owner))
+        runs = _Runs(redis_url, mongo_url, task_id)
+        try:
+            runs.warm()
+            rows = asyncio.run(_steps(url, pid, runs, owner))
+        finally:
+            runs.close()
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    held = [r[0] for r in rows if r[3] <= LIMIT_MS]
+    held = [r[0] for r in rows if r[5] <= LIMIT_MS]
     last = rows[-1]
     verdict = (
         f"p99 passed {LIMIT_MS:.0f} ms at {last[0]:,} sockets; the largest size within it was "
         f"{max(held):,}"
-        if last[3] > LIMIT_MS and held
+        if last[5] > LIMIT_MS and held
         else f"p99 passed {LIMIT_MS:.0f} ms already at {last[0]:,} sockets"
-        if last[3] > LIMIT_MS
+        if last[5] > LIMIT_MS
         else f"p99 stayed within {LIMIT_MS:.0f} ms up to {max(held or [0]):,} sockets, the largest "
         "size tried"
     )
@@ -214,20 +284,27 @@ def run() -> str:
         f"jobs). One scheduler process (uvicorn, SQLite, embedded Valkey); up to {ACTIVE} sockets "
         f"of the task's owner receive every event, the rest are other users' (idle: judged for "
         f"every event, sent nothing); the load generator is one Python process on the same "
-        f"cores. {EVENTS_PER_SECOND} run events/s for {SECONDS:.0f} s per "
-        "size, announced as the worker announces them (XADD after the run's record); latency "
-        "from the XADD to the client, both on this machine's clock.",
+        f"cores. {EVENTS_PER_SECOND} runs started/s for {SECONDS:.0f} s per size through the "
+        "worker's own recorder (`task_prerun`: the record buffered, written to the embedded "
+        f"MongoDB after the {LINGER_SECONDS * 1000:.0f} ms linger, then the XADD); latency from "
+        "that state change to the client, and from the XADD (the event id's Redis time, 1 ms "
+        "resolution), all on this machine's clock.",
         "",
-        "| open sockets | of them receiving | latency p50 | latency p99 "
-        "| scheduler memory per added socket | samples |",
+        "| open sockets | of them receiving | from the state change p50 / p99 "
+        "| from the XADD p50 / p99 | scheduler memory per added socket | samples |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    for sockets, receiving, p50, p99, per_socket, samples in rows:
+    for sockets, receiving, c50, c99, p50, p99, per_socket, samples in rows:
         memory = "-" if per_socket is None else f"{per_socket / 1024:.0f} KiB"
         lines.append(
-            f"| {sockets:,} | {receiving} | {p50:.1f} ms | {p99:.1f} ms | {memory} | {samples:,} |"
+            f"| {sockets:,} | {receiving} | {c50:.1f} / {c99:.1f} ms | {p50:.1f} / {p99:.1f} ms "
+            f"| {memory} | {samples:,} |"
         )
-    lines += ["", f"Sockets one process holds before event latency exceeds 100 ms p99: {verdict}."]
+    lines += [
+        "",
+        "Sockets one process holds before event latency exceeds 100 ms p99 (from the XADD: the "
+        f"recorder's linger and write do not grow with sockets): {verdict}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """Events published in one batch land on the stream in order, as single ones do, and a Redis
 that cannot take them never fails the publisher."""
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +23,9 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 async def test_a_batch_of_events_is_appended_in_order(redis: Redis) -> None:
     stream = stream_key("tests", f"batch-{uuid.uuid4().hex[:8]}")
     try:
-        assert await publish_events(redis, stream, "thing", [{"n": n} for n in range(50)])
+        assert await publish_events(
+            redis, stream, "thing", [json.dumps({"n": n}) for n in range(50)]
+        )
         entries: list[Any] = list(await redis.xrange(stream) or ())
     finally:
         await redis.delete(stream)
@@ -35,6 +38,8 @@ async def test_a_batch_of_events_is_appended_in_order(redis: Redis) -> None:
 async def test_an_unreachable_redis_is_reported_not_raised() -> None:
     client = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
     try:
-        assert not await publish_events(client, stream_key("tests", "down"), "thing", [{"n": 1}])
+        assert not await publish_events(
+            client, stream_key("tests", "down"), "thing", [json.dumps({"n": 1})]
+        )
     finally:
         await client.aclose()

@@ -17,7 +17,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from common.app import create_app
-from common.live_events.event_stream import publish_event, stream_key
+from common.live_events.event_stream import (
+    decode_entry,
+    publish_event,
+    publish_events,
+    stream_key,
+)
 from common.live_events.hub import Subscriber
 from common.live_events.identity import SocketCaller
 from common.live_events.lifecycle import running_hub
@@ -117,6 +122,16 @@ async def closed_with(ws: ClientConnection) -> tuple[int, str]:
         await _drain(ws)
     assert closed.value.rcvd is not None
     return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def test_a_batch_of_events_is_appended_in_order_one_entry_each(redis: Redis) -> None:
+    """As many `publish_event` calls would append them, in one command (beat's queued runs)."""
+    datas = [json.dumps({"n": n, "text": "two\nlines"}) for n in range(3)]
+    datas.append(json.dumps({"n": 3, "nested": {"a": [1, 2]}}, indent=2))  # raw newlines
+    assert await publish_events(redis, STREAM, "thing", datas, owner="someone")
+    events = [decode_entry(str(i), fields) for i, fields in await redis.xrange(STREAM) or []]
+    assert [e.data if e else None for e in events] == [json.loads(d) for d in datas]
+    assert {(e.kind, e.owner) for e in events if e} == {("thing", "someone")}
 
 
 async def test_own_events_arrive_and_others_never_do(

@@ -1,16 +1,20 @@
 """DatabaseScheduler in process, against real SQL and Redis: what beat does on each tick."""
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+from common.live_events.event_stream import StreamEvent, decode_entry
 from common.sql import SqlDatabase
 from mesh.net import free_port
 from scheduler.beat import LAST_RUN_KEY, DatabaseScheduler
@@ -20,9 +24,12 @@ from scheduler.models import PeriodicTask
 from scheduler.repository import PeriodicTaskRepository
 from scheduler.settings import SchedulerSettings
 from tasks.celery_app import build_celery
+from tasks.run_events import RUN_STATE, RUNS_STREAM
 from tasks.settings import TaskSettings
 
 PAST = "2020-01-01T00:00:00Z"
+# A database of the private Valkey standing in for a broker apart from the events' Redis.
+OTHER_BROKER_DB = 8
 SchedulerFactory = Callable[..., DatabaseScheduler]
 
 
@@ -32,23 +39,36 @@ def make_scheduler(
 ) -> Iterator[SchedulerFactory]:
     """Schedulers as `celery beat` builds them (settings from the environment); closed after."""
     app = build_celery(TaskSettings.model_validate({"redis_url": settings.redis_url}))
+    apps = [app]
     created: list[DatabaseScheduler] = []
 
     def make(
-        database_url: str = settings.database_url, redis_url: str = settings.redis_url
+        database_url: str = settings.database_url,
+        redis_url: str = settings.redis_url,
+        broker_url: str | None = None,
     ) -> DatabaseScheduler:
+        """`broker_url`: a broker other than `redis_url` (the worker's app built for it)."""
         monkeypatch.setenv("SCHEDULER_DATABASE_URL", database_url)
         monkeypatch.setenv("REDIS_URL", redis_url)
         monkeypatch.setenv("SCHEDULER_BEAT_LOCK_TTL_SECONDS", "3")
         monkeypatch.setenv("SCHEDULER_BEAT_SYNC_SECONDS", "600")
-        scheduler = DatabaseScheduler(app=app)
+        celery = app
+        if broker_url is not None:
+            celery = build_celery(
+                TaskSettings.model_validate(
+                    {"redis_url": redis_url, "celery_broker_url": broker_url}
+                )
+            )
+            apps.append(celery)
+        scheduler = DatabaseScheduler(app=celery)
         created.append(scheduler)
         return scheduler
 
     yield make
     for scheduler in created:
         scheduler.close()
-    app.close()
+    for made in apps:
+        made.close()
 
 
 async def tick(scheduler: DatabaseScheduler) -> float:
@@ -283,3 +303,101 @@ async def test_a_row_beat_cannot_read_is_reported_and_the_others_still_run(
     assert f"periodic task {broken.id} cannot be scheduled" in caplog.text
     assert set(scheduler.schedule) == {good["id"]}
     assert scheduler.schedule[good["id"]].total_run_count == 1
+
+
+async def queued_events(redis: Redis) -> list[StreamEvent]:
+    entries = await redis.xrange(RUNS_STREAM) or []
+    return [e for i, fields in entries if (e := decode_entry(str(i), fields)) is not None]
+
+
+def sent_messages(broker: SyncRedis) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in broker.lrange("celery", 0, -1)]
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("broker", ["the events' Redis", "another Redis"])
+@pytest.mark.usefixtures("demo_catalog")
+async def test_each_send_is_announced_queued_as_run_now_announces_it(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    redis: Redis,
+    scheduler_redis_url: str,
+    broker: str,
+) -> None:
+    """Subscribers see a run beat sends from the moment it is queued, with the id and the send
+    time of its message, whichever Redis the broker is."""
+    task = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    broker_url = scheduler_redis_url
+    if broker == "another Redis":
+        broker_url = f"{scheduler_redis_url.rsplit('/', 1)[0]}/{OTHER_BROKER_DB}"
+    broker_client = SyncRedis.from_url(broker_url, decode_responses=True)
+    try:
+        broker_client.delete("celery")
+        scheduler = make_scheduler(
+            broker_url=None if broker_url == scheduler_redis_url else broker_url
+        )
+        await tick(scheduler)
+        [message] = sent_messages(broker_client)
+    finally:
+        broker_client.delete("celery")
+        broker_client.close()
+    [event] = await queued_events(redis)
+    assert event.kind == RUN_STATE
+    headers = message["headers"]
+    assert event.data == {
+        "task_id": headers["id"],
+        "task": "demo.add",
+        "periodic_task_id": task["id"],
+        "state": "PENDING",
+        "at": event.data["at"],
+        "runtime_ms": None,
+        "error": None,
+    }
+    sent_at = datetime.fromisoformat(headers["queued_at"])
+    assert datetime.fromisoformat(event.data["at"]) == sent_at
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_send_that_fails_is_announced_failed_and_its_retry_queued_anew(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    redis: Redis,
+) -> None:
+    """As run now announces a send the broker refused; beat's next try is a new run."""
+    await create(client, interval_task)  # every second, the first a second after its creation
+    scheduler = make_scheduler()
+    await asyncio.sleep(1.0)
+    await tick(scheduler)
+    await redis.set("celery", "not a list")  # the broker refuses the next push (WRONGTYPE)
+    await asyncio.sleep(1.0)
+    await tick(scheduler)
+    await redis.delete("celery")
+    await asyncio.sleep(1.0)  # beat sends a failed entry again after RETRY_SECONDS
+    await tick(scheduler)
+    events = [(e.data["task_id"], e.data["state"]) for e in await queued_events(redis)]
+    [message] = [json.loads(raw) for raw in await redis.lrange("celery", 0, -1)]
+    failed = events[1][0]
+    assert [state for _, state in events] == ["PENDING", "PENDING", "FAILURE", "PENDING"]
+    assert events[2] == (failed, "FAILURE")
+    assert events[3] == (message["headers"]["id"], "PENDING")
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_broker_error_while_a_message_is_first_built_does_not_stop_its_sends(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    redis: Redis,
+) -> None:
+    await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    await redis.set("celery", "not a list")  # kombu's queue check fails (WRONGTYPE)
+    scheduler = make_scheduler()
+    await tick(scheduler)
+    await redis.delete("celery")
+    await asyncio.sleep(1.0)  # beat sends a failed entry again after RETRY_SECONDS
+    await tick(scheduler)
+    assert await redis.llen("celery") == 1

@@ -1,7 +1,9 @@
 """Real worker and beat processes against the API: the behaviour a user relies on."""
 
 import asyncio
+import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -10,9 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
+from scheduler.app import create_app
+from scheduler.settings import SchedulerSettings
 from testkit import polling
+from testkit.asgi_server import serving
 from testkit.celery_processes import beat_command, celery_process, stop_process
+from testkit.tokens import TokenSigner
 
 POLL_SECONDS = 0.25
 
@@ -59,6 +66,16 @@ async def runs_of(client: httpx.AsyncClient, task_id: str) -> list[dict[str, Any
 
 def finished(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in runs if r["state"] == "SUCCESS"]
+
+
+async def run_events_until_done(ws: ClientConnection) -> list[dict[str, Any]]:
+    """The run events a socket receives until a run ends."""
+    events: list[dict[str, Any]] = []
+    while not events or events[-1]["state"] not in ("SUCCESS", "FAILURE", "LOST"):
+        message = json.loads(await asyncio.wait_for(ws.recv(), 20.0))
+        if message["type"] == "event":
+            events.append(message["data"])
+    return events
 
 
 @pytest.mark.usefixtures("worker", "beat")
@@ -122,6 +139,43 @@ async def test_an_edit_changes_the_rhythm_and_disabling_stops_the_runs(
     settled = len(await runs_of(client, task["id"]))
     await asyncio.sleep(3)
     assert len(await runs_of(client, task["id"])) == settled
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("worker", "beat")
+async def test_a_run_beat_sends_reaches_its_owners_socket_queued_then_started_and_nobody_else(
+    settings: SchedulerSettings,
+    signer: TokenSigner,
+    interval_task: Callable[..., dict[str, Any]],
+) -> None:
+    once = {"type": "clocked", "run_at": "2020-01-01T00:00:00Z"}
+    tokens = {who: signer.token(sub=str(uuid.uuid4()), name=who) for who in ("alice", "bob")}
+    bearer = {who: {"Authorization": f"Bearer {token}"} for who, token in tokens.items()}
+    async with serving(create_app(settings, keys=signer.keys())) as url:
+        events_url = url.replace("http://", "ws://", 1) + "/scheduler/events"
+        async with (
+            httpx.AsyncClient(base_url=url, headers=bearer["alice"]) as alice,
+            httpx.AsyncClient(base_url=url, headers=bearer["bob"]) as bob,
+            connect(events_url, additional_headers=bearer["alice"]) as alice_ws,
+            connect(events_url, additional_headers=bearer["bob"]) as bob_ws,
+        ):
+            for ws in (alice_ws, bob_ws):
+                assert json.loads(await ws.recv())["type"] == "welcome"
+            alices = (
+                await alice.post("/scheduler/periodic-tasks", json=interval_task(schedule=once))
+            ).json()
+            seen = await run_events_until_done(alice_ws)
+            assert [e["state"] for e in seen] == ["PENDING", "STARTED", "SUCCESS"]
+            assert {e["periodic_task_id"] for e in seen} == {alices["id"]}
+            assert len({e["task_id"] for e in seen}) == 1
+
+            bobs = (
+                await bob.post("/scheduler/periodic-tasks", json=interval_task(schedule=once))
+            ).json()
+            # Bob's socket carries his own run, and nothing of Alice's came before it.
+            seen = await run_events_until_done(bob_ws)
+            assert [e["state"] for e in seen] == ["PENDING", "STARTED", "SUCCESS"]
+            assert {e["periodic_task_id"] for e in seen} == {bobs["id"]}
 
 
 @pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)

@@ -5,6 +5,7 @@ record is written, so a client that reads the run over HTTP on an event finds th
 event names the run's periodic task; the scheduler, which owns the tasks, decides whose it is.
 """
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,13 +28,14 @@ def run_event(
     runtime_ms: float | None = None,
     error: str | None = None,
     result: Any = None,
+    at: datetime | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "task_id": task_id,
         "task": task,
         "periodic_task_id": periodic_task_id,
         "state": state,
-        "at": datetime.now(UTC).isoformat(),
+        "at": (at or datetime.now(UTC)).isoformat(),
         "runtime_ms": runtime_ms,
         "error": error[:MAX_RESULT_CHARS] if error else error,
     }
@@ -49,4 +51,6 @@ async def announce_run(redis: "Redis", event: dict[str, Any]) -> None:
 
 async def announce_runs(redis: "Redis", events: list[dict[str, Any]]) -> None:
     """Publish `events` in order in one round trip; never raises (as `announce_run`)."""
-    await publish_events(redis, RUNS_STREAM, RUN_STATE, events)
+    await publish_events(
+        redis, RUNS_STREAM, RUN_STATE, [json.dumps(e, default=str) for e in events]
+    )

@@ -7,6 +7,9 @@
 - The schedule is a heap keyed by next due time (`scheduler.beat_schedule`): a tick pops what
   is due, builds each message from a template made once per task (`scheduler.beat_publish`)
   and sends the tick's messages through one pipelined Redis round trip.
+- Each send is announced as a live run event, `PENDING` (`worker.run_events`, as "run now"
+  announces), before any worker can start it: in the same round trip as the sends where the
+  broker is `REDIS_URL`, else through beat's own Redis just before them.
 - Each dispatch is recorded at once in the Redis hash `scheduler:beat:last_run`
   (`scheduler.beat_last_runs`, so a standby that takes over knows what already ran) and written
   to SQL in batches every `SCHEDULER_BEAT_SYNC_SECONDS`.
@@ -18,6 +21,7 @@ models and clients as the API, on one long-lived loop in a background thread.
 
 import logging
 import time
+import uuid
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -30,6 +34,7 @@ from celery.schedules import BaseSchedule
 from kombu.messaging import Producer
 from redis.asyncio import Redis
 
+from common.live_events.event_stream import publish_events
 from common.redis_client import create_redis
 from common.settings import load_settings
 from common.sql import SqlDatabase
@@ -37,7 +42,14 @@ from scheduler.beat_changes import ScheduleChanges
 from scheduler.beat_entry import PeriodicTaskEntry
 from scheduler.beat_last_runs import LAST_RUN_KEY, LastRunStore, encode
 from scheduler.beat_lock import LeaderLock
-from scheduler.beat_publish import BatchPublisher, Prepared
+from scheduler.beat_publish import (
+    BatchPublisher,
+    Prepared,
+    queued_event,
+    queued_template,
+    unsent_event,
+    with_task_id,
+)
 from scheduler.beat_schedule import Schedule, check_due
 from scheduler.instants import as_utc
 from scheduler.models import PeriodicTask
@@ -45,6 +57,7 @@ from scheduler.repository import BeatRepository, RunState
 from scheduler.settings import SchedulerSettings
 from tasks.catalog import read_catalog
 from tasks.event_loop import LoopThread
+from tasks.run_events import RUN_STATE, RUNS_STREAM
 
 __all__ = ["LAST_RUN_KEY", "DatabaseScheduler"]
 
@@ -242,8 +255,18 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         if self._templated():
             self._send_templated(batch)
             return
-        for entry, next_in in batch:
-            self._sent(entry, next_in) if self._send_one(entry) else self._retry(entry)
+        # One by one: each send announced first, all through beat's own Redis in one trip.
+        at = as_utc(self.app.now()).isoformat()
+        sends = [(entry, next_in, str(uuid.uuid4())) for entry, next_in in batch]
+        self._announce([queued_event(queued_template(e), t, at) for e, _, t in sends])
+        unsent: list[str] = []
+        for entry, next_in, task_id in sends:
+            if self._send_one(entry, task_id):
+                self._sent(entry, next_in)
+            else:
+                self._retry(entry)
+                unsent.append(unsent_event(entry, task_id))
+        self._announce(unsent)
 
     def _templated(self) -> bool:
         try:
@@ -256,37 +279,55 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
     def _send_templated(self, batch: list[tuple[PeriodicTaskEntry, float]]) -> None:
         publisher = self._publisher
         now = self.app.now()
+        at = as_utc(now)
+        at_text = at.isoformat()
         ready: list[tuple[PeriodicTaskEntry, float]] = []
         messages: list[tuple[Prepared, str]] = []
+        task_ids: list[str] = []
+        queued: list[str] = []
         for entry, next_in in batch:
             try:
                 prepared = self._prepared.get(entry.name)
                 if prepared is None:
                     prepared = publisher.prepare(entry, self._apply_async)
                     self._prepared[entry.name] = prepared
-                key_payload = publisher.render(prepared, now)
+                _, payload, task_id = publisher.render(prepared, now)
             except Exception as exc:
                 self._send_failed(entry, exc)
                 self._retry(entry)
                 continue
             ready.append((entry, next_in))
-            messages.append((prepared, key_payload[1]))
+            messages.append((prepared, payload))
+            task_ids.append(task_id)
+            queued.append(queued_event(prepared.queued, task_id, at_text))
         if not messages:
             return
-        # Where the broker is the Redis of the last-run hash, the sends' records ride in the
-        # same round trip, after them (a send is never recorded before it is pushed).
+        # Where the broker is the Redis of the last-run hash and the live events, the sends'
+        # records ride in the same round trip, after them (a send is never recorded before it
+        # is pushed), and their queued events before them, in one MULTI/EXEC (a lost connection
+        # loses all or none). Elsewhere the events go first through beat's own Redis, as "run
+        # now" announces before it sends.
+        riding = self._records_with_sends and publisher.can_record()
         states: dict[str, RunState] | None = None
-        if self._records_with_sends and publisher.can_record():
-            at = as_utc(now)
+        if riding:
             states = {entry.name: _state_after(entry, at) for entry, _ in ready}
+        else:
+            self._announce(queued)
         try:
-            publisher.publish(messages, (LAST_RUN_KEY, encode(states)) if states else None)
+            publisher.publish(
+                messages,
+                (LAST_RUN_KEY, encode(states)) if states else None,
+                (RUNS_STREAM, RUN_STATE, queued) if riding else None,
+            )
         except Exception as exc:
             logger.error("could not send %d tasks: %s; retrying", len(messages), exc)
             publisher.reset()
             self._prepared.clear()
             for entry, _ in ready:
                 self._retry(entry)
+            # As "run now" does: each run announced is ended (a push the broker refuses inside
+            # the transaction does not take back the events before it); beat sends it anew.
+            self._announce([unsent_event(e, t) for (e, _), t in zip(ready, task_ids, strict=True)])
             return
         for entry, next_in in ready:
             self._sent(entry, next_in, states.get(entry.name) if states else None)
@@ -294,9 +335,9 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
     def _apply_async(self, entry: PeriodicTaskEntry, producer: Producer) -> Any:
         return self.apply_async(entry, producer=producer, advance=False)
 
-    def _send_one(self, entry: PeriodicTaskEntry) -> bool:
+    def _send_one(self, entry: PeriodicTaskEntry, task_id: str) -> bool:
         try:
-            self.apply_async(entry, producer=self.producer, advance=False)
+            self.apply_async(with_task_id(entry, task_id), producer=self.producer, advance=False)
         except Exception as exc:
             self._send_failed(entry, exc)
             return False
@@ -321,6 +362,16 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     def _retry(self, entry: PeriodicTaskEntry) -> None:
         self._schedule.push(entry, RETRY_SECONDS)
+
+    def _announce(self, events: list[str]) -> None:
+        """Publish run events (their data as JSON) through beat's own Redis in one round trip;
+        a lost event is logged, never a failed send (the run history stays the truth)."""
+        if not events or self._redis is None:
+            return
+        try:
+            self._io_run(publish_events(self._redis, RUNS_STREAM, RUN_STATE, events))
+        except Exception as exc:
+            logger.warning("run events not published: %s", type(exc).__name__)
 
     def _publish_last_runs(self) -> None:
         try:

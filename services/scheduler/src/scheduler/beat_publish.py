@@ -20,8 +20,15 @@ Only kombu's Redis transport, task protocol 2 and uncompressed bodies are templa
 else (and a task whose routes are callables, which may route by arguments) is sent one by one
 through `apply_async`, as before. Per-message publish signals (`before_task_publish`,
 `after_task_publish`) fire once per shape, when its template is built, not per send.
+
+Each send is announced as a live event, `run.state` `PENDING` (`queued_event`, the event of
+"run now", its JSON built once per entry): where the broker is the events' Redis, the batch's
+events go first in the same MULTI/EXEC as its pushes (one script call XADDs them all), so a
+subscriber sees a run queued before any worker can start it. A batch that fails is announced
+`FAILURE` (`unsent_event`), as "run now" announces a send that failed.
 """
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -36,9 +43,17 @@ from kombu.serialization import registry
 from kombu.transport.redis import Channel as RedisChannel
 from kombu.utils.json import dumps as _kombu_dumps
 
+from common.live_events.event_stream import append_events
+from tasks.run_events import run_event
+from tasks.runs import RunState
+
 logger = logging.getLogger("scheduler.beat")
 
 QUEUED_AT_HEADER = "queued_at"
+
+# Where a send's task id and time go in its queued event's JSON (`queued_template`).
+_ID_MARK = f"task-id-{uuid.uuid4().hex}"
+_AT_MARK = f"queued-at-{uuid.uuid4().hex}"
 
 # kombu is only partly typed: its JSON encoder, as `_put` uses it, and its objects as `Any`.
 kombu_dumps: Callable[[Any], str] = _kombu_dumps
@@ -70,6 +85,7 @@ class Prepared:
     template: Template
     body: str  # args/kwargs serialized and encoded for the channel
     headers: dict[str, Any]  # argsrepr, kwargsrepr and the entry's own headers
+    queued: str  # the JSON of its sends' `PENDING` event (`queued_template`)
 
 
 @dataclass(slots=True)
@@ -176,6 +192,11 @@ class BatchPublisher:
         try:
             send_one(probe, producer)
             captured = self._captured
+        except Exception:
+            # A broker error on kombu's way (its queue declaration) leaves this connection
+            # unusable: every later template failed on it until beat restarted.
+            self.reset()
+            raise
         finally:
             self._captured = None
         if len(captured) != 1:
@@ -222,7 +243,7 @@ class BatchPublisher:
             **(entry.options.get("headers") or {}),
         }
         encoded, _ = channel.encode_body(body, message["properties"]["body_encoding"])
-        return Prepared(template, encoded, headers)
+        return Prepared(template, encoded, headers, queued_template(entry))
 
     def _check_arguments(self, entry: Any) -> None:
         """The check `Task.apply_async` makes of a registered task's arguments."""
@@ -233,8 +254,8 @@ class BatchPublisher:
         if check is not None:
             check(*entry.args, **entry.kwargs)
 
-    def render(self, prepared: Prepared, now: datetime) -> tuple[str, str]:
-        """(the list key, the JSON kombu would push) for one send of `prepared`."""
+    def render(self, prepared: Prepared, now: datetime) -> tuple[str, str, str]:
+        """(the list key, the JSON kombu would push, its task id) for one send of `prepared`."""
         task_id = str(uuid.uuid4())
         template = prepared.template
         message = template.message
@@ -260,7 +281,7 @@ class BatchPublisher:
         envelope["body"] = prepared.body
         envelope["headers"] = headers
         envelope["properties"] = properties
-        return template.key, kombu_dumps(envelope)
+        return template.key, kombu_dumps(envelope), task_id
 
     # Publishing ---------------------------------------------------------------------------
 
@@ -268,11 +289,17 @@ class BatchPublisher:
         self,
         messages: Sequence[tuple[Prepared, str]],
         record: tuple[str, dict[str, str]] | None = None,
+        events: tuple[str, str, Sequence[str]] | None = None,
     ) -> None:
         """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client; with
-        `record` (a hash and its fields), also HSET that after the pushes, in the same trip."""
+        `record` (a hash and its fields), also HSET that after the pushes, in the same trip.
+        With `events` (a stream, their kind and each one's data as JSON), XADD those before the
+        pushes, all of it in one MULTI/EXEC (a lost connection loses all or none of it)."""
         channel, _ = self._parts()
-        with channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+        atomic = events is not None and bool(events[2])
+        with channel.conn_or_acquire() as client, client.pipeline(transaction=atomic) as pipe:
+            if events is not None:
+                append_events(pipe, *events)
             for prepared, payload in messages:
                 pipe.lpush(prepared.template.key, payload)
                 for key, ms in prepared.template.expire_keys:
@@ -300,6 +327,40 @@ class BatchPublisher:
 
     def close(self) -> None:
         self.reset()
+
+
+def queued_template(entry: Any) -> str:
+    """The JSON of the `PENDING` event announcing a send of `entry`, "run now"'s event
+    (`worker.run_events`), with marks where each send's task id and time go: built once per
+    entry, so announcing a send costs two replaces, not building and encoding the event."""
+    data = run_event(_ID_MARK, entry.task, RunState.PENDING.value, periodic_task_id=entry.name)
+    data["at"] = _AT_MARK
+    return json.dumps(data, default=str)
+
+
+def queued_event(template: str, task_id: str, at: str) -> str:
+    """The data (JSON) of the event announcing a send as `task_id` at `at` (ISO 8601, the
+    message's `queued_at`)."""
+    return template.replace(_ID_MARK, task_id, 1).replace(_AT_MARK, at, 1)
+
+
+def unsent_event(entry: Any, task_id: str) -> str:
+    """The data (JSON) of the event ending a run announced queued whose send failed (as "run
+    now" ends one); beat sends the entry again, as a new run."""
+    event = run_event(
+        task_id,
+        entry.task,
+        RunState.FAILURE.value,
+        periodic_task_id=entry.name,
+        error="the task could not be sent to the broker",
+    )
+    return json.dumps(event, default=str)
+
+
+def with_task_id(entry: Any, task_id: str) -> Any:
+    """`entry` as `Scheduler.apply_async` reads it, sent as `task_id` (announced before)."""
+    options = {**entry.options, "task_id": task_id}
+    return _Probe(entry.name, entry.task, list(entry.args), dict(entry.kwargs), options)
 
 
 # Characters whose `repr` inside a str is the character itself, as Celery's `saferepr` writes it.

@@ -1,7 +1,8 @@
 """The scheduler's live events: its runs as they change, on `GET /scheduler/events` (WebSocket).
 
 The worker (and the scheduler itself, for runs sent with "run now" and runs the lost-run sweep
-ends) announces every run state change on `events:scheduler:runs` (`tasks.run_events`). A run
+ends, and beat, for the runs it sends) announces every run state change on
+`events:scheduler:runs` (`tasks.run_events`). A run
 belongs to whoever owns its periodic task, as over HTTP: `RunOwners` looks the owner up here, in
 the scheduler's own SQL, so a user never receives a run of a task that is not theirs, and a run
 without a task (or whose task was deleted) goes to admins watching everyone's (`scope=all`).
@@ -35,9 +36,11 @@ class RunFilter(EventFilter):
 
 
 class RunStateEvent(BaseModel):
-    """`run.state`: a run entered `state` (PENDING when queued by "run now", STARTED, SUCCESS,
-    FAILURE, LOST, ...). `result` is left out when larger than 2 KiB; the run's record
-    (`GET /scheduler/runs/{task_id}`) holds the whole of it."""
+    """`run.state`: a run entered `state` (PENDING when sent, by "run now" or by beat, before
+    any worker can start it; STARTED, SUCCESS, FAILURE, LOST, ...; FAILURE with `error` when the
+    send itself failed). A run sent by "run now" is recorded (`GET /scheduler/runs/{task_id}`)
+    as it is sent; one beat sent once a worker starts it, its `queued_at` the PENDING event's
+    `at`. `result` is left out when larger than 2 KiB; the run's record holds the whole of it."""
 
     task_id: str
     task: str | None
