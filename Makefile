@@ -112,10 +112,11 @@ test-bench-smoke: bootstrap wrk
 # never lower it to let a change through). Code run only in subprocesses is not counted. Where
 # a package sat within 0.2 of a whole number (common 95.1, TOTAL 87.0), the floor is one lower:
 # timing decides a few paths (retries, reconnects), so runs differ by a tenth or two.
-# tasks and worker (issue 16's split of the old worker package, 82.5 as one) were set from the
-# targeted run of libs/tasks and the worker, scheduler and storage suites (97.4 and 60.5): the
+# tasks, worker and storage were set again from the first whole `make test` after issue 16's
+# refactor (tasks 96.8, worker 59.0, storage 93.9): the SDK split the old worker package (82.5 as
+# one), and storage's lifespan, a well-covered part of it, moved into common's builder. The
 # worker keeps the process, whose app and heartbeat run only in worker subprocesses.
-COVERAGE_FLOORS := common:94 testkit:58 tasks:97 mesh:61 auth:95 rbac:95 storage:94 scheduler:88 worker:60 TOTAL:86
+COVERAGE_FLOORS := common:94 testkit:58 tasks:96 mesh:61 auth:95 rbac:95 storage:93 scheduler:88 worker:58 TOTAL:86
 coverage-report: bootstrap
 	@$(UV) run --frozen coverage combine -q >/dev/null 2>&1 || true
 	@fail=0; for floor in $(COVERAGE_FLOORS); do \
