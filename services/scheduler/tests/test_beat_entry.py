@@ -9,6 +9,7 @@ from tasks.celery_app import process_app
 celery_app = process_app()
 
 EVERY_MINUTE = {"type": "interval", "every": 1, "period": "minutes"}
+EVERY_HOUR = {"type": "interval", "every": 1, "period": "hours"}
 
 
 def entry(**fields: Any) -> PeriodicTaskEntry:
@@ -79,19 +80,24 @@ def test_an_interval_is_due_exactly_when_celerys_own_schedule_says_so() -> None:
 
 
 def test_the_schedule_pops_only_what_is_due_and_drops_replaced_entries() -> None:
+    # Hourly tasks whose last runs are a minute apart: whatever time passes while the test runs
+    # (entries read the real clock), no entry is within 30 s of the due line.
     now = datetime.now(UTC)
-    made = [entry(last_run_at=now - timedelta(seconds=i)) for i in range(120)]
+    made = [
+        entry(schedule=EVERY_HOUR, last_run_at=now - timedelta(minutes=i, seconds=30))
+        for i in range(120)
+    ]
     schedule = Schedule()
     schedule.replace({e.name: e for e in made})
-    clock = now.timestamp()
-    # Every minute: due are those that last ran 60 s ago or more.
+    clock = datetime.now(UTC).timestamp()
+    # Due are those that last ran an hour ago or more.
     assert {e.name for e in schedule.due(clock, limit=1000)} == {e.name for e in made[60:]}
-    edited = entry(last_run_at=now - timedelta(seconds=600))
+    edited = entry(schedule=EVERY_HOUR, last_run_at=now - timedelta(hours=2))
     edited.name = made[5].name
     schedule.put(edited)
     clock = datetime.now(UTC).timestamp()
     assert list(schedule.due(clock, limit=1000)) == [edited]
-    # The old entry comes up a minute later but is no longer the schedule's: dropped.
-    later = list(schedule.due(clock + 60, limit=1000))
+    # The old entry comes up within the hour but is no longer the schedule's: dropped.
+    later = list(schedule.due(clock + 3600, limit=1000))
     assert {e.name for e in later} == {e.name for e in made[:60]} - {edited.name}
     assert all(e is not made[5] for e in later)
