@@ -56,7 +56,7 @@ async def runs(settings: WorkerSettings) -> AsyncIterator[AsyncCollection[dict[s
 @pytest.fixture
 def recorder(settings: WorkerSettings) -> Iterator[RunRecorder]:
     """A recorder whose flusher never flushes by itself: only `flush()` and `close()` write."""
-    recorder = RunRecorder(settings, "host:1", flush_seconds=NEVER)
+    recorder = RunRecorder(settings, "host:1", flush_seconds=NEVER, linger_seconds=None)
     yield recorder
     recorder.close()
 

@@ -75,8 +75,12 @@ class RunRecorder:
         *,
         pause_after_failure: float = PAUSE_AFTER_FAILURE_SECONDS,
         flush_seconds: float = FLUSH_SECONDS,
+        linger_seconds: float | None = LINGER_SECONDS,
     ) -> None:
         self.settings = settings
+        # How long after the first write since the last flush a flush starts; None: only every
+        # `flush_seconds` or at a full batch (tests that flush by hand).
+        self.linger_seconds = linger_seconds
         # Whose heartbeat tells that the runs it starts are still alive (`tasks.lost_runs`).
         self.worker_id = worker_id
         self.pause_after_failure = pause_after_failure
@@ -167,7 +171,7 @@ class RunRecorder:
                     target=self._flush_forever, name="run-history-flush", daemon=True
                 )
                 self._flusher.start()
-            if first or len(self._buffer) >= BATCH_LIMIT:
+            if (first and self.linger_seconds is not None) or len(self._buffer) >= BATCH_LIMIT:
                 self._wake.set()
 
     def _flush_forever(self) -> None:
@@ -177,7 +181,7 @@ class RunRecorder:
             self._wake.clear()
             if not self._stopped and self._buffer and time.monotonic() >= self._paused_until:
                 # Let a burst gather into one bulk_write.
-                time.sleep(LINGER_SECONDS)
+                time.sleep(self.linger_seconds or 0.0)
                 self.flush()
 
     def flush(self, *, force: bool = False) -> bool:
