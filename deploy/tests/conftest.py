@@ -223,6 +223,19 @@ def chart_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def packaged_chart(helm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Our chart as `helm package` makes it: what a chart repository serves."""
+    destination = tmp_path_factory.mktemp("packaged-chart")
+    subprocess.run(  # noqa: S603 - our arguments, no shell
+        [str(helm), "package", str(CHART), "--destination", str(destination)],
+        capture_output=True,
+        check=True,
+    )
+    (package,) = destination.glob("*.tgz")
+    return package
+
+
+@pytest.fixture(scope="session")
 def values_files() -> dict[str, Path | None]:
     return dict(VALUES_FILES)
 

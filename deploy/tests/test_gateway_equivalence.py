@@ -13,7 +13,6 @@ import copy
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -374,18 +373,11 @@ def test_a_drift_in_any_middleware_setting_is_caught(
 
 
 def test_the_packaged_chart_carries_routes_yml_itself(
-    helm: Path, render_chart: Callable[..., Manifests], chart_dir: Path, tmp_path: Path
+    render_chart: Callable[..., Manifests], packaged_chart: Path
 ) -> None:
     # files/routes.yml is a link out of the chart: `helm package` must store the file's content,
     # or a chart installed from a repository would route nothing.
-    subprocess.run(  # noqa: S603 - our arguments, no shell
-        [str(helm), "package", str(chart_dir), "--destination", str(tmp_path)],
-        capture_output=True,
-        check=True,
-    )
-    (package,) = tmp_path.glob("*.tgz")
-
-    manifests = render_chart(None, package)
+    manifests = render_chart(None, packaged_chart)
 
     assert model_of_manifests(manifests) == model_of_file(
         yaml.safe_load(ROUTES.read_text())["http"]

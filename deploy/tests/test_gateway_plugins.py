@@ -8,7 +8,6 @@ there in the Traefik pods and declares the plugin. These tests hold the three to
 to the source, byte for byte; test_traefik_static.py starts Traefik on the mounted files.
 """
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -106,17 +105,10 @@ def test_local_plugins_can_be_left_to_the_cluster(
 
 
 def test_the_packaged_chart_carries_the_plugins_files_themselves(
-    helm: Path, render_chart: Callable[..., Manifests], chart_dir: Path, tmp_path: Path
+    render_chart: Callable[..., Manifests], packaged_chart: Path
 ) -> None:
     # files/plugins-local holds links out of the chart: `helm package` must store the content.
-    subprocess.run(  # noqa: S603 - our arguments, no shell
-        [str(helm), "package", str(chart_dir), "--destination", str(tmp_path)],
-        capture_output=True,
-        check=True,
-    )
-    (package,) = tmp_path.glob("*.tgz")
-
-    config_maps = plugin_config_maps(render_chart(None, package))
+    config_maps = plugin_config_maps(render_chart(None, packaged_chart))
 
     for name, module in local_plugins().items():
         data = config_maps[name]["data"]
