@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
@@ -20,6 +18,7 @@ from common.settings import Environment
 from rbac.settings import RbacSettings
 from scheduler.settings import SchedulerSettings
 from storage.settings import StorageSettings
+from testkit.tokens import TokenSigner
 from worker.settings import WorkerSettings
 
 FULLNAME = "amdb-async-fastapi-multidb"
@@ -50,12 +49,7 @@ SECRET_VALUES = {
 
 @pytest.fixture(scope="module")
 def private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return TokenSigner().private_pem()
 
 
 def container_environment(

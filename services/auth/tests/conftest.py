@@ -4,8 +4,6 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
 from auth.app import create_app
@@ -14,6 +12,7 @@ from auth.seed import seed_admin
 from auth.settings import AuthSettings
 from testkit.auth_app import RunningAuth, running_auth
 from testkit.plugin import SqlSchema
+from testkit.tokens import TokenSigner
 
 ADMIN_PASSWORD = "correct horse battery staple"
 # Argon2 at the cheapest settings AuthSettings accepts (a hash costs ~3 ms of CPU instead of
@@ -24,12 +23,7 @@ TEST_ARGON2 = {"argon2_memory_kib": 8 * 1024, "argon2_time_cost": 1}
 
 @pytest.fixture(scope="session")
 def private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return TokenSigner().private_pem()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -28,6 +29,14 @@ class TokenSigner:
 
     def keys(self) -> StaticKeys:
         return StaticKeys({self.kid: self.private_key.public_key()})
+
+    def private_pem(self) -> str:
+        """The private key as a service reads it from a file or a setting (PKCS#8 PEM)."""
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
         """Default claims; an override of None removes the claim."""
