@@ -24,6 +24,7 @@ from scheduler.models import PeriodicTask
 from scheduler.repository import PeriodicTaskRepository
 from scheduler.settings import SchedulerSettings
 from tasks.celery_app import build_celery
+from tasks.queued_at import connect_queued_at
 from tasks.run_events import RUN_STATE, RUNS_STREAM
 from tasks.settings import TaskSettings
 
@@ -38,6 +39,9 @@ def make_scheduler(
     monkeypatch: pytest.MonkeyPatch, settings: SchedulerSettings
 ) -> Iterator[SchedulerFactory]:
     """Schedulers as `celery beat` builds them (settings from the environment); closed after."""
+    # Beat's process stamps every message with its send time (`process_app` connects this);
+    # without it here, a test reading `queued_at` passed only after another module connected it.
+    connect_queued_at()
     app = build_celery(TaskSettings.model_validate({"redis_url": settings.redis_url}))
     apps = [app]
     created: list[DatabaseScheduler] = []
@@ -126,6 +130,27 @@ async def test_beat_without_redis_logs_retries_and_never_leads(
     assert scheduler.schedule == {}
 
 
+@pytest.mark.usefixtures("client")
+async def test_the_leader_renews_its_lock_once_a_renewal_period_not_on_every_tick(
+    make_scheduler: SchedulerFactory, redis: Redis
+) -> None:
+    scheduler = make_scheduler()
+    await tick(scheduler)
+    lock = scheduler._lock
+    assert lock is not None
+    assert lock.valid
+    assert lock.renew_seconds == pytest.approx(0.3)  # a tenth of the tests' 3 s TTL
+    # A renewal would set the key's TTL back to 3 s.
+    await redis.pexpire(LOCK_KEY, 60_000)
+    await tick(scheduler)
+    assert await redis.pttl(LOCK_KEY) > 50_000
+    assert lock.valid
+    await asyncio.sleep(lock.renew_seconds)
+    await tick(scheduler)
+    assert await redis.pttl(LOCK_KEY) <= 3_000
+    assert lock.valid
+
+
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_due_task_is_sent_recorded_in_redis_at_once_and_in_sql_on_sync(
     make_scheduler: SchedulerFactory,
@@ -146,6 +171,29 @@ async def test_a_due_task_is_sent_recorded_in_redis_at_once_and_in_sql_on_sync(
     assert row.total_run_count == 1
     assert row.last_run_at is not None
     assert row.enabled is False  # a one-off task is done
+
+
+@pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
+@pytest.mark.usefixtures("demo_catalog")
+async def test_a_batch_is_logged_as_one_line_and_each_send_at_debug(
+    make_scheduler: SchedulerFactory,
+    client: httpx.AsyncClient,
+    interval_task: Callable[..., dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tasks = [
+        await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+        for _ in range(2)
+    ]
+    scheduler = make_scheduler()
+    with caplog.at_level(logging.DEBUG, logger="scheduler.beat"):
+        await tick(scheduler)
+    sends = [r for r in caplog.records if r.getMessage().startswith("sent ")]
+    [batch] = [r for r in sends if r.levelno == logging.INFO]
+    assert batch.getMessage() == "sent demo.add x2"
+    assert batch.__dict__["sent"] == 2
+    each = [r for r in sends if r.levelno == logging.DEBUG]
+    assert sorted(r.__dict__["periodic_task_id"] for r in each) == sorted(t["id"] for t in tasks)
 
 
 @pytest.mark.usefixtures("demo_catalog")
@@ -187,7 +235,8 @@ async def test_a_standby_that_takes_over_does_not_repeat_what_the_dead_leader_se
     await tick(standby)
     assert standby.schedule[task["id"]].total_run_count == 1
     assert not standby.schedule[task["id"]].is_due().is_due
-    # And the old leader, should it wake up, no longer dispatches.
+    # And the old leader, should it wake up (its renewal due by then), no longer dispatches.
+    await asyncio.sleep(leader._lock.renew_seconds)  # type: ignore[union-attr]
     await tick(leader)
     assert not leader._lock.valid  # type: ignore[union-attr]
     assert leader.schedule[task["id"]].total_run_count == 1

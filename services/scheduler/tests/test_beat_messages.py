@@ -187,6 +187,28 @@ def test_each_message_equals_what_apply_async_sends_but_for_ids_and_times(
         redis.close()
 
 
+def test_a_batch_is_one_push_per_list_and_consumed_in_the_order_it_was_sent(
+    app: Celery, broker_url: str
+) -> None:
+    redis = SyncRedis.from_url(broker_url)
+    beat = Scheduler(app, lazy=True)
+    publisher = BatchPublisher(app)
+    made = {e.name: e for e in entries(app)}
+    batch = [made["plain"], made["queued"], made["relative"], made["plain"], made["queued"]]
+    try:
+        before = redis.info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+        batch_send(publisher, beat, batch)
+        after = redis.info("commandstats")["cmdstat_lpush"]["calls"]
+        assert after - before == 2  # `celery` and `reports`
+        # Workers take from the list's tail (BRPOP): the first sent comes first.
+        taken = [json.loads(raw) for raw in iter(lambda: redis.rpop("celery"), None)]
+        assert [m["headers"]["argsrepr"] for m in taken] == ["[1, 2]", "[1, 1]", "[1, 2]"]
+        assert [m["headers"]["argsrepr"] for m in pushed(redis)["reports"]] == ["[4, 5]"] * 2
+    finally:
+        publisher.close()
+        redis.close()
+
+
 def test_an_ordinary_celery_worker_runs_batch_published_tasks(app: Celery) -> None:
     beat = Scheduler(app, lazy=True)
     publisher = BatchPublisher(app)

@@ -31,18 +31,34 @@ async def eventually[T](probe: Callable[[], Awaitable[T]], accept: Callable[[T],
     return await polling.eventually(probe, accept, timeout=20.0, interval=POLL_SECONDS)
 
 
+# Beat logs each batch it sends as one line: `sent demo.add x3, demo.sleep`.
+SENT_LINE = re.compile(
+    r"^(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\bsent (?P<batch>[\w.]+"
+    r"(?: x\d+)?(?:, [\w.]+(?: x\d+)?)*)$",
+    flags=re.MULTILINE,
+)
+
+
+def sends_of(log: Path, task: str) -> list[tuple[datetime, int]]:
+    """(when, how many) for each batch in which the beat logging to `log` sent `task` (its
+    log's local wall-clock times)."""
+    found: list[tuple[datetime, int]] = []
+    for line in SENT_LINE.finditer(log.read_text(errors="replace")):
+        for item in line["batch"].split(", "):
+            name, _, times = item.partition(" x")
+            if name == task:
+                stamp = datetime.strptime(line["stamp"], "%Y-%m-%d %H:%M:%S,%f")
+                found.append((stamp, int(times or 1)))
+    return found
+
+
 def sent_count(log: Path, task: str) -> int:
-    return len(re.findall(rf"sent {re.escape(task)}\b", log.read_text(errors="replace")))
+    return sum(n for _, n in sends_of(log, task))
 
 
 def send_times(log: Path, task: str) -> list[datetime]:
-    """When the beat logging to `log` sent `task` (its log's local wall-clock times)."""
-    stamps = re.findall(
-        rf"^(\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}}) .*sent {re.escape(task)}\b",
-        log.read_text(errors="replace"),
-        flags=re.MULTILINE,
-    )
-    return [datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f") for stamp in stamps]
+    """When the beat logging to `log` sent `task`, once per send."""
+    return [stamp for stamp, n in sends_of(log, task) for _ in range(n)]
 
 
 def leads(log: Path) -> bool:

@@ -22,7 +22,8 @@ models and clients as the API, on one long-lived loop in a background thread.
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections import Counter
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from datetime import datetime
@@ -133,13 +134,15 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         if self._closed:
             return float(self.max_interval)
         loading = self._changes is not None and self._changes.seen is None
-        try:
-            self._io_run(
-                self._maintain(), timeout=LOAD_TIMEOUT_SECONDS if loading else IO_TIMEOUT_SECONDS
-            )
-        except Exception:
-            logger.exception("beat maintenance failed; retrying")
-            return RETRY_SECONDS
+        if loading or self._maintenance_due():
+            try:
+                self._io_run(
+                    self._maintain(),
+                    timeout=LOAD_TIMEOUT_SECONDS if loading else IO_TIMEOUT_SECONDS,
+                )
+            except Exception:
+                logger.exception("beat maintenance failed; retrying")
+                return RETRY_SECONDS
         if self._lock is None or not self._lock.valid:
             return min(self.max_interval, RETRY_SECONDS)
         return self._dispatch_due()
@@ -260,12 +263,15 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
         sends = [(entry, next_in, str(uuid.uuid4())) for entry, next_in in batch]
         self._announce([queued_event(queued_template(e), t, at) for e, _, t in sends])
         unsent: list[str] = []
+        sent: list[PeriodicTaskEntry] = []
         for entry, next_in, task_id in sends:
             if self._send_one(entry, task_id):
                 self._sent(entry, next_in)
+                sent.append(entry)
             else:
                 self._retry(entry)
                 unsent.append(unsent_event(entry, task_id))
+        _log_sent(sent)
         self._announce(unsent)
 
     def _templated(self) -> bool:
@@ -331,6 +337,7 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
             return
         for entry, next_in in ready:
             self._sent(entry, next_in, states.get(entry.name) if states else None)
+        _log_sent([entry for entry, _ in ready])
 
     def _apply_async(self, entry: PeriodicTaskEntry, producer: Producer) -> Any:
         return self.apply_async(entry, producer=producer, advance=False)
@@ -355,9 +362,6 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
     def _sent(
         self, entry: PeriodicTaskEntry, next_in: float, recorded: RunState | None = None
     ) -> None:
-        logger.info(
-            "sent %s", entry.task, extra={"periodic_task_id": entry.name, "task": entry.task}
-        )
         self._schedule.push(self.reserve(entry, recorded), next_in)
 
     def _retry(self, entry: PeriodicTaskEntry) -> None:
@@ -383,6 +387,14 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
 
     def _io_run[T](self, coro: Coroutine[Any, Any, T], timeout: float = IO_TIMEOUT_SECONDS) -> T:
         return self._io.run(coro, timeout=timeout)
+
+    def _maintenance_due(self) -> bool:
+        """Whether `_maintain` has anything to do this tick. Most ticks (20 a second while tasks
+        keep falling due) have none, and skip its round trip to the IO loop."""
+        if self._lock is None or self._lock.due() or self._unpublished:
+            return True
+        now = time.monotonic()
+        return now >= self._next_change_poll or now >= self._next_catalog_refresh
 
     async def _maintain(self) -> None:
         assert self._lock is not None  # noqa: S101 - set in setup_schedule
@@ -567,6 +579,22 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 await self._redis.aclose()
             if self._database is not None:
                 await self._database.dispose()
+
+
+
+def _log_sent(entries: Sequence[PeriodicTaskEntry]) -> None:
+    """One line per batch at INFO (`sent demo.add x24, demo.sleep`), each send at DEBUG: a line
+    per send cost beat a tenth of its CPU, and 10,000 tasks wrote 400 lines a second."""
+    if not entries:
+        return
+    if logger.isEnabledFor(logging.DEBUG):
+        for entry in entries:
+            logger.debug(
+                "sent %s", entry.task, extra={"periodic_task_id": entry.name, "task": entry.task}
+            )
+    counts = Counter(entry.task for entry in entries)
+    summary = ", ".join(task if n == 1 else f"{task} x{n}" for task, n in counts.items())
+    logger.info("sent %s", summary, extra={"sent": len(entries)})
 
 
 def _state_after(entry: PeriodicTaskEntry, at: datetime) -> RunState:

@@ -1,7 +1,10 @@
 """The leader lock: only the beat holding it dispatches.
 
-A Redis key with a short TTL, renewed on every tick by its holder (compare-and-renew, so a holder
-that lost it cannot extend someone else's). A standby beat tries to take it on each of its ticks
+A Redis key with a short TTL, renewed by its holder once per `renew_seconds` (a tenth of the TTL,
+at most 1 s: not on every tick, which comes 20 times a second while tasks keep falling due;
+compare-and-renew, so a holder that lost it cannot extend someone else's). A key that vanishes
+before its TTL (deleted, or lost in a Redis failover) is noticed at the next renewal: the old
+holder may send beside a new one for at most that second. A standby beat tries to take it on each of its ticks
 and gets it once the holder stops renewing. The holder only dispatches while its last successful
 renewal is younger than the TTL minus a safety margin, measured on its own monotonic clock from
 before the renewal was sent - so a holder cut off from Redis stops before a standby can start.
@@ -38,12 +41,18 @@ class LeaderLock:
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         # Leave room for clock drift and the time the reply took to arrive.
         self._safe_for = ttl_seconds * 0.8
+        self.renew_seconds = min(1.0, ttl_seconds / 10)
         self._valid_until = 0.0
+        self._renew_at = 0.0
         self.held = False
 
     @property
     def valid(self) -> bool:
         return self.held and time.monotonic() < self._valid_until
+
+    def due(self) -> bool:
+        """Whether `hold` has work: a renewal is due, or the lock is not ours to renew."""
+        return not self.held or time.monotonic() >= self._renew_at
 
     async def hold(self) -> bool:
         """Renew the lock if we hold it, else try to take it. True when we lead."""
@@ -54,6 +63,7 @@ class LeaderLock:
         if not self.held:
             self.held = bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
         self._valid_until = sent_at + self._safe_for if self.held else 0.0
+        self._renew_at = sent_at + self.renew_seconds
         return self.held
 
     async def release(self) -> None:

@@ -291,19 +291,28 @@ class BatchPublisher:
         record: tuple[str, dict[str, str]] | None = None,
         events: tuple[str, str, Sequence[str]] | None = None,
     ) -> None:
-        """LPUSH every (prepared, payload) in one pipelined round trip of kombu's client; with
-        `record` (a hash and its fields), also HSET that after the pushes, in the same trip.
-        With `events` (a stream, their kind and each one's data as JSON), XADD those before the
-        pushes, all of it in one MULTI/EXEC (a lost connection loses all or none of it)."""
+        """LPUSH every (prepared, payload), in order, in one pipelined round trip of kombu's
+        client; with `record` (a hash and its fields), also HSET that after the pushes, in the
+        same trip. With `events` (a stream, their kind and each one's data as JSON), XADD those
+        before the pushes, all of it in one MULTI/EXEC (a lost connection loses all or none)."""
         channel, _ = self._parts()
         atomic = events is not None and bool(events[2])
+        # One LPUSH per list with the batch's messages for it in order: what one LPUSH each
+        # would leave, for a command (packed by the client, run and answered by the server)
+        # per list instead of per message.
+        lists: dict[str, list[str]] = {}
+        expiries: dict[str, int] = {}
+        for prepared, payload in messages:
+            template = prepared.template
+            lists.setdefault(template.key, []).append(payload)
+            expiries.update(template.expire_keys)
         with channel.conn_or_acquire() as client, client.pipeline(transaction=atomic) as pipe:
             if events is not None:
                 append_events(pipe, *events)
-            for prepared, payload in messages:
-                pipe.lpush(prepared.template.key, payload)
-                for key, ms in prepared.template.expire_keys:
-                    pipe.pexpire(key, ms)
+            for key, payloads in lists.items():
+                pipe.lpush(key, *payloads)
+            for key, ms in expiries.items():
+                pipe.pexpire(key, ms)
             if record is not None and record[1]:
                 pipe.hset(record[0], mapping=record[1])
             pipe.execute()
