@@ -18,7 +18,7 @@ from celery.schedules import schedule as every
 from celery.signals import task_revoked
 from redis import Redis as SyncRedis
 
-from scheduler.beat_publish import BatchPublisher
+from scheduler.beat_publish import BatchPublisher, Prepared
 from tasks.queued_at import connect_queued_at
 
 # Beat's process stamps every message with its send time (`worker.app` connects this).
@@ -107,6 +107,9 @@ def entries(app: Celery) -> list[ScheduleEntry]:
         entry("relative", "plain.add", [1, 1], {}, expires=600),
         entry("retrying", "plain.flaky", ["x" * 2000], {}),
         entry("unregistered", "elsewhere.task", [{"nested": [1, 2]}], {"k": None}),
+        entry("traced", "plain.add", [2, 3], {}, headers={"trace": "t-1", "tenant": 7}),
+        # A header a send sets (`root_id`): rendered from the message's dicts, not its text.
+        entry("rooted", "plain.add", [3, 4], {}, headers={"root_id": "r-1"}),
     ]
 
 
@@ -130,7 +133,9 @@ def comparable(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "headers": headers, "properties": properties}
 
 
-def batch_send(publisher: BatchPublisher, beat: Scheduler, batch: list[ScheduleEntry]) -> None:
+def batch_send(
+    publisher: BatchPublisher, beat: Scheduler, batch: list[ScheduleEntry]
+) -> list[Prepared]:
     def send_one(entry: Any, producer: Any) -> Any:
         return beat.apply_async(entry, producer=producer, advance=False)
 
@@ -140,6 +145,7 @@ def batch_send(publisher: BatchPublisher, beat: Scheduler, batch: list[ScheduleE
         prepared = publisher.prepare(entry, send_one)
         messages.append((prepared, publisher.render(prepared, now)[1]))
     publisher.publish(messages)
+    return [prepared for prepared, _ in messages]
 
 
 def test_each_message_equals_what_apply_async_sends_but_for_ids_and_times(
@@ -155,8 +161,10 @@ def test_each_message_equals_what_apply_async_sends_but_for_ids_and_times(
                 beat.apply_async(entry, producer=producer, advance=False)
             ordinary = pushed(redis)
             # Twice: the second send reuses the template built by the first.
-            batch_send(publisher, beat, [entry, entry])
+            prepared = batch_send(publisher, beat, [entry, entry])
             batched = pushed(redis)
+            # Rendered from the message's text, but where an entry sets a header a send sets.
+            assert (prepared[0].skeleton is None) == (entry.name == "rooted"), entry.name
 
             assert list(batched) == list(ordinary), entry.name  # the same list key
             [key] = ordinary
@@ -172,7 +180,10 @@ def test_each_message_equals_what_apply_async_sends_but_for_ids_and_times(
             assert comparable(first) == comparable(expected), entry.name
             assert comparable(second) == comparable(expected), entry.name
             assert first["headers"]["id"] != second["headers"]["id"]
-            assert first["headers"]["root_id"] == first["headers"]["id"]
+            if entry.name == "rooted":  # its own root, as `apply_async` keeps it
+                assert first["headers"]["root_id"] == expected["headers"]["root_id"] == "r-1"
+            else:
+                assert first["headers"]["root_id"] == first["headers"]["id"]
             assert first["properties"]["correlation_id"] == first["headers"]["id"]
             assert first["properties"]["delivery_tag"] != second["properties"]["delivery_tag"]
             assert datetime.fromisoformat(first["headers"]["queued_at"]).tzinfo is not None
@@ -201,7 +212,8 @@ def test_a_batch_is_one_push_per_list_and_consumed_in_the_order_it_was_sent(
         after = redis.info("commandstats")["cmdstat_lpush"]["calls"]
         assert after - before == 2  # `celery` and `reports`
         # Workers take from the list's tail (BRPOP): the first sent comes first.
-        taken = [json.loads(raw) for raw in iter(lambda: redis.rpop("celery"), None)]
+        taken = [json.loads(raw) for raw in redis.lrange("celery", 0, -1)[::-1]]
+        redis.delete("celery")
         assert [m["headers"]["argsrepr"] for m in taken] == ["[1, 2]", "[1, 1]", "[1, 2]"]
         assert [m["headers"]["argsrepr"] for m in pushed(redis)["reports"]] == ["[4, 5]"] * 2
     finally:
@@ -237,7 +249,7 @@ def test_an_ordinary_celery_worker_runs_batch_published_tasks(app: Celery) -> No
         with start_worker(app, pool="solo", perform_ping_check=False, queues=["celery", "reports"]):
             deadline = datetime.now(UTC) + timedelta(seconds=30)
             runs: list[tuple[Any, ...]] = app.runs
-            while len(runs) < 8 and datetime.now(UTC) < deadline:
+            while len(runs) < 10 and datetime.now(UTC) < deadline:
                 threading.Event().wait(0.1)
             threading.Event().wait(0.5)  # anything more that was coming
     finally:
@@ -252,6 +264,8 @@ def test_an_ordinary_celery_worker_runs_batch_published_tasks(app: Celery) -> No
             ("plain.add", "reports", 0, 13, "urgent"),
             ("plain.add", "celery", 0, 17, "expiring"),
             ("plain.add", "celery", 0, 2, "relative"),
+            ("plain.add", "celery", 0, 5, "traced"),
+            ("plain.add", "celery", 0, 7, "rooted"),
         ]
     )
     flaky = [r for r in runs if r[0] == "plain.flaky"]

@@ -581,7 +581,6 @@ class DatabaseScheduler(Scheduler):  # type: ignore[misc]  # celery ships no typ
                 await self._database.dispose()
 
 
-
 def _log_sent(entries: Sequence[PeriodicTaskEntry]) -> None:
     """One line per batch at INFO (`sent demo.add x24, demo.sleep`), each send at DEBUG: a line
     per send cost beat a tenth of its CPU, and 10,000 tasks wrote 400 lines a second."""

@@ -4,10 +4,11 @@ A Redis key with a short TTL, renewed by its holder once per `renew_seconds` (a 
 at most 1 s: not on every tick, which comes 20 times a second while tasks keep falling due;
 compare-and-renew, so a holder that lost it cannot extend someone else's). A key that vanishes
 before its TTL (deleted, or lost in a Redis failover) is noticed at the next renewal: the old
-holder may send beside a new one for at most that second. A standby beat tries to take it on each of its ticks
-and gets it once the holder stops renewing. The holder only dispatches while its last successful
-renewal is younger than the TTL minus a safety margin, measured on its own monotonic clock from
-before the renewal was sent - so a holder cut off from Redis stops before a standby can start.
+holder may send beside a new one for at most that second. A standby beat tries to take it on
+each of its ticks and gets it once the holder stops renewing. The holder only dispatches while
+its last successful renewal is younger than the TTL minus a safety margin, measured on its own
+monotonic clock from before the renewal was sent - so a holder cut off from Redis stops before a
+standby can start.
 """
 
 import os
