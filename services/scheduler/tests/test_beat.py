@@ -4,7 +4,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -90,13 +90,24 @@ async def stored(database_url: str, task_id: str) -> PeriodicTask:
         await database.dispose()
 
 
-async def create(
-    client: httpx.AsyncClient, make: Callable[..., dict[str, Any]], **fields: Any
-) -> dict[str, Any]:
-    response = await client.post("/scheduler/periodic-tasks", json=make(**fields))
-    assert response.status_code == 201, response.text
-    task: dict[str, Any] = response.json()
-    return task
+TaskFactory = Callable[..., Awaitable[dict[str, Any]]]
+DUE_NOW = {"type": "clocked", "run_at": PAST}
+
+
+@pytest.fixture
+def periodic_task(
+    client: httpx.AsyncClient, interval_task: Callable[..., dict[str, Any]]
+) -> TaskFactory:
+    """Create a periodic task through the API: `demo.add` every second unless `fields` say
+    otherwise (`schedule=DUE_NOW`: due at once, one run)."""
+
+    async def make(**fields: Any) -> dict[str, Any]:
+        response = await client.post("/scheduler/periodic-tasks", json=interval_task(**fields))
+        assert response.status_code == 201, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    return make
 
 
 @pytest.mark.parametrize("sql_url", ["sqlite"], indirect=True)
@@ -154,12 +165,11 @@ async def test_the_leader_renews_its_lock_once_a_renewal_period_not_on_every_tic
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_due_task_is_sent_recorded_in_redis_at_once_and_in_sql_on_sync(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     redis: Redis,
     database_url: str,
 ) -> None:
-    task = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    task = await periodic_task(schedule=DUE_NOW)
     scheduler = make_scheduler()
     await tick(scheduler)
     assert scheduler.schedule[task["id"]].total_run_count == 1
@@ -177,14 +187,10 @@ async def test_a_due_task_is_sent_recorded_in_redis_at_once_and_in_sql_on_sync(
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_batch_is_logged_as_one_line_and_each_send_at_debug(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    tasks = [
-        await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
-        for _ in range(2)
-    ]
+    tasks = [await periodic_task(schedule=DUE_NOW) for _ in range(2)]
     scheduler = make_scheduler()
     with caplog.at_level(logging.DEBUG, logger="scheduler.beat"):
         await tick(scheduler)
@@ -200,12 +206,12 @@ async def test_a_batch_is_logged_as_one_line_and_each_send_at_debug(
 async def test_a_task_deleted_before_the_write_back_does_not_break_it(
     make_scheduler: SchedulerFactory,
     client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     database_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    deleted = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
-    kept = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    deleted = await periodic_task(schedule=DUE_NOW)
+    kept = await periodic_task(schedule=DUE_NOW)
     scheduler = make_scheduler()
     await tick(scheduler)
     await client.delete(f"/scheduler/periodic-tasks/{deleted['id']}")
@@ -219,11 +225,10 @@ async def test_a_task_deleted_before_the_write_back_does_not_break_it(
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_standby_that_takes_over_does_not_repeat_what_the_dead_leader_sent(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     redis: Redis,
 ) -> None:
-    task = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    task = await periodic_task(schedule=DUE_NOW)
     leader = make_scheduler()
     standby = make_scheduler()
     await tick(leader)
@@ -246,18 +251,15 @@ async def test_a_standby_that_takes_over_does_not_repeat_what_the_dead_leader_se
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_task_missing_from_the_catalog_is_reported_and_not_sent(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     redis: Redis,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    gone = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
-    kept = await create(
-        client,
-        interval_task,
+    gone = await periodic_task(schedule=DUE_NOW)
+    kept = await periodic_task(
         task="demo.sleep",
         args=[0],
-        schedule={"type": "clocked", "run_at": PAST},
+        schedule=DUE_NOW,
     )
     await redis.hdel("worker:catalog:test-worker", "demo.add")
     scheduler = make_scheduler()
@@ -274,11 +276,11 @@ async def test_a_task_missing_from_the_catalog_is_reported_and_not_sent(
 async def test_beat_reloads_only_when_the_change_marker_moves(
     make_scheduler: SchedulerFactory,
     client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hourly = {"type": "interval", "every": 1, "period": "hours"}
-    first = await create(client, interval_task, schedule=hourly)
+    first = await periodic_task(schedule=hourly)
     scheduler = make_scheduler()
     scheduler.settings = scheduler.settings.model_copy(update={"beat_change_poll_seconds": 0.01})
     await tick(scheduler)
@@ -287,7 +289,7 @@ async def test_beat_reloads_only_when_the_change_marker_moves(
     await tick(scheduler)
     assert scheduler.schedule is loaded  # nothing changed: no reload
 
-    second = await create(client, interval_task, schedule=hourly)
+    second = await periodic_task(schedule=hourly)
     await asyncio.sleep(0.05)
     await tick(scheduler)
     assert set(scheduler.schedule) == {first["id"], second["id"]}
@@ -328,12 +330,11 @@ async def test_a_beat_that_stops_hands_the_lead_over_at_once(
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_row_beat_cannot_read_is_reported_and_the_others_still_run(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     database_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    good = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    good = await periodic_task(schedule=DUE_NOW)
     database = SqlDatabase(database_url)
     try:
         async with database.session() as session:
@@ -368,15 +369,14 @@ def sent_messages(broker: SyncRedis) -> list[dict[str, Any]]:
 @pytest.mark.usefixtures("demo_catalog")
 async def test_each_send_is_announced_queued_as_run_now_announces_it(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     redis: Redis,
     scheduler_redis_url: str,
     broker: str,
 ) -> None:
     """Subscribers see a run beat sends from the moment it is queued, with the id and the send
     time of its message, whichever Redis the broker is."""
-    task = await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    task = await periodic_task(schedule=DUE_NOW)
     broker_url = scheduler_redis_url
     if broker == "another Redis":
         broker_url = f"{scheduler_redis_url.rsplit('/', 1)[0]}/{OTHER_BROKER_DB}"
@@ -411,12 +411,11 @@ async def test_each_send_is_announced_queued_as_run_now_announces_it(
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_send_that_fails_is_announced_failed_and_its_retry_queued_anew(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     redis: Redis,
 ) -> None:
     """As run now announces a send the broker refused; beat's next try is a new run."""
-    await create(client, interval_task)  # every second, the first a second after its creation
+    await periodic_task()  # every second, the first a second after its creation
     scheduler = make_scheduler()
     await asyncio.sleep(1.0)
     await tick(scheduler)
@@ -438,11 +437,10 @@ async def test_a_send_that_fails_is_announced_failed_and_its_retry_queued_anew(
 @pytest.mark.usefixtures("demo_catalog")
 async def test_a_broker_error_while_a_message_is_first_built_does_not_stop_its_sends(
     make_scheduler: SchedulerFactory,
-    client: httpx.AsyncClient,
-    interval_task: Callable[..., dict[str, Any]],
+    periodic_task: TaskFactory,
     redis: Redis,
 ) -> None:
-    await create(client, interval_task, schedule={"type": "clocked", "run_at": PAST})
+    await periodic_task(schedule=DUE_NOW)
     await redis.set("celery", "not a list")  # kombu's queue check fails (WRONGTYPE)
     scheduler = make_scheduler()
     await tick(scheduler)

@@ -47,6 +47,26 @@ def app(plain_app: Celery, broker_url: str) -> Celery:
     return plain_app
 
 
+@pytest.fixture
+def broker(broker_url: str) -> Iterator[SyncRedis]:
+    redis = SyncRedis.from_url(broker_url)
+    yield redis
+    redis.close()
+
+
+@pytest.fixture
+def beat(app: Celery) -> Scheduler:
+    """Celery's own beat scheduler: how `apply_async` sends an entry the ordinary way."""
+    return Scheduler(app, lazy=True)
+
+
+@pytest.fixture
+def publisher(app: Celery) -> Iterator[BatchPublisher]:
+    made = BatchPublisher(app)
+    yield made
+    made.close()
+
+
 @pytest.fixture(scope="module")
 def plain_app(redis_url: str) -> Iterator[Celery]:
     """A plain Celery app (JSON, no result backend) with a few tasks that report their runs
@@ -149,81 +169,67 @@ def batch_send(
 
 
 def test_each_message_equals_what_apply_async_sends_but_for_ids_and_times(
-    app: Celery, broker_url: str
+    app: Celery, broker: SyncRedis, beat: Scheduler, publisher: BatchPublisher
 ) -> None:
-    redis = SyncRedis.from_url(broker_url)
-    beat = Scheduler(app, lazy=True)
-    publisher = BatchPublisher(app)
-    try:
-        assert publisher.templated()
-        for entry in entries(app):
-            with app.producer_or_acquire() as producer:
-                beat.apply_async(entry, producer=producer, advance=False)
-            ordinary = pushed(redis)
-            # Twice: the second send reuses the template built by the first.
-            prepared = batch_send(publisher, beat, [entry, entry])
-            batched = pushed(redis)
-            # Rendered from the message's text, but where an entry sets a header a send sets.
-            assert (prepared[0].skeleton is None) == (entry.name == "rooted"), entry.name
+    assert publisher.templated()
+    for entry in entries(app):
+        with app.producer_or_acquire() as producer:
+            beat.apply_async(entry, producer=producer, advance=False)
+        ordinary = pushed(broker)
+        # Twice: the second send reuses the template built by the first.
+        prepared = batch_send(publisher, beat, [entry, entry])
+        batched = pushed(broker)
+        # Rendered from the message's text, but where an entry sets a header a send sets.
+        assert (prepared[0].skeleton is None) == (entry.name == "rooted"), entry.name
 
-            assert list(batched) == list(ordinary), entry.name  # the same list key
-            [key] = ordinary
-            [expected] = ordinary[key]
-            first, second = batched[key]
-            if entry.name == "relative":
-                # `expires=600` is relative: each send's own time plus 600 s.
-                for sent in (expected, first):
-                    expires = datetime.fromisoformat(sent["headers"].pop("expires"))
-                    queued = datetime.fromisoformat(sent["headers"]["queued_at"])
-                    assert abs((expires - queued).total_seconds() - 600) < 1
-                second["headers"].pop("expires")
-            assert comparable(first) == comparable(expected), entry.name
-            assert comparable(second) == comparable(expected), entry.name
-            assert first["headers"]["id"] != second["headers"]["id"]
-            if entry.name == "rooted":  # its own root, as `apply_async` keeps it
-                assert first["headers"]["root_id"] == expected["headers"]["root_id"] == "r-1"
-            else:
-                assert first["headers"]["root_id"] == first["headers"]["id"]
-            assert first["properties"]["correlation_id"] == first["headers"]["id"]
-            assert first["properties"]["delivery_tag"] != second["properties"]["delivery_tag"]
-            assert datetime.fromisoformat(first["headers"]["queued_at"]).tzinfo is not None
-            if entry.name == "urgent":
-                assert key == f"reports{PRIORITY_SEP}6"  # kombu's priority-queue naming
-            elif entry.name == "queued":
-                assert key == "reports"
-            else:
-                assert key == "celery"
-    finally:
-        publisher.close()
-        redis.close()
+        assert list(batched) == list(ordinary), entry.name  # the same list key
+        [key] = ordinary
+        [expected] = ordinary[key]
+        first, second = batched[key]
+        if entry.name == "relative":
+            # `expires=600` is relative: each send's own time plus 600 s.
+            for sent in (expected, first):
+                expires = datetime.fromisoformat(sent["headers"].pop("expires"))
+                queued = datetime.fromisoformat(sent["headers"]["queued_at"])
+                assert abs((expires - queued).total_seconds() - 600) < 1
+            second["headers"].pop("expires")
+        assert comparable(first) == comparable(expected), entry.name
+        assert comparable(second) == comparable(expected), entry.name
+        assert first["headers"]["id"] != second["headers"]["id"]
+        if entry.name == "rooted":  # its own root, as `apply_async` keeps it
+            assert first["headers"]["root_id"] == expected["headers"]["root_id"] == "r-1"
+        else:
+            assert first["headers"]["root_id"] == first["headers"]["id"]
+        assert first["properties"]["correlation_id"] == first["headers"]["id"]
+        assert first["properties"]["delivery_tag"] != second["properties"]["delivery_tag"]
+        assert datetime.fromisoformat(first["headers"]["queued_at"]).tzinfo is not None
+        if entry.name == "urgent":
+            assert key == f"reports{PRIORITY_SEP}6"  # kombu's priority-queue naming
+        elif entry.name == "queued":
+            assert key == "reports"
+        else:
+            assert key == "celery"
 
 
 def test_a_batch_is_one_push_per_list_and_consumed_in_the_order_it_was_sent(
-    app: Celery, broker_url: str
+    app: Celery, broker: SyncRedis, beat: Scheduler, publisher: BatchPublisher
 ) -> None:
-    redis = SyncRedis.from_url(broker_url)
-    beat = Scheduler(app, lazy=True)
-    publisher = BatchPublisher(app)
     made = {e.name: e for e in entries(app)}
     batch = [made["plain"], made["queued"], made["relative"], made["plain"], made["queued"]]
-    try:
-        before = redis.info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
-        batch_send(publisher, beat, batch)
-        after = redis.info("commandstats")["cmdstat_lpush"]["calls"]
-        assert after - before == 2  # `celery` and `reports`
-        # Workers take from the list's tail (BRPOP): the first sent comes first.
-        taken = [json.loads(raw) for raw in redis.lrange("celery", 0, -1)[::-1]]
-        redis.delete("celery")
-        assert [m["headers"]["argsrepr"] for m in taken] == ["[1, 2]", "[1, 1]", "[1, 2]"]
-        assert [m["headers"]["argsrepr"] for m in pushed(redis)["reports"]] == ["[4, 5]"] * 2
-    finally:
-        publisher.close()
-        redis.close()
+    before = broker.info("commandstats").get("cmdstat_lpush", {}).get("calls", 0)
+    batch_send(publisher, beat, batch)
+    after = broker.info("commandstats")["cmdstat_lpush"]["calls"]
+    assert after - before == 2  # `celery` and `reports`
+    # Workers take from the list's tail (BRPOP): the first sent comes first.
+    taken = [json.loads(raw) for raw in broker.lrange("celery", 0, -1)[::-1]]
+    broker.delete("celery")
+    assert [m["headers"]["argsrepr"] for m in taken] == ["[1, 2]", "[1, 1]", "[1, 2]"]
+    assert [m["headers"]["argsrepr"] for m in pushed(broker)["reports"]] == ["[4, 5]"] * 2
 
 
-def test_an_ordinary_celery_worker_runs_batch_published_tasks(app: Celery) -> None:
-    beat = Scheduler(app, lazy=True)
-    publisher = BatchPublisher(app)
+def test_an_ordinary_celery_worker_runs_batch_published_tasks(
+    app: Celery, beat: Scheduler, publisher: BatchPublisher
+) -> None:
     past = datetime.now(UTC) - timedelta(seconds=1)
     revoked: list[str] = []
 
@@ -254,7 +260,6 @@ def test_an_ordinary_celery_worker_runs_batch_published_tasks(app: Celery) -> No
             threading.Event().wait(0.5)  # anything more that was coming
     finally:
         task_revoked.disconnect(on_revoked)
-        publisher.close()
 
     adds = sorted(r for r in runs if r[0] == "plain.add")
     assert adds == sorted(
