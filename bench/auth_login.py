@@ -55,9 +55,9 @@ from auth.users.passwords import Passwords
 from auth.users.repository import UserRepository, username_key
 from bench.machine import describe
 from bench.scale import sized
+from bench.service_process import uvicorn_service
 from common.redis_client import create_redis
 from common.sql import SqlDatabase
-from mesh.net import free_port, wait_for_port
 from testkit.auth_client import encrypt_password
 from testkit.valkey import valkey_server
 
@@ -335,27 +335,7 @@ def _run_service(
     }
     for module in ("auth.migrations", "auth.seed"):
         subprocess.run([sys.executable, "-m", module], env=env, check=True, cwd=root)  # noqa: S603
-    port = free_port()
-    process = subprocess.Popen(  # noqa: S603 - fixed interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "auth.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=root,
-    )
-    stack.callback(process.wait, timeout=30)
-    stack.callback(process.terminate)
-    wait_for_port(port, timeout=60)
-    return port, process.pid
+    return stack.enter_context(uvicorn_service("auth.app:create_app", env, cwd=root))
 
 
 @dataclass(frozen=True)

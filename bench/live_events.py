@@ -19,7 +19,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,9 +34,9 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.machine import describe as describe_machine
 from bench.scale import sized
+from bench.service_process import uvicorn_service
 from bench.storage_presign import _jwks
 from common.sql import SqlDatabase
-from mesh.net import free_port, wait_for_port
 from scheduler.migrations import upgrade_database
 from scheduler.models import PeriodicTask
 from testkit.embedded import mongo_server
@@ -63,23 +62,9 @@ def _rss_bytes(pid: int) -> int:
 
 @contextmanager
 def _scheduler(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", "scheduler.app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed module
-            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-        try:
-            wait_for_port(port, timeout=90)
-            yield f"ws://127.0.0.1:{port}/scheduler/events", proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    full = {**os.environ, **env}
+    with uvicorn_service("scheduler.app:create_app", full, log=log, timeout=90) as (port, pid):
+        yield f"ws://127.0.0.1:{port}/scheduler/events", pid
 
 
 async def _task_owned_by(database_url: str, owner: str) -> str:

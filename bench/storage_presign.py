@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,7 +26,7 @@ import httpx
 from jwt.algorithms import RSAAlgorithm
 
 from bench.scale import sized
-from mesh.net import free_port, wait_for_port
+from bench.service_process import uvicorn_service
 from mesh.seaweed import S3Server
 from storage.presigner import Credentials, Presigner
 from testkit.embedded import mongo_server, seaweed_server
@@ -80,35 +79,8 @@ def _jwks(signer: TokenSigner) -> Iterator[str]:
 
 @contextmanager
 def _storage_service(env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - fixed interpreter and module
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "storage.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(port, timeout=60)
-            yield f"http://127.0.0.1:{port}", proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with uvicorn_service("storage.app:create_app", {**os.environ, **env}, log=log) as (port, pid):
+        yield f"http://127.0.0.1:{port}", pid
 
 
 def _presign_micro() -> str:
