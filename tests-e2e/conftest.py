@@ -8,7 +8,8 @@ comes from `MESH_ADMIN_USERNAME` (default `admin`) and `MESH_ADMIN_PASSWORD`.
 
 Clients of the gateway: `http` (no token), `admin` (the admin's token) and `accounts` (fresh users
 and roles, deleted after the test). They wait `http_timeout` seconds for an answer, which a
-module may override.
+module may override. `browser`: Debian's Chromium, headless, driven by Playwright (the system
+browser, installed by `make browser`; Playwright downloads none of its own), one per module.
 """
 
 import os
@@ -18,11 +19,24 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from mesh.supervisor import Mesh
 from mesh.testing import running_mesh
 from mesh.topology import parse_replicas
 from testkit.accounts import Accounts, signed_in
+
+CHROMIUM = "/usr/bin/chromium"
+# No sandbox: CI runs as root. The rest keeps Chromium from calling home on its own.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @dataclass(frozen=True)
@@ -82,3 +96,11 @@ async def accounts(admin: httpx.AsyncClient) -> AsyncIterator[Accounts]:
     made = Accounts(admin)
     yield made
     await made.aclose()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()

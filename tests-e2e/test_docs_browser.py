@@ -10,24 +10,13 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, expect
 
 from mesh.supervisor import Mesh
 from testkit.gateway import Gateway
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-# No sandbox: CI runs as root. The rest keeps Chromium from calling home on its own.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # One GET per service that needs the token, answered 200 for the admin.
 AUTHENTICATED_GETS = {
     "auth": "/me",
@@ -36,14 +25,6 @@ AUTHENTICATED_GETS = {
     "scheduler": "/tasks",
 }
 WAIT_MS = 20_000
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture
