@@ -28,5 +28,7 @@ def seaweed_server(data_dir: Path) -> Iterator[S3Server]:
         access_key=f"test{secrets.token_hex(8)}",
         secret_key=secrets.token_urlsafe(30),
     )
-    with running(launch, data_dir / "server.log"):
+    # Killed, not stopped gracefully: a test's S3 data is thrown away, and SeaweedFS takes over
+    # 2 s to shut down (at the end of every xdist worker, with nothing else left to run).
+    with running(launch, data_dir / "server.log", stop_timeout=0):
         yield server

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mesh.net import poll_until
-from mesh.process import ProcessDiedError, spawn, stop_group
+from mesh.process import STOP_TIMEOUT_SECONDS, ProcessDiedError, spawn, stop_group
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -63,13 +63,17 @@ def wait_ready(
 
 @contextmanager
 def running(
-    launch: Launch, log_path: Path, timeout: float = READY_TIMEOUT_SECONDS
+    launch: Launch,
+    log_path: Path,
+    timeout: float = READY_TIMEOUT_SECONDS,
+    stop_timeout: float = STOP_TIMEOUT_SECONDS,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `launch` for the duration of the block: ready on entry, its whole group gone on exit."""
+    """Run `launch` for the duration of the block: ready on entry, its whole group gone on exit
+    (SIGTERM, then SIGKILL after `stop_timeout` seconds)."""
     proc = spawn(launch.argv, log_path, env=launch.env, cwd=launch.cwd)
     try:
         wait_ready(proc, launch, log_path, timeout)
         yield proc
     finally:
-        stop_group(proc.pid)
+        stop_group(proc.pid, stop_timeout)
         proc.wait()

@@ -389,7 +389,9 @@ func TestAnAnswerThatIsNotADecisionIsA503(t *testing.T) {
 			w.WriteHeader(403)
 			_, _ = io.WriteString(w, strings.Repeat("x", 20000))
 		},
-		"too slow": func(w http.ResponseWriter, r *http.Request) { time.Sleep(3 * time.Second) },
+		// Answers only once the middleware has given up (its 2 s timeout), so the stub's
+		// Close does not wait out a fixed sleep past it.
+		"too slow": func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() },
 	}
 	for name, answer := range answers {
 		t.Run(name, func(t *testing.T) {
