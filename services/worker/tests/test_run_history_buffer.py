@@ -2,6 +2,7 @@
 at shutdown, in order, each start counted once, records of the old shape rekeyed."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from tasks.run_history import (
     write_runs,
 )
 from tasks.runs import LEGACY_TASK_ID_INDEX, TASK_ID_INDEX, TaskRun
-from worker.run_signals import RunRecorder
+from worker.run_signals import BATCH_LIMIT, RunRecorder
 from worker.settings import WorkerSettings
 
 NEVER = 3600.0
@@ -103,6 +104,65 @@ async def test_the_flusher_writes_the_buffer_by_itself(
     assert record is not None
     assert record["state"] == "SUCCESS"
     assert recorder.pending == 0
+
+
+class RunsStartDuringFlushes(RunRecorder):
+    """Starts a run while each flush announces its runs, as a pool process's task thread does
+    while its flusher writes (`starting` of them in all)."""
+
+    starting = 3
+
+    async def _announce(self, events: list[dict[str, Any]]) -> None:
+        await super()._announce(events)
+        if self.starting:
+            self.starting -= 1
+            self.on_prerun(str(uuid.uuid4()), _task(), [], {})
+
+
+async def test_a_flush_writes_what_was_buffered_when_it_began_and_later_runs_wait_for_the_next(
+    settings: WorkerSettings, runs: AsyncCollection[dict[str, object]]
+) -> None:
+    recorder = RunsStartDuringFlushes(settings, "host:1", flush_seconds=NEVER, linger_seconds=None)
+    first = str(uuid.uuid4())
+    try:
+        await asyncio.to_thread(recorder.on_prerun, first, _task(), [], {})
+
+        # Under a steady stream of runs a flush ends: it does not chase the runs started
+        # while it writes (each flush would then carry one or two runs).
+        assert await asyncio.to_thread(recorder.flush)
+        assert recorder.pending == 1
+        assert (await _record(runs, first))["state"] == "STARTED"
+        assert await asyncio.to_thread(recorder.flush)
+        assert recorder.pending == 1
+    finally:
+        # Stopping writes everything, including what starts during that last flush.
+        await asyncio.to_thread(recorder.close)
+    assert recorder.pending == 0
+    assert await runs.count_documents({"state": "STARTED"}) == 4
+
+
+def test_a_lone_run_waits_the_linger_and_a_steady_stream_one_flush_per_interval(
+    settings: WorkerSettings,
+) -> None:
+    recorder = RunRecorder(
+        settings, "host:1", flush_seconds=NEVER, linger_seconds=0.02, min_flush_interval=0.5
+    )
+    try:
+        assert recorder.flush_delay(time.monotonic()) == 0.02  # nothing flushed yet
+        before = time.monotonic()
+        recorder.flush()
+        after = time.monotonic()
+
+        # Right after a flush, the next one waits for the interval...
+        assert 0.02 < recorder.flush_delay(after) <= 0.5 <= recorder.flush_delay(before)
+        # ...and once it has passed, a run waits only the linger.
+        assert recorder.flush_delay(after + 0.5) == 0.02
+        # A full batch is written at once.
+        for _ in range(BATCH_LIMIT):
+            recorder.on_prerun(str(uuid.uuid4()), _task(), [], {})
+        assert recorder.flush_delay(before) == 0.0
+    finally:
+        recorder.close()
 
 
 async def test_stopping_writes_every_buffered_record(
