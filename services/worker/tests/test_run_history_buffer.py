@@ -28,7 +28,7 @@ from tasks.run_history import (
     write_runs,
 )
 from tasks.runs import LEGACY_TASK_ID_INDEX, TASK_ID_INDEX, TaskRun
-from worker.run_signals import BATCH_LIMIT, RunRecorder
+from worker.run_signals import BATCH_LIMIT, STREAM_WRITES_PER_SECOND, RunRecorder
 from worker.settings import WorkerSettings
 
 NEVER = 3600.0
@@ -141,25 +141,36 @@ async def test_a_flush_writes_what_was_buffered_when_it_began_and_later_runs_wai
     assert await runs.count_documents({"state": "STARTED"}) == 4
 
 
-def test_a_lone_run_waits_the_linger_and_a_steady_stream_one_flush_per_interval(
+def test_a_lone_run_waits_the_linger_and_a_stream_of_runs_one_flush_per_interval(
     settings: WorkerSettings,
 ) -> None:
+    # No linger: its flusher never flushes by itself, so only these flushes count.
     recorder = RunRecorder(
-        settings, "host:1", flush_seconds=NEVER, linger_seconds=0.02, min_flush_interval=0.5
+        settings, "host:1", flush_seconds=NEVER, linger_seconds=None, min_flush_interval=0.5
     )
+
+    def start_runs(count: int) -> None:
+        for _ in range(count):
+            recorder.on_prerun(str(uuid.uuid4()), _task(), [], {})
+
     try:
-        assert recorder.flush_delay(time.monotonic()) == 0.02  # nothing flushed yet
+        start_runs(1)
+        assert recorder.flush_delay(time.monotonic()) == 0.0  # nothing flushed yet
         before = time.monotonic()
+        recorder.flush()
         recorder.flush()
         after = time.monotonic()
 
-        # Right after a flush, the next one waits for the interval...
-        assert 0.02 < recorder.flush_delay(after) <= 0.5 <= recorder.flush_delay(before)
-        # ...and once it has passed, a run waits only the linger.
-        assert recorder.flush_delay(after + 0.5) == 0.02
+        # A run half a second after two flushes: not a stream, it waits only the linger.
+        start_runs(1)
+        assert recorder.flush_delay(after + 0.5) == 0.0
+        # 101 more writes within that half second are a stream: the next flush waits for the
+        # interval since the last one.
+        start_runs(100)
+        assert STREAM_WRITES_PER_SECOND * 0.5 < 101
+        assert 0.0 < recorder.flush_delay(after) <= 0.5 <= recorder.flush_delay(before)
         # A full batch is written at once.
-        for _ in range(BATCH_LIMIT):
-            recorder.on_prerun(str(uuid.uuid4()), _task(), [], {})
+        start_runs(BATCH_LIMIT)
         assert recorder.flush_delay(before) == 0.0
     finally:
         recorder.close()

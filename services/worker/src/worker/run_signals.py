@@ -6,10 +6,12 @@ They run in the process executing the task. A handler only buffers its write (an
 stops (Celery's `worker_process_shutdown` in a pool process, `worker_shutdown` in the main one).
 So a clean stop loses nothing, and a killed process loses at most its last unflushed second.
 A flush starts `LINGER_SECONDS` after the first write since the last one, so a burst of runs
-is one `bulk_write` and a lone run's record (and its live event) is not held for a second; under a
-steady stream of runs flushes start `MIN_FLUSH_INTERVAL_SECONDS` apart, and a flush writes what
-was buffered when it began, so each carries the interval's runs rather than the one or two that
-finished during the last one (measured: that made the server's CPU per run 3 times as high).
+is one `bulk_write` and a lone run's record (and its live event) is not held for a second. Under
+a stream of runs (writes coming faster than `STREAM_WRITES_PER_SECOND`) flushes start
+`MIN_FLUSH_INTERVAL_SECONDS` apart, and a flush writes what was buffered when it began, so each
+carries the interval's runs rather than the one or two that finished during the last one
+(measured: that made the server's CPU per run 3 times as high, and took a third of the worker's
+throughput with history on).
 
 Each write carries the live event announcing it (`tasks.run_events`), published once the write
 is stored: a client told of a run finds its record. An event that cannot be published (Redis
@@ -69,6 +71,9 @@ FLUSH_SECONDS = 1.0
 LINGER_SECONDS = 0.02
 # Under a steady stream of runs, flushes start at least this far apart (see `flush_delay`).
 MIN_FLUSH_INTERVAL_SECONDS = 0.1
+# Below this rate a flush per linger costs little (at most a few % of a core with the server's
+# share) and keeps live events prompt; above it, flushes are spaced by the interval.
+STREAM_WRITES_PER_SECOND = 100.0
 # Writes per bulk_write: MongoDB splits larger batches itself; this bounds one round trip.
 BATCH_LIMIT = 500
 DUPLICATE_KEY = 11000
@@ -116,6 +121,10 @@ class RunRecorder:
         self._flusher: threading.Thread | None = None
         self._stopped = False
         self._last_flush = -math.inf
+        # When the flush before the last one started, and the sequence number then: the rate
+        # of writes is measured from there (`flush_delay`).
+        self._rate_since = (-math.inf, 0)
+        self._last_flush_sequence = 0
 
     @property
     def pending(self) -> int:
@@ -203,14 +212,20 @@ class RunRecorder:
 
     def flush_delay(self, now: float) -> float:
         """How long the flusher waits, at `now`, before flushing what is buffered: the linger,
-        so a burst of runs is one `bulk_write`; and under a steady stream of runs, until
+        so a burst of runs is one `bulk_write`; under a stream of runs (writes since the flush
+        before the last one came faster than `STREAM_WRITES_PER_SECOND`), until
         `min_flush_interval` after the last flush started, so the stream is one `bulk_write` per
         interval: a flush's fixed cost (a round trip each to MongoDB and Redis, a transaction
-        on the server), paid for every few runs, costs more CPU than the runs themselves. A full
+        on the server), paid every few runs, costs more CPU than the runs themselves. A full
         batch does not wait."""
-        if len(self._buffer) >= BATCH_LIMIT:
+        buffered = len(self._buffer)
+        if buffered >= BATCH_LIMIT:
             return 0.0
-        return max(self.linger_seconds or 0.0, self._last_flush + self.min_flush_interval - now)
+        linger = self.linger_seconds or 0.0
+        since, sequence = self._rate_since
+        if self._sequence - sequence < STREAM_WRITES_PER_SECOND * (now - since):
+            return linger
+        return max(linger, self._last_flush + self.min_flush_interval - now)
 
     def flush(self, *, force: bool = False) -> bool:
         """Write what is buffered, in order, one batch (`BATCH_LIMIT` writes) per round trip;
@@ -221,9 +236,10 @@ class RunRecorder:
         with self._flushing:
             if not force and time.monotonic() < self._paused_until:
                 return False
-            self._last_flush = time.monotonic()
             with self._lock:
                 through = self._sequence
+                self._rate_since = (self._last_flush, self._last_flush_sequence)
+                self._last_flush, self._last_flush_sequence = time.monotonic(), through
             while self._buffer and (force or self._buffer[0][0] <= through):
                 try:
                     process_loop.run(
