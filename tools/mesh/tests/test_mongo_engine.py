@@ -130,3 +130,43 @@ def test_documents_are_stored_as_mongoeco_stores_them(
     # And as mongoeco holds values inside the engine (immutable documents and arrays).
     internal = DocumentCodec.mark_internal(document)
     assert keyed._serialize_document(internal) == reference._serialize_document(internal)
+
+
+def _exists(engine: SQLiteEngine, name: str) -> bool:
+    conn = engine._require_connection(None)
+    return bool(engine._collection_exists_sync(conn, "db", name))
+
+
+def test_a_collection_exists_as_mongoeco_says_without_reading_its_documents(
+    tmp_path: Path,
+) -> None:
+    keyed = KeyedSQLiteEngine(str(tmp_path / "k.sqlite3"))
+    reference = SQLiteEngine(str(tmp_path / "r.sqlite3"))
+    steps: list[int] = []
+    for engine in (keyed, reference):
+        client: MongoClient = MongoClient(engine=engine)
+        db = client.db
+        db.create_collection("created")
+        db.indexed.create_index("n")
+        db.few.insert_many([{"_id": f"r{i}", "n": i} for i in range(10)])
+        db.many.insert_many([{"_id": f"r{i}", "n": i} for i in range(2000)])
+        db.dropped.insert_one({"_id": "x"})
+        db.dropped.drop()
+        names = ["created", "indexed", "few", "many", "dropped", "never"]
+        assert [_exists(engine, n) for n in names] == [True, True, True, True, False, False]
+        if engine is keyed:
+            # The same work for 10 stored documents as for 2,000 (SQLite's VM steps).
+            conn = engine._require_connection(None)
+            for name in ("few", "many"):
+                counted = [0]
+
+                def count(counted: list[int] = counted) -> int:
+                    counted[0] += 1
+                    return 0
+
+                conn.set_progress_handler(count, 1)
+                _exists(engine, name)
+                conn.set_progress_handler(None, 1)
+                steps.append(counted[0])
+        client.close()
+    assert steps[0] == steps[1]

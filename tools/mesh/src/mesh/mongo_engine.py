@@ -168,6 +168,22 @@ class KeyedSQLiteEngine(SQLiteEngine):
             db_name, coll_name, plan, hint=hint, context=context
         )
 
+    def _collection_exists_sync(
+        self, conn: sqlite3.Connection, db_name: str, coll_name: str
+    ) -> bool:
+        # mongoeco asks the same with a UNION, which SQLite computes in full before its LIMIT:
+        # a row per stored document, on every batched write (40 % of the server's CPU per run
+        # record at 100,000 stored). EXISTS stops at the first row.
+        key = (db_name, coll_name)
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM collections WHERE db_name = ? AND coll_name = ?)"
+            " OR EXISTS (SELECT 1 FROM documents WHERE db_name = ? AND coll_name = ?)"
+            " OR EXISTS (SELECT 1 FROM indexes WHERE db_name = ? AND coll_name = ?)"
+            " OR EXISTS (SELECT 1 FROM search_indexes WHERE db_name = ? AND coll_name = ?)",
+            key * 4,
+        ).fetchone()
+        return bool(row[0])
+
     def _serialize_document(self, document: Any) -> str:
         try:
             return json_dumps_compact(_encoded(document), sort_keys=False)
