@@ -344,3 +344,33 @@ def test_a_run_started_and_finished_in_one_batch_is_one_write_and_other_orders_a
     assert update["$set"]["finished_at"] == now
     assert update["$addToSet"] == {"starts": "1"}
     assert update["$setOnInsert"] == {"task_id": "a"}
+
+
+async def test_a_worker_rekeys_old_records_once_before_its_pool_and_its_processes_do_not_again(
+    settings: WorkerSettings, runs: AsyncCollection[dict[str, object]]
+) -> None:
+    old, later = str(uuid.uuid4()), str(uuid.uuid4())
+    await runs.insert_one({"_id": ObjectId(), "task_id": old, "task": "demo.add"})
+    worker = RunRecorder(settings, "host:1", flush_seconds=NEVER, linger_seconds=None)
+    try:
+        # The worker's main process, at `worker_init`.
+        await asyncio.to_thread(worker.migrate)
+        assert (await _record(runs, old))["task_id"] == old
+        # A record of the old shape written after that (by a process of the old version) is
+        # not looked for again by this worker's flushes: each would read the whole collection.
+        await runs.insert_one({"_id": ObjectId(), "task_id": later, "task": "demo.add"})
+        await asyncio.to_thread(worker.on_prerun, str(uuid.uuid4()), _task(), [], {})
+        assert await asyncio.to_thread(worker.flush)
+        assert await runs.find_one({"_id": later}) is None
+    finally:
+        await asyncio.to_thread(worker.close)
+
+    # A process that did not rekey at start (its store did not answer then) does it when it
+    # first writes.
+    fresh = RunRecorder(settings, "host:2", flush_seconds=NEVER, linger_seconds=None)
+    try:
+        await asyncio.to_thread(fresh.on_prerun, str(uuid.uuid4()), _task(), [], {})
+        assert await asyncio.to_thread(fresh.flush)
+    finally:
+        await asyncio.to_thread(fresh.close)
+    assert (await _record(runs, later))["task_id"] == later

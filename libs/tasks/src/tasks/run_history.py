@@ -316,11 +316,15 @@ async def started_run_workers(collection: AsyncCollection[dict[str, object]]) ->
     return {str(w) for w in workers if w}
 
 
-async def open_run_history(url: str, database: str) -> AsyncMongoClient[dict[str, object]]:
-    """A client with `TaskRun` registered, its records rekeyed (`migrate_run_keys`) first."""
+async def open_run_history(
+    url: str, database: str, *, migrate: bool = True
+) -> AsyncMongoClient[dict[str, object]]:
+    """A client with `TaskRun` registered, its records rekeyed (`migrate_run_keys`) first
+    unless `migrate` is False (this process's parent did it)."""
     client = create_mongo_client(url)
     try:
-        await migrate_run_keys(client[database][TaskRun.Settings.name])
+        if migrate:
+            await migrate_run_keys(client[database][TaskRun.Settings.name])
         await init_beanie(database=client[database], document_models=[TaskRun])
     except BaseException:
         await client.close()
