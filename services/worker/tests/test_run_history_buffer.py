@@ -2,6 +2,7 @@
 at shutdown, in order, each start counted once, records of the old shape rekeyed."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from tasks.run_history import (
     write_runs,
 )
 from tasks.runs import LEGACY_TASK_ID_INDEX, TASK_ID_INDEX, TaskRun
-from worker.run_signals import RunRecorder
+from worker.run_signals import BATCH_LIMIT, STREAM_WRITES_PER_SECOND, RunRecorder
 from worker.settings import WorkerSettings
 
 NEVER = 3600.0
@@ -103,6 +104,76 @@ async def test_the_flusher_writes_the_buffer_by_itself(
     assert record is not None
     assert record["state"] == "SUCCESS"
     assert recorder.pending == 0
+
+
+class RunsStartDuringFlushes(RunRecorder):
+    """Starts a run while each flush announces its runs, as a pool process's task thread does
+    while its flusher writes (`starting` of them in all)."""
+
+    starting = 3
+
+    async def _announce(self, events: list[dict[str, Any]]) -> None:
+        await super()._announce(events)
+        if self.starting:
+            self.starting -= 1
+            self.on_prerun(str(uuid.uuid4()), _task(), [], {})
+
+
+async def test_a_flush_writes_what_was_buffered_when_it_began_and_later_runs_wait_for_the_next(
+    settings: WorkerSettings, runs: AsyncCollection[dict[str, object]]
+) -> None:
+    recorder = RunsStartDuringFlushes(settings, "host:1", flush_seconds=NEVER, linger_seconds=None)
+    first = str(uuid.uuid4())
+    try:
+        await asyncio.to_thread(recorder.on_prerun, first, _task(), [], {})
+
+        # Under a steady stream of runs a flush ends: it does not chase the runs started
+        # while it writes (each flush would then carry one or two runs).
+        assert await asyncio.to_thread(recorder.flush)
+        assert recorder.pending == 1
+        assert (await _record(runs, first))["state"] == "STARTED"
+        assert await asyncio.to_thread(recorder.flush)
+        assert recorder.pending == 1
+    finally:
+        # Stopping writes everything, including what starts during that last flush.
+        await asyncio.to_thread(recorder.close)
+    assert recorder.pending == 0
+    assert await runs.count_documents({"state": "STARTED"}) == 4
+
+
+def test_a_lone_run_waits_the_linger_and_a_stream_of_runs_one_flush_per_interval(
+    settings: WorkerSettings,
+) -> None:
+    # No linger: its flusher never flushes by itself, so only these flushes count.
+    recorder = RunRecorder(
+        settings, "host:1", flush_seconds=NEVER, linger_seconds=None, min_flush_interval=0.5
+    )
+
+    def start_runs(count: int) -> None:
+        for _ in range(count):
+            recorder.on_prerun(str(uuid.uuid4()), _task(), [], {})
+
+    try:
+        start_runs(1)
+        assert recorder.flush_delay(time.monotonic()) == 0.0  # nothing flushed yet
+        before = time.monotonic()
+        recorder.flush()
+        recorder.flush()
+        after = time.monotonic()
+
+        # A run half a second after two flushes: not a stream, it waits only the linger.
+        start_runs(1)
+        assert recorder.flush_delay(after + 0.5) == 0.0
+        # 101 more writes within that half second are a stream: the next flush waits for the
+        # interval since the last one.
+        start_runs(100)
+        assert STREAM_WRITES_PER_SECOND * 0.5 < 101
+        assert 0.0 < recorder.flush_delay(after) <= 0.5 <= recorder.flush_delay(before)
+        # A full batch is written at once.
+        start_runs(BATCH_LIMIT)
+        assert recorder.flush_delay(before) == 0.0
+    finally:
+        recorder.close()
 
 
 async def test_stopping_writes_every_buffered_record(
@@ -273,3 +344,33 @@ def test_a_run_started_and_finished_in_one_batch_is_one_write_and_other_orders_a
     assert update["$set"]["finished_at"] == now
     assert update["$addToSet"] == {"starts": "1"}
     assert update["$setOnInsert"] == {"task_id": "a"}
+
+
+async def test_a_worker_rekeys_old_records_once_before_its_pool_and_its_processes_do_not_again(
+    settings: WorkerSettings, runs: AsyncCollection[dict[str, object]]
+) -> None:
+    old, later = str(uuid.uuid4()), str(uuid.uuid4())
+    await runs.insert_one({"_id": ObjectId(), "task_id": old, "task": "demo.add"})
+    worker = RunRecorder(settings, "host:1", flush_seconds=NEVER, linger_seconds=None)
+    try:
+        # The worker's main process, at `worker_init`.
+        await asyncio.to_thread(worker.migrate)
+        assert (await _record(runs, old))["task_id"] == old
+        # A record of the old shape written after that (by a process of the old version) is
+        # not looked for again by this worker's flushes: each would read the whole collection.
+        await runs.insert_one({"_id": ObjectId(), "task_id": later, "task": "demo.add"})
+        await asyncio.to_thread(worker.on_prerun, str(uuid.uuid4()), _task(), [], {})
+        assert await asyncio.to_thread(worker.flush)
+        assert await runs.find_one({"_id": later}) is None
+    finally:
+        await asyncio.to_thread(worker.close)
+
+    # A process that did not rekey at start (its store did not answer then) does it when it
+    # first writes.
+    fresh = RunRecorder(settings, "host:2", flush_seconds=NEVER, linger_seconds=None)
+    try:
+        await asyncio.to_thread(fresh.on_prerun, str(uuid.uuid4()), _task(), [], {})
+        assert await asyncio.to_thread(fresh.flush)
+    finally:
+        await asyncio.to_thread(fresh.close)
+    assert (await _record(runs, later))["task_id"] == later

@@ -28,12 +28,42 @@ from tasks.runs import LEGACY_TASK_ID_INDEX, RunState, TaskRun
 UNSTORABLE_ERRORS = (BSONError, OverflowError, UnicodeEncodeError)
 
 
+INT64 = 2**63
+# Nesting the plain check follows; deeper values take the encoders' own check.
+PLAIN_DEPTH = 8
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is made only of what JSON and BSON both carry as it is (null, bool,
+    float, an int64, an ASCII string, lists and documents of them with ASCII keys without
+    NUL): what most arguments and results are, told without encoding them twice."""
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii())
+    if kind is int:
+        return bool(-INT64 <= value < INT64)
+    if kind is bool or kind is float or value is None:
+        return True
+    if depth >= PLAIN_DEPTH:
+        return False
+    if kind is list:
+        return all(_plain(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(
+            type(key) is str and key.isascii() and "\x00" not in key and _plain(item, depth + 1)
+            for key, item in value.items()
+        )
+    return False
+
+
 def _storable(value: Any) -> bool:
     """Whether both the API (JSON) and the store (BSON) can carry `value` as it is.
 
     JSON alone is not enough: an integer beyond 64 bits, a lone surrogate or a NUL in a key
     passes JSON and fails BSON, and a failed write would lose the whole record.
     """
+    if _plain(value):
+        return True
     try:
         json.dumps(value)
         bson.encode({"value": value})
@@ -286,11 +316,15 @@ async def started_run_workers(collection: AsyncCollection[dict[str, object]]) ->
     return {str(w) for w in workers if w}
 
 
-async def open_run_history(url: str, database: str) -> AsyncMongoClient[dict[str, object]]:
-    """A client with `TaskRun` registered, its records rekeyed (`migrate_run_keys`) first."""
+async def open_run_history(
+    url: str, database: str, *, migrate: bool = True
+) -> AsyncMongoClient[dict[str, object]]:
+    """A client with `TaskRun` registered, its records rekeyed (`migrate_run_keys`) first
+    unless `migrate` is False (this process's parent did it)."""
     client = create_mongo_client(url)
     try:
-        await migrate_run_keys(client[database][TaskRun.Settings.name])
+        if migrate:
+            await migrate_run_keys(client[database][TaskRun.Settings.name])
         await init_beanie(database=client[database], document_models=[TaskRun])
     except BaseException:
         await client.close()
