@@ -3,23 +3,14 @@ that cannot take them never fails the publisher."""
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from common.live_events.event_stream import decode_entry, publish_events, stream_key
 from mesh.net import free_port
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def test_a_batch_of_events_is_appended_in_order(redis: Redis) -> None:

@@ -1,17 +1,8 @@
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
 from common import user_events
 from common.user_events import UserEvent, UserEventKind
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
-    yield client
-    await client.aclose()
 
 
 async def test_the_disabled_mark_is_set_and_cleared(redis: Redis) -> None:
