@@ -94,7 +94,8 @@ class Prepared:
 
 
 # The cuts of a skeleton: what fills each.
-_BODY, _HEADERS, _ID, _QUEUED_AT, _ETA, _EXPIRES, _EXPIRATION, _TAG = range(8)
+_CUTS = 8
+_BODY, _HEADERS, _ID, _QUEUED_AT, _ETA, _EXPIRES, _EXPIRATION, _TAG = range(_CUTS)
 _CUT = f"cut-{uuid.uuid4().hex}"
 _CUT_TEXT = re.compile(f'"{_CUT}-(\\d)"')
 # Headers a send sets: an entry's own header by one of these names keeps the dict rendering.
@@ -335,7 +336,9 @@ class BatchPublisher:
             return self._render_dicts(prepared, now)
         template = prepared.template
         task_id = str(uuid.uuid4())
-        values = [*prepared.pieces, f'"{task_id}"', "", "", "", "", ""]
+        values = [""] * _CUTS
+        values[_BODY], values[_HEADERS] = prepared.pieces
+        values[_ID] = f'"{task_id}"'
         values[_QUEUED_AT] = f'"{now.isoformat()}"'
         values[_TAG] = f'"{uuid.uuid4()}"'
         if template.eta_in is not None:
