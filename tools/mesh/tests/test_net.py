@@ -1,6 +1,8 @@
 """Ports for servers of our own: below the kernel's ephemeral range, never handed out twice."""
 
 import socket
+import subprocess
+import sys
 
 from mesh.net import LOOPBACK, LOWEST_PORT, _ephemeral_start, free_port
 
@@ -21,3 +23,17 @@ def test_a_free_port_can_be_listened_on() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, free_port()))
         sock.listen()
+
+
+def test_a_port_handed_out_by_one_process_is_not_handed_out_by_another() -> None:
+    # Two processes at once, as two xdist workers or a test and the mesh it starts are: each
+    # takes enough ports that, without a claim both see, they would share some.
+    pick = "from mesh.net import free_port; print(*(free_port() for _ in range(500)))"
+    children = [
+        subprocess.Popen([sys.executable, "-c", pick], stdout=subprocess.PIPE, text=True)  # noqa: S603
+        for _ in range(2)
+    ]
+    first, second = (set(map(int, child.communicate(timeout=120)[0].split())) for child in children)
+
+    assert len(first) == len(second) == 500
+    assert first.isdisjoint(second)

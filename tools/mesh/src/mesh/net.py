@@ -1,7 +1,9 @@
 """Loopback ports and polling for readiness."""
 
+import os
 import random
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,44 @@ LOOPBACK = "127.0.0.1"
 LOWEST_PORT = 10_000
 _handed_out: set[int] = set()
 _random = random.SystemRandom()
+# A port handed out is claimed for other processes too (a file per port): a mesh picks its ports
+# up front and binds some of them a minute later, while the tests of another xdist worker, or
+# another mesh, pick theirs (seen: Traefik's "address already in use" on a port a parallel test
+# had picked in between). A claim older than this is free again: by then its server listens,
+# which `port_is_free` sees, or never will.
+CLAIM_SECONDS = 600.0
+
+
+def _claims_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"mesh-ports-{os.getuid()}"
+
+
+def _claim(port: int) -> bool:
+    """Claim `port` against every process of this user; False when another holds it."""
+    claims = _claims_dir()
+    try:
+        claims.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return True  # no writable temp dir: fall back to this process's own memory
+    claim = claims / str(port)
+    for _ in range(2):
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            pass
+        except OSError:
+            return True
+        try:
+            if time.time() - claim.stat().st_mtime < CLAIM_SECONDS:
+                return False
+            # A stale claim: one process wins the rename and claims the port afresh.
+            stale = claims / f"{port}.{os.getpid()}.stale"
+            claim.rename(stale)
+            stale.unlink()
+        except OSError:
+            return False
+    return False
 
 
 def _ephemeral_start() -> int:
@@ -27,7 +67,8 @@ def _ephemeral_start() -> int:
 
 def free_port() -> int:
     """A loopback port nobody listens on right now, below the ephemeral range and not handed
-    out before by this process (several are picked before their servers bind them)."""
+    out in the last minutes by any process of this user (several are picked before their
+    servers bind them)."""
     highest = _ephemeral_start() - 1
     if highest <= LOWEST_PORT:  # an unusual range: fall back to the kernel's choice
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -36,7 +77,7 @@ def free_port() -> int:
             return chosen
     for _ in range(1000):
         port = _random.randint(LOWEST_PORT, highest)
-        if port not in _handed_out and port_is_free(port):
+        if port not in _handed_out and port_is_free(port) and _claim(port):
             _handed_out.add(port)
             return port
     raise OSError(f"no free loopback port between {LOWEST_PORT} and {highest}")
