@@ -6,14 +6,15 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 # Python 3.13 comes from .python-version (pyenv or uv find it).
 
-.PHONY: help bootstrap pre-commit-offer test-e2e test-bench-smoke coverage-report browser wrk up down status test test-fast test-compose lint format bench test-replicas
+.PHONY: help bootstrap pre-commit-offer test-e2e test-faults test-bench-smoke coverage-report browser wrk up down status test test-fast test-compose lint format bench test-replicas
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
 	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
 	@echo "make test-fast - unit and integration tests, no whole mesh, no subprocess (the loop before a commit)"
 	@echo "make coverage-report - line coverage per package of the last make test, and the floors"
-	@echo "make test-replicas - the e2e suite against a mesh with two of each service (--replicas 2)"
+	@echo "make test-faults - outages and lost workers on a mesh of the suite's own"
+	@echo "make test-replicas - rolling restarts, and the e2e suite against a mesh with two of each service (--replicas 2)"
 	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict, the import contract"
 	@echo "make format  - ruff format + ruff check --fix"
@@ -59,6 +60,8 @@ browser:
 #     `@pytest.mark.process` (make test only; keep an in-process test of the same code in fast).
 #   - a suite of processes that must keep to the clock: add its file to SERIAL_SUITES (runs alone).
 #   - whole-mesh suites: mark `e2e` (tests-e2e/) or `mesh_cli` (meshes through the CLI).
+#   - an e2e suite that starts meshes of its own (faults, replicas): add it to OWN_MESH_SUITES
+#     and give it a target of its own, which `test` runs after the shared-mesh suite.
 #   - a suite with a target of its own (faults, compose, replicas...): add the target to `test`.
 UNIT_PATHS := libs tools services deploy
 # Suites whose tests start worker or beat processes and wait for them against the clock: they
@@ -75,19 +78,21 @@ E2E_JOBS ?= 2
 # The test runs write bytecode caches even where the shell sets PYTHONDONTWRITEBYTECODE (this
 # workplace does): without them every pytest process, and each xdist worker, compiles every
 # module and rewrites every test file again (collection took twice the CPU).
-test test-fast test-e2e test-bench-smoke test-replicas: export PYTHONDONTWRITEBYTECODE :=
+test test-fast test-e2e test-faults test-bench-smoke test-replicas: export PYTHONDONTWRITEBYTECODE :=
 
-# Without ARGS: the unit, integration and subprocess tests on two workers (each worker starts its
-# own embedded servers), the clock-bound process suites alone, then the end-to-end suite (its
-# tests share one mesh) beside the benchmarks' smoke, the coverage floors, the compose stack.
+# Without ARGS: the unit, integration and subprocess tests on FAST_JOBS workers (each worker
+# starts its own embedded servers), the clock-bound process suites alone, then the end-to-end
+# suite (its tests share one mesh) beside the benchmarks' smoke, the coverage floors, and the
+# suites with meshes or stacks of their own: faults, replicas, compose.
 # With ARGS: one plain pytest run of what ARGS selects.
 test: bootstrap browser wrk
 ifeq ($(strip $(ARGS)),)
 	rm -f .coverage .coverage.*
-	$(UV) run --frozen pytest -n 2 -m "not e2e" $(COV) $(NOT_SERIAL) $(UNIT_PATHS)
-	$(UV) run --frozen pytest $(COV) $(SERIAL_SUITES)
+	$(UV) run --frozen pytest -n $(FAST_JOBS) --dist worksteal $(NO_E2E_PLUGINS) -m "not e2e" $(COV) $(NOT_SERIAL) $(UNIT_PATHS)
+	$(UV) run --frozen pytest $(NO_E2E_PLUGINS) $(COV) $(SERIAL_SUITES)
 	$(MAKE) --no-print-directory -j$(E2E_JOBS) --output-sync=target test-e2e test-bench-smoke
 	$(MAKE) --no-print-directory coverage-report
+	$(MAKE) --no-print-directory test-faults
 	$(MAKE) --no-print-directory test-replicas
 	$(MAKE) --no-print-directory test-compose
 else
@@ -98,15 +103,27 @@ endif
 # no subprocess of ours (`process`, `mesh_cli` and `e2e` are left to make test). Three workers
 # on two cores: each spends more than half its time waiting (PostgreSQL, embedded servers,
 # Traefik and Go subprocesses), so a third overlaps those waits (2 min 11 s -> 1 min 46 s, same
-# load); worksteal hands a worker that runs dry the tests another still holds. Schemathesis
-# and Hypothesis serve only tests-e2e: not loading their plugins saves each process 0.4 s.
+# load); worksteal hands a worker that runs dry the tests another still holds. `make test`
+# runs the `process` and `mesh_cli` tests on the same three workers: they wait on their
+# subprocesses more than the rest (1,529 tests in 2 min 36 s with them, 1,498 in 2 min 41 s
+# without, both under a helper's load), and `mesh.net.free_port` claims each port across
+# processes so parallel meshes never pick the same one. Schemathesis and Hypothesis serve only
+# tests-e2e: not loading their plugins saves each process 0.4 s.
 FAST_JOBS ?= 3
+NO_E2E_PLUGINS := -p no:schemathesis -p no:hypothesispytest
 test-fast: bootstrap
-	$(UV) run --frozen pytest -n $(FAST_JOBS) --dist worksteal -p no:schemathesis -p no:hypothesispytest -m "not e2e and not mesh_cli and not process" $(NOT_SERIAL) $(UNIT_PATHS) $(ARGS)
+	$(UV) run --frozen pytest -n $(FAST_JOBS) --dist worksteal $(NO_E2E_PLUGINS) -m "not e2e and not mesh_cli and not process" $(NOT_SERIAL) $(UNIT_PATHS) $(ARGS)
 
-# The end-to-end suite on one shared mesh (the fault suite starts its own).
+# The end-to-end suite on one shared mesh. The suites that start meshes of their own (a mesh
+# they break, meshes they roll) have targets of their own, which `make test` runs after it.
+OWN_MESH_SUITES := tests-e2e/test_faults.py tests-e2e/test_replicas.py
+NOT_OWN_MESH := $(foreach suite,$(OWN_MESH_SUITES),--ignore=$(suite))
 test-e2e: bootstrap browser
-	$(UV) run --frozen pytest tests-e2e $(ARGS)
+	$(UV) run --frozen pytest tests-e2e $(NOT_OWN_MESH) $(ARGS)
+
+# Outages and lost workers on a mesh of the suite's own (README "Faults").
+test-faults: bootstrap
+	$(UV) run --frozen pytest tests-e2e/test_faults.py $(ARGS)
 
 # Every benchmark once, small, as a test (they start whole services).
 test-bench-smoke: bootstrap wrk
@@ -133,12 +150,12 @@ coverage-report: bootstrap
 		[ "$$ok" = ok ] || fail=1; \
 	done; exit $$fail
 
-# The end-to-end suite again, against a mesh running two instances of each API service, two
-# workers and two beats (`mesh up --replicas 2`); the fault and replicas suites start meshes of
-# their own and ran already. `make test` runs it after the suites above.
+# Rolling restarts and lost replicas on meshes of the suite's own, then the end-to-end suite
+# again against a mesh running two instances of each API service, two workers and two beats
+# (`mesh up --replicas 2`). `make test` runs it after the suites above.
 test-replicas: bootstrap browser
-	MESH_REPLICAS=2 $(UV) run --frozen pytest tests-e2e --ignore=tests-e2e/test_faults.py \
-		--ignore=tests-e2e/test_replicas.py $(ARGS)
+	$(UV) run --frozen pytest tests-e2e/test_replicas.py $(ARGS)
+	MESH_REPLICAS=2 $(UV) run --frozen pytest tests-e2e $(NOT_OWN_MESH) $(ARGS)
 
 # compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
 # `make test` runs it after the suites above (not when ARGS picks tests).
