@@ -176,6 +176,27 @@ def test_a_lone_run_waits_the_linger_and_a_stream_of_runs_one_flush_per_interval
         recorder.close()
 
 
+def test_under_a_stream_of_runs_flushes_start_a_quarter_second_apart(
+    settings: WorkerSettings,
+) -> None:
+    # The default spacing: a busy pool process's flush carries a quarter second of runs (the
+    # fixed cost of a flush spread over them, most runs started and finished in one flush),
+    # well within the second a record may wait.
+    recorder = RunRecorder(settings, "host:1", flush_seconds=NEVER, linger_seconds=None)
+    try:
+        recorder.on_prerun(str(uuid.uuid4()), _task(), [], {})
+        recorder.flush()
+        recorder.flush()
+        after = time.monotonic()
+        for _ in range(300):
+            recorder.on_prerun(str(uuid.uuid4()), _task(), [], {})
+
+        assert 0.2 < recorder.flush_delay(after) <= 0.25
+        assert recorder.flush_delay(after + 0.25) == 0.0
+    finally:
+        recorder.close()
+
+
 async def test_stopping_writes_every_buffered_record(
     settings: WorkerSettings, runs: AsyncCollection[dict[str, object]]
 ) -> None:
