@@ -159,8 +159,9 @@ test-replicas: bootstrap browser
 
 # compose.yaml (+ compose.local.yaml's stand-ins) built and run here, tests-e2e through its gateway;
 # `make test` runs it after the suites above (not when ARGS picks tests).
+# The suites with meshes of their own do not run there (they would only skip).
 test-compose: bootstrap
-	UV="$(UV)" docker/local/test-compose.sh
+	UV="$(UV)" PYTEST_ARGS="$(NOT_OWN_MESH) $(PYTEST_ARGS)" docker/local/test-compose.sh
 
 lint: bootstrap
 	$(UV) run --frozen ruff format --check .
