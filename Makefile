@@ -138,7 +138,9 @@ test-bench-smoke: bootstrap wrk
 # refactor (tasks 96.8, worker 59.0, storage 93.9): the SDK split the old worker package (82.5 as
 # one), and storage's lifespan, a well-covered part of it, moved into common's builder. The
 # worker keeps the process, whose app and heartbeat run only in worker subprocesses.
-COVERAGE_FLOORS := common:94 testkit:58 tasks:96 mesh:61 auth:95 rbac:95 storage:93 scheduler:88 worker:58 TOTAL:86
+# Raised from the second wave's fifth-session clean-clone run, where tests had grown: testkit
+# 68.8, mesh 66.9, scheduler 89.7, worker 63.7, TOTAL 87.3.
+COVERAGE_FLOORS := common:94 testkit:68 tasks:96 mesh:66 auth:95 rbac:95 storage:93 scheduler:89 worker:63 TOTAL:87
 coverage-report: bootstrap
 	@$(UV) run --frozen coverage combine -q >/dev/null 2>&1 || true
 	@fail=0; for floor in $(COVERAGE_FLOORS); do \
