@@ -3,7 +3,8 @@
 Two measurements, on the server `make up` starts (mongoeco over SQLite, `mesh.mongo_server`):
 
 - **Recorded runs/s against stored runs.** The worker's own recorder (`worker.run_signals`)
-  records runs (a start and an end each) in batches of `BATCH_RUNS` runs, one flush (one ordered
+  records runs (started and finished within one flush, so their start and end are one write,
+  `tasks.run_history.coalesce`) in batches of `BATCH_RUNS` runs, one flush (one ordered
   `bulk_write`) per batch, until `STORED_RUNS` runs are stored; the rate of the flushes around
   each checkpoint is reported.
 - **Worker throughput with history on and off.** `TASKS` trivial tasks (`demo.add`) are queued
@@ -148,7 +149,8 @@ def run() -> str:
             f" `mesh.mongo_batch`); 1-minute load average {load_at_start:.1f} at the start,"
             f" {load_at_end:.1f} at the end.",
             "",
-            f"The worker's recorder writing runs (a start and an end each) in batches of "
+            "The worker's recorder writing runs (each started and finished within its flush, so"
+            f" one write per run) in batches of "
             f"{BATCH_RUNS} runs, one ordered `bulk_write` per flush, until {STORED_RUNS:,} runs "
             "are stored (median of the 5 flushes nearest each point):",
             "",
