@@ -10,11 +10,11 @@ UV := $(PYTHON) -m uv
 
 help:
 	@echo "make up      - start the whole mesh without Docker (gateway on http://127.0.0.1:8000)"
-	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then test-compose"
+	@echo "make test    - run every test (unit, integration, Postgres, end-to-end), then faults, replicas, compose"
 	@echo "make test-fast - unit and integration tests, no whole mesh, no subprocess (the loop before a commit)"
 	@echo "make coverage-report - line coverage per package of the last make test, and the floors"
 	@echo "make test-faults - outages and lost workers on a mesh of the suite's own"
-	@echo "make test-replicas - rolling restarts, and the e2e suite against a mesh with two of each service (--replicas 2)"
+	@echo "make test-replicas - the replicas suite, then the e2e suite against a mesh with two of each service (--replicas 2)"
 	@echo "make test-compose - the compose stack for real (installs Docker as root), e2e through it"
 	@echo "make lint    - ruff format --check, ruff check, mypy --strict, the import contract"
 	@echo "make format  - ruff format + ruff check --fix"
@@ -152,7 +152,8 @@ coverage-report: bootstrap
 		[ "$$ok" = ok ] || fail=1; \
 	done; exit $$fail
 
-# Rolling restarts and lost replicas on meshes of the suite's own, then the end-to-end suite
+# Two of each service, revocation on every replica and rolling restarts, on meshes of the
+# suite's own (tests-e2e/test_replicas.py), then the end-to-end suite
 # again against a mesh running two instances of each API service, two workers and two beats
 # (`mesh up --replicas 2`). `make test` runs it after the suites above.
 test-replicas: bootstrap browser
