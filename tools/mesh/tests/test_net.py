@@ -1,10 +1,20 @@
 """Ports for servers of our own: below the kernel's ephemeral range, never handed out twice."""
 
+import os
 import socket
 import subprocess
 import sys
+import time
 
-from mesh.net import LOOPBACK, LOWEST_PORT, _ephemeral_start, free_port
+from mesh.net import (
+    CLAIM_SECONDS,
+    LOOPBACK,
+    LOWEST_PORT,
+    _claim,
+    _claims_dir,
+    _ephemeral_start,
+    free_port,
+)
 
 
 def test_a_free_port_is_below_the_range_outgoing_connections_take_their_ports_from() -> None:
@@ -37,3 +47,15 @@ def test_a_port_handed_out_by_one_process_is_not_handed_out_by_another() -> None
 
     assert len(first) == len(second) == 500
     assert first.isdisjoint(second)
+
+
+def test_a_claim_is_held_until_it_is_stale_and_then_taken_over_afresh() -> None:
+    port = free_port()
+    claim = _claims_dir() / str(port)
+
+    assert not _claim(port)
+
+    long_ago = time.time() - CLAIM_SECONDS - 1
+    os.utime(claim, (long_ago, long_ago))
+    assert _claim(port)
+    assert not _claim(port)

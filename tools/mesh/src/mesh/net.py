@@ -33,29 +33,27 @@ def _claims_dir() -> Path:
 def _claim(port: int) -> bool:
     """Claim `port` against every process of this user; False when another holds it."""
     claims = _claims_dir()
+    claim = claims / str(port)
     try:
         claims.mkdir(mode=0o700, exist_ok=True)
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return _take_if_stale(claim)
     except OSError:
-        return True  # no writable temp dir: fall back to this process's own memory
-    claim = claims / str(port)
-    for _ in range(2):
-        try:
-            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            return True
-        except FileExistsError:
-            pass
-        except OSError:
-            return True
-        try:
-            if time.time() - claim.stat().st_mtime < CLAIM_SECONDS:
-                return False
-            # A stale claim: one process wins the rename and claims the port afresh.
-            stale = claims / f"{port}.{os.getpid()}.stale"
-            claim.rename(stale)
-            stale.unlink()
-        except OSError:
+        pass  # no writable temp dir: this process's own memory is the only claim
+    return True
+
+
+def _take_if_stale(claim: Path) -> bool:
+    # Two processes taking over one stale claim in the same instant would both have it: as
+    # unlikely as the two picks of one random port that claims are here to keep apart.
+    try:
+        if time.time() - claim.stat().st_mtime < CLAIM_SECONDS:
             return False
-    return False
+        os.utime(claim)
+    except OSError:
+        return False
+    return True
 
 
 def _ephemeral_start() -> int:
